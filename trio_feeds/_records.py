@@ -1,0 +1,302 @@
+"""Normalized market-data records and the stream events that travel beside them.
+
+Every record is a frozen, slotted attrs class.  Data records share five fields:
+
+``kind``
+    ``"trade" | "ticker" | "quote" | "book" | "candle"`` (and ``"book_delta"``).
+``exchange``
+    ``"binance" | "okx"``.
+``symbol``
+    canonical ``BASE-QUOTE``, e.g. ``"BTC-USDT"``.
+``timestamp``
+    int, Unix **milliseconds**: the exchange's event or trade time.  Where the
+    exchange sends no time at all (Binance spot ``bookTicker`` and partial
+    depth) it is the local receive time in ms, and ``exchange_time`` is False.
+``received_at``
+    float, Unix **seconds** (``time.time()``) when the frame was read from the
+    socket.  One clock read per socket read, shared by every record parsed
+    from it.
+
+Numbers are ``float``.  See ``docs/records.md`` for the measurement behind that
+choice; the exchange's original strings are kept where they matter (OKX book
+checksums) and the whole original payload is reachable through ``raw`` when
+the feed is opened with ``keep_raw=True``.
+
+Events (gaps, subscription results, source switches, …) have a ``kind`` too,
+so a script that only iterates a feed sees them in order with the data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+import attrs
+
+Side: TypeAlias = Literal["buy", "sell"]
+Level: TypeAlias = tuple[float, float]
+"""One book level: ``(price, size)``."""
+Levels: TypeAlias = tuple[Level, ...]
+
+DataKind: TypeAlias = Literal["trade", "ticker", "quote", "book", "candle"]
+DATA_KINDS: tuple[DataKind, ...] = ("trade", "ticker", "quote", "book", "candle")
+
+_RAW = attrs.field(default=None, repr=False, eq=False, kw_only=True)
+
+
+def _kind(value: str) -> Any:
+    return attrs.field(default=value, init=False)
+
+
+@attrs.frozen(slots=True)
+class Trade:
+    """One trade (or one aggregate of fills, for Binance ``aggTrade``)."""
+
+    exchange: str
+    symbol: str
+    timestamp: int
+    received_at: float
+    price: float
+    amount: float
+    side: Side
+    """The taker's side."""
+    trade_id: str
+    raw: Any = _RAW
+    kind: Literal["trade"] = _kind("trade")
+
+
+@attrs.frozen(slots=True)
+class Ticker:
+    """Rolling 24 h statistics with the last price and the top of the book."""
+
+    exchange: str
+    symbol: str
+    timestamp: int
+    received_at: float
+    price: float
+    """Last traded price."""
+    bid: float
+    ask: float
+    volume: float
+    """24 h volume in the base currency."""
+    open: float
+    high: float
+    low: float
+    quote_volume: float
+    """24 h volume in the quote currency."""
+    bid_size: float | None = None
+    ask_size: float | None = None
+    raw: Any = _RAW
+    kind: Literal["ticker"] = _kind("ticker")
+
+
+@attrs.frozen(slots=True)
+class Quote:
+    """Best bid and ask (top of book)."""
+
+    exchange: str
+    symbol: str
+    timestamp: int
+    received_at: float
+    bid: float
+    bid_size: float
+    ask: float
+    ask_size: float
+    sequence: int | None = None
+    """Binance ``u`` (book update id), OKX ``seqId``."""
+    exchange_time: bool = True
+    """False when the exchange sent no time and ``timestamp`` is the receive time."""
+    raw: Any = _RAW
+    kind: Literal["quote"] = _kind("quote")
+
+
+@attrs.frozen(slots=True)
+class Book:
+    """A whole L2 order book (or its top ``depth`` levels), best levels first."""
+
+    exchange: str
+    symbol: str
+    timestamp: int
+    received_at: float
+    bids: Levels
+    asks: Levels
+    sequence: int | None
+    """Binance ``lastUpdateId``/``u``, OKX ``seqId``."""
+    exchange_time: bool = True
+    raw: Any = _RAW
+    kind: Literal["book"] = _kind("book")
+
+    @property
+    def best_bid(self) -> Level | None:
+        return self.bids[0] if self.bids else None
+
+    @property
+    def best_ask(self) -> Level | None:
+        return self.asks[0] if self.asks else None
+
+    @property
+    def crossed(self) -> bool:
+        """True when the best bid is at or above the best ask."""
+        return bool(self.bids and self.asks and self.bids[0][0] >= self.asks[0][0])
+
+
+@attrs.frozen(slots=True)
+class BookDelta:
+    """A book frame as the exchange sent it: a snapshot or a set of changed levels.
+
+    Sizes are absolute; a size of ``0`` removes the level.  ``first_sequence``
+    and ``sequence`` are Binance ``U``/``u``; ``prev_sequence`` and
+    ``sequence`` are OKX ``prevSeqId``/``seqId``.  ``checksum`` is OKX's CRC32
+    (``0`` or ``None`` when the exchange sends none); when it is non-zero,
+    ``text`` keeps the exchange's original ``(price, size)`` strings for bids
+    and asks, which the checksum is computed over.
+    """
+
+    exchange: str
+    symbol: str
+    timestamp: int
+    received_at: float
+    bids: Levels
+    asks: Levels
+    snapshot: bool
+    sequence: int | None
+    prev_sequence: int | None = None
+    first_sequence: int | None = None
+    checksum: int | None = None
+    text: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] | None = attrs.field(
+        default=None, repr=False
+    )
+    raw: Any = _RAW
+    kind: Literal["book_delta"] = _kind("book_delta")
+
+
+@attrs.frozen(slots=True)
+class Candle:
+    """A candlestick; ``closed`` is False while the interval is still open."""
+
+    exchange: str
+    symbol: str
+    timestamp: int
+    received_at: float
+    start: int
+    """Open time of the interval, Unix ms."""
+    interval: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    closed: bool
+    quote_volume: float | None = None
+    trades: int | None = None
+    raw: Any = _RAW
+    kind: Literal["candle"] = _kind("candle")
+
+
+Record: TypeAlias = Trade | Ticker | Quote | Book | BookDelta | Candle
+"""Any normalized data record."""
+
+RECORD_TYPES: dict[str, type[Record]] = {
+    "trade": Trade,
+    "ticker": Ticker,
+    "quote": Quote,
+    "book": Book,
+    "book_delta": BookDelta,
+    "candle": Candle,
+}
+
+
+# --------------------------------------------------------------------------- stream events
+
+
+@attrs.frozen(slots=True)
+class Gap:
+    """Data may have been missed between ``start`` and ``end`` (Unix ms).
+
+    ``channel`` is a data kind (``"trade"``, ``"book"``, …) or ``"*"`` for a
+    whole connection; ``symbol`` is ``"*"`` when every symbol is affected.
+    """
+
+    exchange: str
+    symbol: str
+    channel: str
+    start: int
+    end: int
+    reason: str
+    kind: Literal["gap"] = _kind("gap")
+
+
+@attrs.frozen(slots=True)
+class Dropped:
+    """Records were discarded because the consumer fell behind (trades only
+    ever leave the feed this way, never silently)."""
+
+    exchange: str
+    symbol: str
+    channel: str
+    count: int
+    """How many were dropped in this burst."""
+    total: int
+    """How many this feed has dropped so far."""
+    timestamp: int
+    kind: Literal["dropped"] = _kind("dropped")
+
+
+@attrs.frozen(slots=True)
+class SubscriptionRejected:
+    """The exchange refused a subscription; the others keep streaming."""
+
+    exchange: str
+    symbol: str
+    channel: str
+    code: str
+    message: str
+    timestamp: int
+    kind: Literal["subscription_rejected"] = _kind("subscription_rejected")
+
+
+@attrs.frozen(slots=True)
+class SourceEvent:
+    """A change in a source's connection: ``"connected"``, ``"disconnected"``,
+    ``"reconnecting"``, ``"error"`` or ``"gave_up"`` (``state``)."""
+
+    exchange: str
+    state: str
+    detail: str
+    timestamp: int
+    kind: Literal["source"] = _kind("source")
+
+
+@attrs.frozen(slots=True)
+class SourceSwitch:
+    """The feed's active source changed."""
+
+    from_source: str | None
+    to_source: str
+    reason: str
+    timestamp: int
+    kind: Literal["source_switch"] = _kind("source_switch")
+
+
+@attrs.frozen(slots=True)
+class FailoverFailed:
+    """No healthy source is left; the feed keeps trying."""
+
+    from_source: str | None
+    reason: str
+    timestamp: int
+    kind: Literal["failover_failed"] = _kind("failover_failed")
+
+
+Event: TypeAlias = Gap | Dropped | SubscriptionRejected | SourceEvent | SourceSwitch | FailoverFailed
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    "gap": Gap,
+    "dropped": Dropped,
+    "subscription_rejected": SubscriptionRejected,
+    "source": SourceEvent,
+    "source_switch": SourceSwitch,
+    "failover_failed": FailoverFailed,
+}
+
+Item: TypeAlias = Record | Event
+"""Anything a feed yields."""

@@ -1,0 +1,91 @@
+"""Control events produced by the sans-I/O adapters beside the data records.
+
+They are what the connection engine reacts to; the ones a consumer should
+see (a rejected subscription, say) are turned into stream events
+(:mod:`trio_feeds._records`) by the engine.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import attrs
+
+from ._subscription import Subscription
+
+
+@attrs.frozen(slots=True)
+class Subscribed:
+    """The exchange acknowledged these subscriptions."""
+
+    subscriptions: tuple[Subscription, ...]
+    request_id: str | None = None
+
+
+@attrs.frozen(slots=True)
+class Unsubscribed:
+    subscriptions: tuple[Subscription, ...]
+    request_id: str | None = None
+
+
+@attrs.frozen(slots=True)
+class Rejected:
+    """The exchange refused a request.
+
+    ``subscriptions`` are the ones the request carried (Binance answers once
+    per request, so a batch is refused whole; the engine retries its members
+    one by one to find the bad one).  Empty when the error cannot be tied to
+    a subscription.
+    """
+
+    subscriptions: tuple[Subscription, ...]
+    code: str
+    message: str
+    request_id: str | None = None
+
+
+@attrs.frozen(slots=True)
+class Pong:
+    """An application-level pong (OKX's text ``pong``)."""
+
+    received_at: float
+
+
+@attrs.frozen(slots=True)
+class ServerShutdown:
+    """The server will close this connection soon: open a new one first.
+
+    Binance ``serverShutdown``; OKX ``notice`` 64008.
+    """
+
+    code: str
+    message: str
+    received_at: float
+
+
+@attrs.frozen(slots=True)
+class ExchangeError:
+    """An error message from the exchange that names no subscription."""
+
+    code: str
+    message: str
+    request_id: str | None = None
+
+
+@attrs.frozen(slots=True)
+class ParseError:
+    """A frame could not be used.  ``problem`` says why; ``frame`` is its start."""
+
+    problem: str
+    frame: str
+
+
+ControlEvent: TypeAlias = (
+    Subscribed | Unsubscribed | Rejected | Pong | ServerShutdown | ExchangeError | ParseError
+)
+
+
+def excerpt(frame: bytes | str, limit: int = 200) -> str:
+    """The first ``limit`` characters of a frame, for error messages."""
+    text = frame.decode("utf-8", "replace") if isinstance(frame, (bytes, bytearray, memoryview)) else str(frame)
+    return text if len(text) <= limit else text[:limit] + "…"
