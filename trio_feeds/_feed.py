@@ -1,0 +1,329 @@
+"""``open_feed``: the public entry point, and the ``Feed`` it yields.
+
+Task tree::
+
+    open_feed                              nursery (the feed's)
+    ├── Source.run (one per exchange)      see trio_feeds._source
+    │   └── … connections send (exchange, batch) on a memory channel
+    └── _aggregate                         receives batches, applies the source
+                                           policy, fills the RecordBuffer
+    consumer: ``async for record in feed`` pops from the RecordBuffer
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+
+from ._aggregate import CONFLICT_MODES, Aggregator
+from ._buffer import RecordBuffer
+from ._errors import ConfigError, ReconnectLimitError
+from ._limits import LIMITS, ExchangeBudget
+from ._records import Item
+from ._source import Settings, Source, status_of
+from ._stats import Health
+from ._symbols import canonical
+from ._ws import Connector
+from .protocol import get_adapter, normalize_channel
+
+#: the exchange stream used for the ``"book"`` channel when no full local book is kept
+BOOK_STREAMS: dict[str, str] = {"binance": "depth20@100ms", "okx": "books5"}
+
+
+class Feed:
+    """A running feed.  Iterate it for records and events; ask it for :meth:`health`."""
+
+    def __init__(
+        self,
+        sources: dict[str, Source],
+        buffer: RecordBuffer,
+        aggregator: Aggregator,
+        clock: Callable[[], float],
+        stale_after: float,
+    ) -> None:
+        self.sources = sources
+        self._buffer = buffer
+        self._aggregator = aggregator
+        self._clock = clock
+        self._stale_after = stale_after
+
+    def __aiter__(self) -> Feed:
+        return self
+
+    async def __anext__(self) -> Item:
+        try:
+            item: Item = await self._buffer.get()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+        return item
+
+    async def receive(self) -> Item:
+        """The next record or event (``trio.EndOfChannel`` at the end)."""
+        item: Item = await self._buffer.get()
+        return item
+
+    def receive_nowait(self) -> Item:
+        """The next buffered item, or raise ``trio.WouldBlock``."""
+        item: Item = self._buffer.get_nowait()
+        return item
+
+    @property
+    def active_source(self) -> str | None:
+        return self._aggregator.active
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped because the consumer fell behind (see ``Dropped`` events)."""
+        return self._buffer.dropped
+
+    def health(self) -> Health:
+        """A snapshot of every source's status and the feed's overall health."""
+        now = self._clock()
+        sources = {name: status_of(src) for name, src in self.sources.items()}
+        for name, st in sources.items():
+            if name == self.active_source:
+                sources[name] = _with_dropped(st, self._buffer.dropped)
+        active = self.active_source
+        fresh = False
+        if active is not None:
+            st = sources[active]
+            fresh = st.connected and (
+                st.last_update is not None and now - st.last_update <= self._stale_after
+            )
+        return Health(
+            healthy=fresh,
+            active_source=active,
+            connected_sources=sum(1 for s in sources.values() if s.connected),
+            total_sources=len(sources),
+            sources=sources,
+        )
+
+
+def _with_dropped(st: Any, dropped: int) -> Any:
+    import attrs
+
+    return attrs.evolve(st, dropped=dropped)
+
+
+def _duration(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+    return v
+
+
+def _names(name: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, Iterable):
+        raise ConfigError(f"{name} must be a list of strings, got {value!r}")
+    items = list(value)
+    if not items:
+        raise ConfigError(f"{name} must not be empty")
+    for v in items:
+        if not isinstance(v, str):
+            raise ConfigError(f"{name} must contain strings, got {v!r}")
+    return items
+
+
+def _base_url(
+    name: str, exchange: str, url: Any, schemes: tuple[str, ...], known: list[str]
+) -> str:
+    if exchange not in known:
+        raise ConfigError(f"{name} has an entry for {exchange!r}, which is not in exchanges {known}")
+    if not isinstance(url, str):
+        raise ConfigError(f"{name}[{exchange!r}] must be a URL string, got {url!r}")
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(
+            f"{name}[{exchange!r}] = {url!r}: expected {' or '.join(s + '://host:port' for s in schemes)}"
+        )
+    if parts.path not in ("", "/") or parts.query:
+        raise ConfigError(
+            f"{name}[{exchange!r}] = {url!r}: give scheme, host and port only; "
+            "the exchange's own paths are added by trio_feeds"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@asynccontextmanager
+async def open_feed(
+    exchanges: Iterable[str] | str = ("binance",),
+    symbols: Iterable[str] | str = ("BTC-USDT",),
+    channels: Iterable[str] | str = ("trade",),
+    *,
+    urls: Mapping[str, str] | None = None,
+    rest_urls: Mapping[str, str] | None = None,
+    connect_timeout: float = 10.0,
+    heartbeat_interval: float = 20.0,
+    pong_timeout: float = 10.0,
+    stale_after: float = 10.0,
+    reconnect_delay: float = 1.0,
+    max_reconnect_delay: float = 60.0,
+    max_reconnect_attempts: int | None = None,
+    primary: str | None = None,
+    failover: bool = True,
+    conflict: str = "primary",
+    max_source_latency: float = 5.0,
+    health_check_interval: float = 10.0,
+    failback_after: float = 30.0,
+    buffer_size: int = 65_536,
+    keep_raw: bool = False,
+    connector: Connector | None = None,
+    clock: Callable[[], float] | None = None,
+    seed: int | None = None,
+) -> AsyncIterator[Feed]:
+    """Stream normalized records from one or more exchanges.
+
+    ::
+
+        async with trio_feeds.open_feed(["binance"], ["BTC-USDT"], ["trade", "quote"]) as feed:
+            async for record in feed:
+                print(record)
+
+    Every argument is checked before anything connects; a wrong one raises
+    :class:`~trio_feeds.ConfigError` naming it.  Durations are seconds.
+    ``urls`` / ``rest_urls`` replace scheme, host and port of an exchange's
+    endpoints (for simulators and proxies); the exchange's paths are kept.
+    ``connector`` replaces how byte streams are opened (``trio_feeds.testing``
+    passes an in-memory one); ``clock`` replaces ``time.time`` for
+    receive times (virtual-time tests).
+    """
+    ex_names = _names("exchanges", exchanges)
+    if len(set(ex_names)) != len(ex_names):
+        raise ConfigError(f"exchanges lists an exchange twice: {ex_names}")
+    adapters = {name: get_adapter(name) for name in ex_names}
+    sym_names = [canonical(s) for s in _names("symbols", symbols)]
+    chan_names: list[str] = []
+    for c in _names("channels", channels):
+        n = normalize_channel(c)
+        if n not in chan_names:
+            chan_names.append(n)
+    settings = Settings(
+        connect_timeout=_duration("connect_timeout", connect_timeout),
+        heartbeat_interval=_duration("heartbeat_interval", heartbeat_interval),
+        pong_timeout=_duration("pong_timeout", pong_timeout),
+        stale_after=_duration("stale_after", stale_after),
+        reconnect_delay=_duration("reconnect_delay", reconnect_delay, allow_zero=True),
+        max_reconnect_delay=_duration("max_reconnect_delay", max_reconnect_delay, allow_zero=True),
+        keep_raw=bool(keep_raw),
+        connector=connector,
+        clock=clock or time.time,
+        rng=random.Random(seed),
+    )
+    _duration("max_source_latency", max_source_latency)
+    _duration("health_check_interval", health_check_interval)
+    _duration("failback_after", failback_after, allow_zero=True)
+    if max_reconnect_attempts is not None and (
+        isinstance(max_reconnect_attempts, bool)
+        or not isinstance(max_reconnect_attempts, int)
+        or max_reconnect_attempts < 0
+    ):
+        raise ConfigError(
+            f"max_reconnect_attempts must be None (retry forever) or an int >= 0, "
+            f"got {max_reconnect_attempts!r}"
+        )
+    settings.max_reconnect_attempts = max_reconnect_attempts
+    if "okx" in adapters and settings.heartbeat_interval >= 30:
+        raise ConfigError(
+            f"heartbeat_interval must be under 30 s for okx (it closes connections idle for 30 s), "
+            f"got {heartbeat_interval!r}"
+        )
+    if primary is None:
+        primary = ex_names[0]
+    if primary not in adapters:
+        raise ConfigError(f"primary {primary!r} is not one of exchanges {ex_names}")
+    if conflict not in CONFLICT_MODES:
+        raise ConfigError(f"conflict must be one of {', '.join(CONFLICT_MODES)}, got {conflict!r}")
+    if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
+        raise ConfigError(f"buffer_size must be a positive int, got {buffer_size!r}")
+    ws_urls = {
+        name: _base_url("urls", name, u, ("ws", "wss"), ex_names) for name, u in (urls or {}).items()
+    }
+    _rest = {
+        name: _base_url("rest_urls", name, u, ("http", "https"), ex_names)
+        for name, u in (rest_urls or {}).items()
+    }
+
+    send, receive = trio.open_memory_channel[tuple[str, list[Any]]](math.inf)
+    sources: dict[str, Source] = {}
+    for name, cls in adapters.items():
+        probe = cls()
+        subs = [
+            probe.subscription(ch, sym, BOOK_STREAMS.get(name) if ch == "book" else None)
+            for sym in sym_names
+            for ch in chan_names
+        ]
+        sources[name] = Source(
+            cls,
+            subs,
+            settings,
+            ws_urls.get(name, cls.default_url),
+            send.clone(),
+            ExchangeBudget(LIMITS[name]),
+        )
+    send.close()
+    buffer = RecordBuffer(buffer_size, settings.clock)
+    aggregator = Aggregator(
+        list(sources),
+        primary=primary,
+        failover=bool(failover),
+        conflict=conflict,
+        clock=settings.clock,
+    )
+    feed = Feed(sources, buffer, aggregator, settings.clock, settings.stale_after)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            for source in sources.values():
+                nursery.start_soon(_run_source, source, feed)
+            nursery.start_soon(_aggregate, receive, aggregator, buffer)
+            try:
+                yield feed
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise _unwrap(group) from None
+
+
+def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:
+    """Give the caller their own exception back, not a group of one."""
+    leaves = [e for e in group.exceptions if not isinstance(e, trio.Cancelled)]
+    if len(leaves) == 1:
+        leaf = leaves[0]
+        if isinstance(leaf, BaseExceptionGroup):
+            return _unwrap(leaf)
+        return leaf
+    return group
+
+
+async def _run_source(source: Source, feed: Feed) -> None:
+    try:
+        await source.run()
+    except* ReconnectLimitError as group:
+        error = group.exceptions[0]
+        if all(s.gave_up for s in feed.sources.values()):
+            feed._buffer.close(error)
+
+
+async def _aggregate(
+    receive: trio.MemoryReceiveChannel[tuple[str, list[Any]]],
+    aggregator: Aggregator,
+    buffer: RecordBuffer,
+) -> None:
+    process = aggregator.process
+    put = buffer.put_many
+    async with receive:
+        async for exchange, items in receive:
+            out = process(exchange, items)
+            if out:
+                put(out)

@@ -1,0 +1,626 @@
+"""One exchange, kept connected: sessions, heartbeats, reconnects, make-before-break.
+
+Task tree of one source (see ``docs/architecture.md``)::
+
+    Source.run                       nursery
+    └── _keep_shard (per connection) nursery; reconnect loop with backoff
+        └── _session                 cancel scope (cancelled on handoff or failure)
+            ├── connect              trio.fail_after(connect_timeout)
+            ├── _heartbeat           ping/pong with a deadline scope
+            └── _reader              watchdog scope pushed forward by every batch
+
+The source knows nothing of any exchange's JSON: that is the adapter's job
+(:mod:`trio_feeds.protocol`).  It sends what it reads, in batches, to the
+feed's aggregator over a memory channel.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from ._errors import ProtocolError, ReconnectLimitError
+from ._limits import LIMITS, Backoff, ConnectionBudget, ExchangeBudget
+from ._records import Gap, SourceEvent, SubscriptionRejected
+from ._stats import Rolling, SourceStatus
+from ._ws import ConnectionClosed, Connector, WebSocket, connect_websocket
+from .protocol import (
+    Adapter,
+    ExchangeError,
+    ParseError,
+    Pong,
+    Rejected,
+    ServerShutdown,
+    Subscribed,
+    Subscription,
+)
+
+#: Binance closes every connection after 24 h; we hand over to a new one before that.
+MAX_CONNECTION_AGE: dict[str, float] = {"binance": 23.5 * 3600}
+
+
+@attrs.define
+class Settings:
+    """Per-feed connection settings (validated by :func:`trio_feeds.open_feed`)."""
+
+    connect_timeout: float = 10.0
+    heartbeat_interval: float = 20.0
+    pong_timeout: float = 10.0
+    stale_after: float = 10.0
+    reconnect_delay: float = 1.0
+    max_reconnect_delay: float = 60.0
+    stable_after: float = 60.0
+    max_reconnect_attempts: int | None = None
+    keep_raw: bool = False
+    connector: Connector | None = None
+    clock: Callable[[], float] = time.time
+    rng: random.Random = attrs.field(factory=random.Random)
+    max_connection_age: float | None = None
+    subscribe_timeout: float = 10.0
+
+
+class SessionEnded(Exception):  # noqa: N818
+    """Why a session stopped: ``reason`` is short and machine-friendly."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class _Dedupe:
+    """Drops records a replacement connection repeats (make-before-break overlap).
+
+    Trades are always checked against the highest trade id delivered per
+    symbol (both exchanges number trades increasingly per instrument).
+    """
+
+    __slots__ = ("last_trade",)
+
+    def __init__(self) -> None:
+        self.last_trade: dict[str, int] = {}
+
+    def filter(self, records: list[Any]) -> list[Any]:
+        last = self.last_trade
+        out: list[Any] = []
+        for r in records:
+            if r.kind == "trade":
+                try:
+                    tid = int(r.trade_id)
+                except ValueError:
+                    out.append(r)
+                    continue
+                prev = last.get(r.symbol)
+                if prev is not None and tid <= prev:
+                    continue
+                last[r.symbol] = tid
+            out.append(r)
+        return out
+
+
+class Source:
+    """All connections of one exchange for one feed."""
+
+    def __init__(
+        self,
+        adapter_cls: type[Adapter],
+        subscriptions: Sequence[Subscription],
+        settings: Settings,
+        url: str,
+        send: trio.MemorySendChannel[tuple[str, list[Any]]],
+        budget: ExchangeBudget | None = None,
+    ) -> None:
+        self.adapter_cls = adapter_cls
+        self.exchange = adapter_cls.name
+        self.subscriptions = list(subscriptions)
+        self.settings = settings
+        self.url = url.rstrip("/")
+        self._send = send
+        self.budget = budget or ExchangeBudget(LIMITS[self.exchange])
+        self.limits = LIMITS[self.exchange]
+        self.shards = self._shard(self.subscriptions)
+        # health
+        self.state = "connecting"
+        self.live_sessions = 0
+        self.connected_since: float | None = None
+        self.last_update: float | None = None
+        self.messages = 0
+        self.errors = 0
+        self.reconnects = 0
+        self.gaps = 0
+        self.connections_opened = 0
+        self.last_error: str | None = None
+        self.rtt = Rolling(256)
+        self.lag = Rolling(1024)
+        self.last_data: dict[Subscription, float] = {}
+        self.rejected: set[Subscription] = set()
+        self.gave_up = False
+        self.reconnect_delays: list[float] = []
+        self.idle_strikes: dict[int, int] = {}
+        self._by_topic: dict[tuple[str, str], Subscription] = {
+            (s.channel, s.symbol): s for s in self.subscriptions
+        }
+
+    # -- structure -------------------------------------------------------------------------
+    def _shard(self, subs: Sequence[Subscription]) -> list[list[Subscription]]:
+        """Group subscriptions by endpoint and split them to respect per-connection caps."""
+        probe = self.adapter_cls()
+        cap = self.adapter_cls.max_streams_per_connection
+        book_cap = getattr(self.adapter_cls, "MAX_BOOK_CHANNELS_PER_CONNECTION", None)
+        groups: dict[str, list[Subscription]] = {}
+        for s in subs:
+            groups.setdefault(probe.endpoint(s), []).append(s)
+        shards: list[list[Subscription]] = []
+        for group in groups.values():
+            current: list[Subscription] = []
+            books = 0
+            for s in group:
+                is_book = s.channel == "book"
+                if len(current) >= cap or (book_cap and is_book and books >= book_cap):
+                    shards.append(current)
+                    current, books = [], 0
+                current.append(s)
+                books += is_book
+            if current:
+                shards.append(current)
+        return shards
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Keep every shard connected until cancelled (or the reconnect limit is hit)."""
+        async with trio.open_nursery() as nursery:
+            for shard in self.shards:
+                nursery.start_soon(self._keep_shard, shard)
+            task_status.started()
+
+    # -- events out ------------------------------------------------------------------------
+    def _now_ms(self) -> int:
+        return int(self.settings.clock() * 1000)
+
+    def _emit(self, items: list[Any]) -> None:
+        try:
+            self._send.send_nowait((self.exchange, items))
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            pass
+
+    def _event(self, state: str, detail: str) -> None:
+        self._emit([SourceEvent(self.exchange, state, detail, self._now_ms())])
+
+    # -- the reconnect loop ----------------------------------------------------------------
+    async def _keep_shard(self, shard: list[Subscription]) -> None:
+        s = self.settings
+        backoff = Backoff(
+            base=s.reconnect_delay, cap=s.max_reconnect_delay, stable_after=s.stable_after,
+            rng=s.rng,
+        )
+        dedupe = _Dedupe()
+        failures = 0
+        down_since: int | None = None
+        async with trio.open_nursery() as nursery:
+            while True:
+                ended: trio.Event = trio.Event()
+                box: dict[str, Any] = {}
+                started_at = trio.current_time()
+                try:
+                    await self.budget.connect()
+                    await nursery.start(self._session, shard, ended, box, nursery, dedupe)
+                except (
+                    OSError, ConnectionClosed, trio.TooSlowError, ProtocolError, BaseExceptionGroup
+                ) as exc:
+                    reason, detail = explain(exc)
+                    if reason == "timeout":
+                        reason = "connect_timeout"
+                    self._failed(reason, detail)
+                else:
+                    if down_since is not None:
+                        self._gap(shard, down_since, "reconnect")
+                        down_since = None
+                    await ended.wait()
+                    backoff.connected_for(trio.current_time() - started_at)
+                    if backoff.failures == 0:
+                        failures = 0
+                    self._failed(box.get("reason", "disconnected"), box.get("detail", ""))
+                if down_since is None:
+                    down_since = self._last_seen_ms(shard)
+                failures += 1
+                limit = s.max_reconnect_attempts
+                if limit is not None and failures > limit:
+                    self.gave_up = True
+                    self.state = "gave_up"
+                    msg = (
+                        f"{self.exchange}: gave up after {limit} reconnect attempts "
+                        f"(last error: {self.last_error})"
+                    )
+                    self._event("gave_up", msg)
+                    raise ReconnectLimitError(msg)
+                delay = backoff.next_delay()
+                self.reconnect_delays.append(delay)
+                self.reconnects += 1
+                self.state = "backoff"
+                self._event("reconnecting", f"in {delay:.3f} s (attempt {failures})")
+                await trio.sleep(delay)
+
+    def _failed(self, reason: str, detail: str) -> None:
+        self.errors += reason not in ("handoff",)
+        self.last_error = f"{reason}: {detail}" if detail else reason
+        if self.live_sessions == 0:
+            self.connected_since = None
+        self._event("disconnected", self.last_error)
+
+    def _last_seen_ms(self, shard: list[Subscription]) -> int:
+        seen = [self.last_data[x] for x in shard if x in self.last_data]
+        return int((max(seen) if seen else self.settings.clock()) * 1000)
+
+    def _gap(self, shard: list[Subscription], start: int, reason: str) -> None:
+        end = self._now_ms()
+        gaps = [
+            Gap(self.exchange, sub.symbol, sub.channel, start, end, reason)
+            for sub in shard
+            if sub not in self.rejected
+        ]
+        self.gaps += len(gaps)
+        self._emit(list(gaps))
+
+    # -- one connection --------------------------------------------------------------------
+    async def _session(
+        self,
+        shard: list[Subscription],
+        ended: trio.Event,
+        box: dict[str, Any],
+        shard_nursery: trio.Nursery,
+        dedupe: _Dedupe,
+        confirm: bool = False,
+        *,
+        task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        s = self.settings
+        adapter = self.adapter_cls(keep_raw=s.keep_raw)
+        endpoint = adapter.endpoint(shard[0])
+        url = self.url + endpoint
+        conn_budget = ConnectionBudget(self.limits)
+        self.state = "connecting"
+        with trio.fail_after(s.connect_timeout):
+            ws = await connect_websocket(url, s.connector)
+        self.connections_opened += 1
+        session = _Session(self, adapter, ws, shard, conn_budget, dedupe)
+        handed_over = False
+        try:
+            with trio.CancelScope() as scope:
+                session.scope = scope
+                async with trio.open_nursery() as nursery:
+                    session.nursery = nursery
+                    nursery.start_soon(session.read)
+                    self.state = "subscribing"
+                    await session.subscribe_all()
+                    self.live_sessions += 1
+                    session.live = True
+                    if confirm:
+                        # a replacement: wait (bounded) until the exchange confirmed every
+                        # subscription, by an ack or by data, before the old one is closed
+                        with trio.move_on_after(s.subscribe_timeout):
+                            await session.acked.wait()
+                    if self.connected_since is None:
+                        self.connected_since = s.clock()
+                    self.state = "streaming"
+                    self._event("connected", url)
+                    nursery.start_soon(session.heartbeat)
+                    age = s.max_connection_age or MAX_CONNECTION_AGE.get(self.exchange)
+                    if age:
+                        nursery.start_soon(session.age_limit, age)
+                    task_status.started(session)
+                    handoff_reason = await session.wait_handoff()
+                    # make-before-break: open the replacement first; this one keeps
+                    # delivering until the replacement is subscribed.
+                    try:
+                        await self.budget.connect()
+                        await shard_nursery.start(
+                            self._session, shard, ended, box, shard_nursery, dedupe, True
+                        )
+                    except (OSError, ConnectionClosed, trio.TooSlowError, ProtocolError) as exc:
+                        self._event("error", f"replacement connection failed: {exc}")
+                        await trio.sleep_forever()  # keep this one until it dies
+                    handed_over = True
+                    self._event("handoff", handoff_reason)
+                    scope.cancel()
+        except (SessionEnded, ConnectionClosed, trio.TooSlowError, BaseExceptionGroup) as exc:
+            box["reason"], box["detail"] = explain(exc)
+        finally:
+            if session.live:
+                self.live_sessions -= 1
+            with trio.CancelScope(shield=True):
+                await ws.aclose()
+            if not handed_over and session.live:
+                ended.set()
+        if not session.live and not handed_over:
+            # failed before it was established: report like a connect failure
+            raise ConnectionClosed(1006, box.get("detail") or box.get("reason", "failed"))
+
+
+class _Session:
+    """The live state of one WebSocket connection."""
+
+    def __init__(
+        self,
+        source: Source,
+        adapter: Adapter,
+        ws: WebSocket,
+        shard: list[Subscription],
+        budget: ConnectionBudget,
+        dedupe: _Dedupe,
+    ) -> None:
+        self.source = source
+        self.adapter = adapter
+        self.ws = ws
+        self.shard = shard
+        self.budget = budget
+        self.dedupe = dedupe
+        self.scope: trio.CancelScope | None = None
+        self.nursery: trio.Nursery | None = None
+        self.live = False
+        self.pending: set[Subscription] = set()
+        self.acked = trio.Event()
+        self.handoff = trio.Event()
+        self.handoff_reason = ""
+        self.last_rx = trio.current_time()
+        self.pong = trio.Event()
+        self.ping_sent_at: dict[bytes, float] = {}
+        self.okx_ping_at: float | None = None
+        ws.on_pong = self._on_ws_pong
+
+    # -- subscribe -------------------------------------------------------------------------
+    async def subscribe_all(self) -> None:
+        src = self.source
+        subs = [x for x in self.shard if x not in src.rejected]
+        self.pending = set(subs)
+        if not subs:
+            return
+        for frame in self.adapter.subscribe(subs):
+            await self.budget.request()
+            await src.budget.request()
+            await self.ws.send_text(frame)
+
+    async def _retry_individually(self, subs: tuple[Subscription, ...]) -> None:
+        """A batch was refused whole (Binance): find the bad ones one by one."""
+        for sub in subs:
+            for frame in self.adapter.subscribe([sub]):
+                await self.budget.request()
+                await self.source.budget.request()
+                await self.ws.send_text(frame)
+
+    def _resolve(self, subs: Sequence[Subscription]) -> None:
+        self.pending.difference_update(subs)
+        if not self.pending:
+            self.acked.set()
+
+    # -- heartbeat -------------------------------------------------------------------------
+    def _on_ws_pong(self, payload: bytes) -> None:
+        sent = self.ping_sent_at.pop(payload, None)
+        if sent is not None:
+            self.source.rtt.add(trio.current_time() - sent)
+            self.pong.set()
+
+    async def heartbeat(self) -> None:
+        s = self.source.settings
+        interval = s.heartbeat_interval
+        counter = 0
+        while True:
+            if self.adapter.ping() is None:
+                # WS control pings (Binance): a regular ping measures the round trip.
+                await trio.sleep(interval)
+                counter += 1
+                payload = str(counter).encode()
+                self.pong = trio.Event()
+                await self.budget.message()
+                self.ping_sent_at = {payload: trio.current_time()}
+                await self.ws.ping(payload)
+            else:
+                # text ping (OKX) only when the line has been quiet for `interval`.
+                deadline = self.last_rx + interval
+                if trio.current_time() < deadline:
+                    await trio.sleep_until(deadline)
+                    continue
+                self.pong = trio.Event()
+                await self.budget.message()
+                self.okx_ping_at = trio.current_time()
+                await self.ws.send_text(self.adapter.ping() or "ping")
+            with trio.move_on_after(s.pong_timeout) as cs:
+                await self.pong.wait()
+            if cs.cancelled_caught:
+                raise SessionEnded("heartbeat_timeout", f"no pong within {s.pong_timeout} s")
+
+    async def age_limit(self, age: float) -> None:
+        await trio.sleep(age)
+        self.request_handoff("connection_age")
+
+    def request_handoff(self, reason: str) -> None:
+        if not self.handoff.is_set():
+            self.handoff_reason = reason
+            self.handoff.set()
+
+    async def wait_handoff(self) -> str:
+        await self.handoff.wait()
+        return self.handoff_reason
+
+    # -- the receive path ------------------------------------------------------------------
+    async def read(self) -> None:
+        src = self.source
+        settings = src.settings
+        clock = settings.clock
+        parse = self.adapter.parse
+        receive = self.ws.receive_batch
+        key = id(self.shard)
+        strikes = src.idle_strikes.get(key, 0)
+        base_idle = settings.stale_after
+        # after consecutive stale reconnects (a quiet market), wait longer each time
+        idle = base_idle * (2 ** min(strikes, 3))
+        with trio.CancelScope(deadline=trio.current_time() + idle) as watchdog:
+            while True:
+                frames = await receive()
+                now = trio.current_time()
+                self.last_rx = now
+                if not frames:
+                    continue
+                received_at = clock()
+                out: list[Any] = []
+                for frame in frames:
+                    parse(frame, received_at, out)
+                records = self._sort(out, received_at)
+                if records:
+                    if idle != base_idle:
+                        idle, strikes = base_idle, 0
+                        src.idle_strikes[key] = 0
+                    watchdog.deadline = now + idle
+                    records = self.dedupe.filter(records)
+                    src.messages += len(records)
+                    src.last_update = received_at
+                    last = records[-1]
+                    ts = getattr(last, "timestamp", None)
+                    if ts is not None and getattr(last, "exchange_time", True):
+                        src.lag.add(received_at - ts / 1000.0)
+                    by_topic = src._by_topic
+                    pending = self.pending
+                    for r in records:
+                        k = r.kind
+                        sub = by_topic.get(("book" if k == "book_delta" else k, r.symbol))
+                        if sub is not None:
+                            src.last_data[sub] = received_at
+                            if pending and sub in pending:
+                                self._resolve((sub,))
+                    src._emit(records)
+        # watchdog fired: no data on this connection for `idle` seconds
+        src.idle_strikes[key] = strikes + 1
+        raise SessionEnded("stale", f"no data for {idle:g} s")
+
+    def _sort(self, out: list[Any], received_at: float) -> list[Any]:
+        """Split parser output into records (returned) and control events (handled here)."""
+        records: list[Any] = []
+        src = self.source
+        for item in out:
+            kind = getattr(item, "kind", None)
+            if kind is not None:
+                records.append(item)
+                continue
+            if isinstance(item, Subscribed):
+                self._resolve(item.subscriptions)
+            elif isinstance(item, Pong):
+                if self.okx_ping_at is not None:
+                    src.rtt.add(trio.current_time() - self.okx_ping_at)
+                    self.okx_ping_at = None
+                self.pong.set()
+            elif isinstance(item, Rejected):
+                self._on_rejected(item)
+            elif isinstance(item, ServerShutdown):
+                src._event("server_shutdown", f"{item.code} {item.message}".strip())
+                self.request_handoff(f"server_shutdown {item.code}".strip())
+            elif isinstance(item, ParseError):
+                src.errors += 1
+                src.last_error = f"parse error: {item.problem}"
+                src._event("error", f"malformed frame: {item.problem}")
+            elif isinstance(item, ExchangeError):
+                src.errors += 1
+                src.last_error = f"exchange error {item.code}: {item.message}"
+                src._event("error", src.last_error)
+        return records
+
+    def _on_rejected(self, item: Rejected) -> None:
+        src = self.source
+        src.errors += 1
+        subs = item.subscriptions
+        if len(subs) > 1:
+            # refused as a batch: ask again one by one to find the bad one(s)
+            self._spawn_retry(subs)
+            return
+        now = int(src.settings.clock() * 1000)
+        events: list[Any] = []
+        for sub in subs:
+            src.rejected.add(sub)
+            events.append(
+                SubscriptionRejected(src.exchange, sub.symbol, sub.channel, item.code, item.message, now)
+            )
+        if not subs:
+            src._event("error", f"request refused [{item.code}] {item.message}")
+        src.last_error = f"subscription rejected [{item.code}] {item.message}"
+        src._emit(events)
+        self._resolve(subs)
+
+    def _spawn_retry(self, subs: tuple[Subscription, ...]) -> None:
+        # run the retries beside the reader, never blocking it
+        if self.nursery is not None:
+            self.nursery.start_soon(self._retry_individually, subs)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        out: list[BaseException] = []
+        for e in exc.exceptions:
+            out.extend(_leaves(e))
+        return out
+    return [exc]
+
+
+def explain(exc: BaseException) -> tuple[str, str]:
+    """``(reason, detail)`` for why a connection ended; re-raises anything unexpected."""
+    leaves = _leaves(exc)
+    for leaf in leaves:
+        if isinstance(leaf, SessionEnded):
+            return leaf.reason, leaf.detail
+    for leaf in leaves:
+        if isinstance(leaf, ConnectionClosed):
+            return "closed", f"{leaf.code} {leaf.reason}".strip()
+        if isinstance(leaf, trio.TooSlowError):
+            return "timeout", "timed out"
+        if isinstance(leaf, ProtocolError):
+            return "protocol_error", str(leaf)
+        if isinstance(leaf, OSError):
+            return "connect_failed", f"{type(leaf).__name__}: {leaf}"
+    raise exc
+
+
+def jitter_bounds(base: float, cap: float, failures: int) -> tuple[float, float]:
+    """The interval a full-jitter backoff delay falls in after ``failures`` failures."""
+    return 0.0, min(cap, base * math.pow(2, failures))
+
+
+def status_of(source: Source) -> SourceStatus:
+    s = source.settings
+    now = s.clock()
+    stale = tuple(
+        sorted(
+            sub.topic
+            for sub in source.subscriptions
+            if sub not in source.rejected
+            and (now - source.last_data.get(sub, -math.inf)) > s.stale_after
+        )
+    )
+    lag = source.lag.percentiles()
+    rtt = source.rtt.percentiles()
+    latency = lag.p50 if lag is not None else (rtt.p50 if rtt is not None else None)
+    connected = source.live_sessions > 0
+    state = source.state
+    if connected and stale and len(stale) == len(
+        [x for x in source.subscriptions if x not in source.rejected]
+    ):
+        state = "stale"
+    return SourceStatus(
+        exchange=source.exchange,
+        connected=connected,
+        state=state,
+        latency=latency,
+        last_update=source.last_update,
+        messages_received=source.messages,
+        errors=source.errors,
+        reconnects=source.reconnects,
+        connected_since=source.connected_since,
+        gaps=source.gaps,
+        dropped=0,
+        connections=source.live_sessions,
+        rtt=rtt,
+        lag=lag,
+        stale_subscriptions=stale,
+        last_error=source.last_error,
+    )
