@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import trio
 
 from ._aggregate import CONFLICT_MODES, Aggregator
@@ -33,7 +34,7 @@ from ._symbols import canonical
 from ._ws import Connector
 from .protocol import get_adapter, normalize_channel
 
-#: the exchange stream used for the ``"book"`` channel when no full local book is kept
+#: the exchange stream used for the ``"book"`` channel with ``book_mode="partial"``
 BOOK_STREAMS: dict[str, str] = {"binance": "depth20@100ms", "okx": "books5"}
 
 
@@ -178,7 +179,11 @@ async def open_feed(
     failback_after: float = 30.0,
     buffer_size: int = 65_536,
     keep_raw: bool = False,
+    book_depth: int = 20,
+    book_mode: str = "full",
+    book_deltas: bool = False,
     connector: Connector | None = None,
+    http_transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] | None = None,
     seed: int | None = None,
 ) -> AsyncIterator[Feed]:
@@ -219,7 +224,14 @@ async def open_feed(
         connector=connector,
         clock=clock or time.time,
         rng=random.Random(seed),
+        http_transport=http_transport,
+        book_deltas=bool(book_deltas),
     )
+    if isinstance(book_depth, bool) or not isinstance(book_depth, int) or book_depth < 1:
+        raise ConfigError(f"book_depth must be a positive int (levels per side), got {book_depth!r}")
+    settings.book_depth = book_depth
+    if book_mode not in ("full", "partial"):
+        raise ConfigError(f"book_mode must be 'full' or 'partial', got {book_mode!r}")
     _duration("max_source_latency", max_source_latency)
     _duration("health_check_interval", health_check_interval)
     _duration("failback_after", failback_after, allow_zero=True)
@@ -259,7 +271,9 @@ async def open_feed(
     for name, cls in adapters.items():
         probe = cls()
         subs = [
-            probe.subscription(ch, sym, BOOK_STREAMS.get(name) if ch == "book" else None)
+            probe.subscription(
+                ch, sym, BOOK_STREAMS.get(name) if ch == "book" and book_mode == "partial" else None
+            )
             for sym in sym_names
             for ch in chan_names
         ]
@@ -270,6 +284,7 @@ async def open_feed(
             ws_urls.get(name, cls.default_url),
             send.clone(),
             ExchangeBudget(LIMITS[name]),
+            _rest.get(name),
         )
     send.close()
     buffer = RecordBuffer(buffer_size, settings.clock)

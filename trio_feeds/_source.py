@@ -25,6 +25,7 @@ from typing import Any
 import attrs
 import trio
 
+from ._books import BookKeeper, RestClient
 from ._errors import ProtocolError, ReconnectLimitError
 from ._limits import LIMITS, Backoff, ConnectionBudget, ExchangeBudget
 from ._records import Gap, SourceEvent, SubscriptionRejected
@@ -40,6 +41,9 @@ from .protocol import (
     Subscribed,
     Subscription,
 )
+
+#: exchange streams whose frames are deltas that need a local book
+FULL_BOOK_STREAMS = frozenset({"depth", "depth@100ms", "books"})
 
 #: Binance closes every connection after 24 h; we hand over to a new one before that.
 MAX_CONNECTION_AGE: dict[str, float] = {"binance": 23.5 * 3600}
@@ -63,6 +67,9 @@ class Settings:
     rng: random.Random = attrs.field(factory=random.Random)
     max_connection_age: float | None = None
     subscribe_timeout: float = 10.0
+    http_transport: Any = None
+    book_depth: int = 20
+    book_deltas: bool = False
 
 
 class SessionEnded(Exception):  # noqa: N818
@@ -115,12 +122,19 @@ class Source:
         url: str,
         send: trio.MemorySendChannel[tuple[str, list[Any]]],
         budget: ExchangeBudget | None = None,
+        rest_url: str | None = None,
     ) -> None:
         self.adapter_cls = adapter_cls
         self.exchange = adapter_cls.name
         self.subscriptions = list(subscriptions)
         self.settings = settings
         self.url = url.rstrip("/")
+        self.rest_url = (rest_url or adapter_cls.default_rest_url).rstrip("/")
+        self.rest: RestClient | None = None
+        #: subscriptions kept as full local books (diff streams + snapshots)
+        self.full_books = {
+            s.symbol for s in subscriptions if s.channel == "book" and s.stream in FULL_BOOK_STREAMS
+        }
         self._send = send
         self.budget = budget or ExchangeBudget(LIMITS[self.exchange])
         self.limits = LIMITS[self.exchange]
@@ -173,10 +187,17 @@ class Source:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep every shard connected until cancelled (or the reconnect limit is hit)."""
-        async with trio.open_nursery() as nursery:
-            for shard in self.shards:
-                nursery.start_soon(self._keep_shard, shard)
-            task_status.started()
+        if self.full_books:
+            self.rest = RestClient(self.exchange, self.rest_url, self.settings.http_transport)
+        try:
+            async with trio.open_nursery() as nursery:
+                for shard in self.shards:
+                    nursery.start_soon(self._keep_shard, shard)
+                task_status.started()
+        finally:
+            if self.rest is not None:
+                with trio.CancelScope(shield=True):
+                    await self.rest.aclose()
 
     # -- events out ------------------------------------------------------------------------
     def _now_ms(self) -> int:
@@ -225,6 +246,12 @@ class Source:
                     if backoff.failures == 0:
                         failures = 0
                     self._failed(box.get("reason", "disconnected"), box.get("detail", ""))
+                if all(x in self.rejected for x in shard):
+                    self._event(
+                        "error",
+                        "every subscription on this connection was rejected; not reconnecting it",
+                    )
+                    return
                 if down_since is None:
                     down_since = self._last_seen_ms(shard)
                 failures += 1
@@ -371,6 +398,24 @@ class _Session:
         self.ping_sent_at: dict[bytes, float] = {}
         self.okx_ping_at: float | None = None
         ws.on_pong = self._on_ws_pong
+        book_symbols = [
+            x.symbol for x in shard if x.channel == "book" and x.symbol in source.full_books
+        ]
+        self.books: BookKeeper | None = None
+        if book_symbols and source.rest is not None:
+            st = source.settings
+            self.books = BookKeeper(
+                source.exchange,
+                book_symbols,
+                depth=st.book_depth,
+                deltas=st.book_deltas,
+                rest=source.rest,
+                clock=st.clock,
+                spawn=self._spawn,
+                resubscribe=self._resubscribe_book,
+                emit=source._emit,
+                on_error=self._book_error,
+            )
 
     # -- subscribe -------------------------------------------------------------------------
     async def subscribe_all(self) -> None:
@@ -396,6 +441,24 @@ class _Session:
         self.pending.difference_update(subs)
         if not self.pending:
             self.acked.set()
+
+    def _spawn(self, fn: Callable[[str], Any], arg: str) -> None:
+        if self.nursery is not None:
+            self.nursery.start_soon(fn, arg)
+
+    def _book_error(self, message: str) -> None:
+        self.source.errors += 1
+        self.source.last_error = message
+        self.source._event("error", message)
+
+    async def _resubscribe_book(self, symbol: str) -> None:
+        """OKX: a fresh snapshot for one book channel; the other channels are untouched."""
+        subs = [x for x in self.shard if x.channel == "book" and x.symbol == symbol]
+        for frames in (self.adapter.unsubscribe(subs), self.adapter.subscribe(subs)):
+            for frame in frames:
+                await self.budget.request()
+                await self.source.budget.request()
+                await self.ws.send_text(frame)
 
     # -- heartbeat -------------------------------------------------------------------------
     def _on_ws_pong(self, payload: bytes) -> None:
@@ -470,6 +533,8 @@ class _Session:
                 for frame in frames:
                     parse(frame, received_at, out)
                 records = self._sort(out, received_at)
+                if self.books is not None and records:
+                    records = self.books.process(records)
                 if records:
                     if idle != base_idle:
                         idle, strikes = base_idle, 0
@@ -507,6 +572,10 @@ class _Session:
                 continue
             if isinstance(item, Subscribed):
                 self._resolve(item.subscriptions)
+                if self.books is not None:
+                    for sub in item.subscriptions:
+                        if sub.channel == "book":
+                            records.extend(self.books.on_subscribed(sub.symbol))
             elif isinstance(item, Pong):
                 if self.okx_ping_at is not None:
                     src.rtt.add(trio.current_time() - self.okx_ping_at)

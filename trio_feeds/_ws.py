@@ -146,7 +146,7 @@ class WebSocket:
                 self.pings_received += 1
             elif op is _PONG:
                 if self.on_pong is not None:
-                    self.on_pong(frame.data)
+                    self.on_pong(bytes(frame.data))
         if not out and (
             protocol.close_rcvd is not None
             or protocol.parser_exc is not None
