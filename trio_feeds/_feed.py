@@ -27,12 +27,14 @@ from ._aggregate import CONFLICT_MODES, Aggregator
 from ._buffer import RecordBuffer
 from ._errors import ConfigError, ReconnectLimitError
 from ._limits import LIMITS, ExchangeBudget
-from ._records import Item
+from ._records import DATA_KINDS, Item
 from ._source import Settings, Source, status_of
 from ._stats import Health
 from ._symbols import canonical
 from ._ws import Connector
 from .protocol import get_adapter, normalize_channel
+
+_DATA_KINDS = frozenset({*DATA_KINDS, "book_delta"})
 
 #: the exchange stream used for the ``"book"`` channel with ``book_mode="partial"``
 BOOK_STREAMS: dict[str, str] = {"binance": "depth20@100ms", "okx": "books5"}
@@ -48,12 +50,37 @@ class Feed:
         aggregator: Aggregator,
         clock: Callable[[], float],
         stale_after: float,
+        events_in_stream: bool = True,
     ) -> None:
         self.sources = sources
         self._buffer = buffer
         self._aggregator = aggregator
         self._clock = clock
         self._stale_after = stale_after
+        self._events_in_stream = events_in_stream
+        self._event_channels: list[trio.MemorySendChannel[Item]] = []
+        self._nursery: trio.Nursery | None = None
+        self._source_scopes: dict[str, trio.CancelScope] = {}
+        self._watch_scopes: dict[str, trio.CancelScope] = {}
+        #: events an unread :meth:`events` channel could not take
+        self.events_dropped = 0
+
+    # -- the consumer's side ---------------------------------------------------------------
+    def events(self, max_buffer: int = 1000) -> trio.MemoryReceiveChannel[Item]:
+        """A channel of the stream events only (gaps, switches, source changes, …).
+
+        It never blocks the data: when it is full, further events are counted in
+        :attr:`events_dropped` and skipped.  Events stay in the main stream unless
+        the feed was opened with ``events_in_stream=False``.
+        """
+        send, receive = trio.open_memory_channel[Item](max_buffer)
+        self._event_channels.append(send)
+        return receive
+
+    @property
+    def switches(self) -> list[Any]:
+        """Every ``SourceSwitch`` so far."""
+        return list(self._aggregator.switches)
 
     def __aiter__(self) -> Feed:
         return self
@@ -74,6 +101,86 @@ class Feed:
         """The next buffered item, or raise ``trio.WouldBlock``."""
         item: Item = self._buffer.get_nowait()
         return item
+
+    # -- the feed's own tasks ---------------------------------------------------------------
+    def _start_source(self, name: str) -> None:
+        assert self._nursery is not None
+        if name in self._source_scopes:
+            return
+        self._aggregator.health[name].running = True
+        self._source_scopes[name] = scope = trio.CancelScope()
+        self._nursery.start_soon(self._run_source, name, scope)
+
+    def _on_demand(self, name: str, wanted: bool) -> None:
+        """Cold standby: start a standby when failover needs it, stop it after failback."""
+        if wanted:
+            self._start_source(name)
+        else:
+            scope = self._source_scopes.pop(name, None)
+            if scope is not None:
+                scope.cancel()
+                self._aggregator.health[name].running = False
+
+    async def _run_source(self, name: str, scope: trio.CancelScope) -> None:
+        source = self.sources[name]
+        with scope:
+            try:
+                await source.run()
+            except* ReconnectLimitError as group:
+                error = group.exceptions[0]
+                if all(s.gave_up for s in self.sources.values()):
+                    self._buffer.close(error)
+        if self._source_scopes.get(name) is scope:
+            del self._source_scopes[name]
+        source.reset_state()
+
+    async def _aggregate(self, receive: trio.MemoryReceiveChannel[tuple[str, list[Any]]]) -> None:
+        aggregator = self._aggregator
+        process = aggregator.process
+        put = self._buffer.put_many
+        scopes = self._watch_scopes
+        deadlines = aggregator.deadlines
+        async with receive:
+            async for exchange, items in receive:
+                out = process(exchange, items)
+                for key, scope in scopes.items():
+                    d = deadlines.get(key, math.inf)
+                    if scope.deadline != d:
+                        scope.deadline = d
+                if out:
+                    self._deliver(out)
+
+    def _deliver(self, out: list[Any]) -> None:
+        if self._event_channels:
+            for item in out:
+                if item.kind not in _DATA_KINDS:
+                    self._publish_event(item)
+            if not self._events_in_stream:
+                out = [i for i in out if i.kind in _DATA_KINDS]
+        elif not self._events_in_stream:
+            out = [i for i in out if i.kind in _DATA_KINDS]
+        if out:
+            self._buffer.put_many(out)
+
+    def _publish_event(self, item: Item) -> None:
+        for ch in list(self._event_channels):
+            try:
+                ch.send_nowait(item)
+            except trio.WouldBlock:
+                self.events_dropped += 1
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._event_channels.remove(ch)
+
+    async def _watch(self, key: str) -> None:
+        """Wake the aggregator when ``key``'s deadline passes (a deadline scope per source)."""
+        aggregator = self._aggregator
+        while True:
+            with trio.CancelScope(deadline=aggregator.deadlines.get(key, math.inf)) as scope:
+                self._watch_scopes[key] = scope
+                await trio.sleep_forever()
+            out = aggregator.expire()
+            if out:
+                self._deliver(out)
 
     @property
     def active_source(self) -> str | None:
@@ -98,6 +205,8 @@ class Feed:
             fresh = st.connected and (
                 st.last_update is not None and now - st.last_update <= self._stale_after
             )
+            if len(self.sources) > 1:
+                fresh = fresh and self._aggregator.healthy(active)
         return Health(
             healthy=fresh,
             active_source=active,
@@ -177,6 +286,8 @@ async def open_feed(
     max_source_latency: float = 5.0,
     health_check_interval: float = 10.0,
     failback_after: float = 30.0,
+    standby: str = "hot",
+    events_in_stream: bool = True,
     buffer_size: int = 65_536,
     keep_raw: bool = False,
     book_depth: int = 20,
@@ -288,20 +399,36 @@ async def open_feed(
         )
     send.close()
     buffer = RecordBuffer(buffer_size, settings.clock)
+    if standby not in ("hot", "cold"):
+        raise ConfigError(f"standby must be 'hot' or 'cold', got {standby!r}")
     aggregator = Aggregator(
         list(sources),
         primary=primary,
         failover=bool(failover),
         conflict=conflict,
         clock=settings.clock,
+        now=trio.current_time,
+        stale_after=settings.stale_after,
+        max_source_latency=float(max_source_latency),
+        failback_after=float(failback_after),
+        connected=lambda name: sources[name].connected,
     )
-    feed = Feed(sources, buffer, aggregator, settings.clock, settings.stale_after)
+    feed = Feed(
+        sources, buffer, aggregator, settings.clock, settings.stale_after, events_in_stream
+    )
 
     try:
         async with trio.open_nursery() as nursery:
-            for source in sources.values():
-                nursery.start_soon(_run_source, source, feed)
-            nursery.start_soon(_aggregate, receive, aggregator, buffer)
+            feed._nursery = nursery
+            for name in sources:
+                if standby == "hot" or name == primary:
+                    feed._start_source(name)
+                else:
+                    aggregator.health[name].running = False
+            aggregator.on_demand = feed._on_demand
+            nursery.start_soon(feed._aggregate, receive)
+            for key in [*sources, "failback"]:
+                nursery.start_soon(feed._watch, key)
             try:
                 yield feed
             finally:
@@ -321,24 +448,3 @@ def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:
     return group
 
 
-async def _run_source(source: Source, feed: Feed) -> None:
-    try:
-        await source.run()
-    except* ReconnectLimitError as group:
-        error = group.exceptions[0]
-        if all(s.gave_up for s in feed.sources.values()):
-            feed._buffer.close(error)
-
-
-async def _aggregate(
-    receive: trio.MemoryReceiveChannel[tuple[str, list[Any]]],
-    aggregator: Aggregator,
-    buffer: RecordBuffer,
-) -> None:
-    process = aggregator.process
-    put = buffer.put_many
-    async with receive:
-        async for exchange, items in receive:
-            out = process(exchange, items)
-            if out:
-                put(out)

@@ -139,6 +139,8 @@ class Source:
         self.budget = budget or ExchangeBudget(LIMITS[self.exchange])
         self.limits = LIMITS[self.exchange]
         self.shards = self._shard(self.subscriptions)
+        #: shards still kept up (a shard whose every subscription was rejected stops)
+        self.active_shards = len(self.shards)
         # health
         self.state = "connecting"
         self.live_sessions = 0
@@ -160,6 +162,18 @@ class Source:
         self._by_topic: dict[tuple[str, str], Subscription] = {
             (s.channel, s.symbol): s for s in self.subscriptions
         }
+
+    @property
+    def connected(self) -> bool:
+        """Every connection of this source is up."""
+        return self.active_shards > 0 and self.live_sessions >= self.active_shards
+
+    def reset_state(self) -> None:
+        """After the source was stopped (cold standby): forget connection state."""
+        self.live_sessions = 0
+        self.active_shards = len(self.shards)
+        self.connected_since = None
+        self.state = "stopped"
 
     # -- structure -------------------------------------------------------------------------
     def _shard(self, subs: Sequence[Subscription]) -> list[list[Subscription]]:
@@ -251,6 +265,7 @@ class Source:
                         "error",
                         "every subscription on this connection was rejected; not reconnecting it",
                     )
+                    self.active_shards -= 1
                     return
                 if down_since is None:
                     down_since = self._last_seen_ms(shard)
