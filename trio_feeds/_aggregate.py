@@ -93,8 +93,9 @@ class Aggregator:
         self.failed = False
         #: source -> monotonic time at which :meth:`expire` must run for it
         self.deadlines: dict[str, float] = {}
-        #: called with (source, wanted) when a cold standby must start or may stop
+        #: cold standby: called with (source, wanted) when a standby must start or may stop
         self.on_demand: Callable[[str, bool], None] | None = None
+        self.cold = False
         self._newest: dict[tuple[str, str], int] = {}
         self._quotes: dict[str, dict[str, Quote]] = {}
         self._tickers: dict[str, dict[str, Ticker]] = {}
@@ -209,7 +210,7 @@ class Aggregator:
             self.failed = False
         else:
             for s in self.priority:
-                if not self.health[s].running and self.on_demand is not None:
+                if self.cold and not self.health[s].running and self.on_demand is not None:
                     self.on_demand(s, True)
                     break
             if not self.failed:
@@ -223,7 +224,7 @@ class Aggregator:
         self.deadlines.pop("failback", None)
         event = SourceSwitch(prev, to, reason, int(self.clock() * 1000))
         self.switches.append(event)
-        if self.on_demand is not None and to == self.primary:
+        if self.cold and self.on_demand is not None and to == self.primary:
             for s in self.sources:
                 if s != self.primary:
                     self.on_demand(s, False)

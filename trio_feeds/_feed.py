@@ -426,6 +426,7 @@ async def open_feed(
                 else:
                     aggregator.health[name].running = False
             aggregator.on_demand = feed._on_demand
+            aggregator.cold = standby == "cold"
             nursery.start_soon(feed._aggregate, receive)
             for key in [*sources, "failback"]:
                 nursery.start_soon(feed._watch, key)

@@ -1,0 +1,7 @@
+"""``python -m trio_feeds …`` is the ``trio-feeds`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
