@@ -85,7 +85,7 @@ records = st.one_of(
     st.builds(Trade, exchanges, symbols, ms, finite, finite, finite, st.sampled_from(["buy", "sell"]), text),
     st.builds(
         Ticker, exchanges, symbols, ms, finite, finite, finite, finite, finite, finite, finite, finite,
-        st.none() | finite, st.none() | finite,
+        finite, st.none() | finite, st.none() | finite,
     ),
     st.builds(Quote, exchanges, symbols, ms, finite, finite, finite, finite, finite, st.none() | ms, st.booleans()),
     st.builds(Book, exchanges, symbols, ms, finite, levels, levels, st.none() | ms, st.booleans()),
