@@ -67,3 +67,18 @@ def test_backoff_resets_after_a_stable_connection() -> None:
     assert b.failures == 5
     b.connected_for(31.0)
     assert b.failures == 0 and b.ceiling() == 1.0
+
+
+def test_backoff_survives_thousands_of_failures() -> None:
+    """Retrying forever is the default: the delay stays at the cap, no overflow."""
+    b = Backoff(base=1.0, cap=60.0, rng=random.Random(1))
+    delays = [b.next_delay() for _ in range(5000)]
+    assert max(delays) <= 60.0
+    assert b.ceiling() == 60.0
+
+
+async def test_feeds_in_one_process_share_the_exchange_budget() -> None:
+    from trio_feeds._limits import shared_budget
+
+    assert shared_budget("binance") is shared_budget("binance")
+    assert shared_budget("binance") is not shared_budget("okx")

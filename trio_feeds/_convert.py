@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import cattrs
 import orjson
 from cattrs.gen import make_dict_unstructure_fn, override
@@ -34,7 +35,7 @@ def make_converter(include_raw: bool = False) -> cattrs.Converter:
     conv = cattrs.Converter()
     for cls in ALL_TYPES.values():
         overrides: dict[str, Any] = {}
-        if "raw" in {a.name for a in cls.__attrs_attrs__}:  # type: ignore[attr-defined]
+        if "raw" in {a.name for a in attrs.fields(cls)}:
             overrides["raw"] = override(omit=not include_raw)
         conv.register_unstructure_hook(
             cls, make_dict_unstructure_fn(

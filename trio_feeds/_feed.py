@@ -26,7 +26,7 @@ import trio
 from ._aggregate import CONFLICT_MODES, Aggregator
 from ._buffer import RecordBuffer
 from ._errors import ConfigError, ReconnectLimitError
-from ._limits import LIMITS, ExchangeBudget
+from ._limits import shared_budget
 from ._records import DATA_KINDS, Item
 from ._source import Settings, Source, status_of
 from ._stats import Health
@@ -394,7 +394,7 @@ async def open_feed(
             settings,
             ws_urls.get(name, cls.default_url),
             send.clone(),
-            ExchangeBudget(LIMITS[name]),
+            shared_budget(name),
             _rest.get(name),
         )
     send.close()
@@ -445,7 +445,8 @@ def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:
         leaf = leaves[0]
         if isinstance(leaf, BaseExceptionGroup):
             return _unwrap(leaf)
-        return leaf
+        result: BaseException = leaf
+        return result
     return group
 
 

@@ -72,8 +72,10 @@ class ExchangeLimits:
 
 #: Binance: 300 connection attempts / 5 min / IP; 5 incoming messages / s / connection
 #: (pings, pongs and JSON control messages count).  We keep a margin below both.
+#: A token bucket lets ``burst + rate`` messages through in any one-second window, and our
+#: answers to the server's pings are sent outside the budget: 1 + 3 (+ 1 pong) <= 5.
 BINANCE_LIMITS = ExchangeLimits(
-    connect_rate=0.9, connect_capacity=30, messages_per_second=4.0, messages_burst=4,
+    connect_rate=0.9, connect_capacity=30, messages_per_second=3.0, messages_burst=1,
     requests_per_hour=None,
 )
 #: OKX: 3 new connections / s / IP; 480 subscribe+unsubscribe / h / connection.
@@ -145,15 +147,33 @@ class Backoff:
     failures: int = 0
 
     def next_delay(self) -> float:
-        ceiling = min(self.cap, self.base * (2**self.failures))
+        ceiling = self.ceiling()
         self.failures += 1
         return self.rng.uniform(0, ceiling)
 
     def ceiling(self) -> float:
         """The upper bound of the next delay."""
-        return min(self.cap, self.base * (2**self.failures))
+        # the exponent is capped: retrying forever must not overflow a float
+        return min(self.cap, self.base * 2.0 ** min(self.failures, 64))
 
     def connected_for(self, seconds: float) -> None:
         """Report how long the last connection lasted; a stable one resets the count."""
         if seconds >= self.stable_after:
             self.failures = 0
+
+
+_BUDGETS: trio.lowlevel.RunVar[dict[str, ExchangeBudget]] = trio.lowlevel.RunVar(
+    "trio_feeds_exchange_budgets"
+)
+
+
+def shared_budget(exchange: str) -> ExchangeBudget:
+    """The exchange's budget shared by every feed of this trio run (one process = one IP)."""
+    try:
+        budgets = _BUDGETS.get()
+    except LookupError:
+        budgets = {}
+        _BUDGETS.set(budgets)
+    if exchange not in budgets:
+        budgets[exchange] = ExchangeBudget(LIMITS[exchange])
+    return budgets[exchange]

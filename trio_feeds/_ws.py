@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import trio
@@ -88,7 +88,7 @@ class WebSocket:
         self._stream = stream
         self._protocol = protocol
         self._send_lock = trio.Lock()
-        self._fragments: list[bytes] = []
+        self._fragments: list[Any] = []
         self._fragment_text = True
         #: called with the payload of every pong received (for round-trip times)
         self.on_pong: Callable[[bytes], None] | None = None
@@ -110,8 +110,8 @@ class WebSocket:
         :class:`ConnectionClosed` at the end.
         """
         if self._pending:
-            out, self._pending = self._pending, []
-            return out
+            pending, self._pending = self._pending, []
+            return pending
         protocol = self._protocol
         if protocol.close_rcvd is not None or protocol.parser_exc is not None:
             self._raise_closed()
@@ -124,7 +124,8 @@ class WebSocket:
             self._raise_closed()
         self.bytes_received += len(data)
         protocol.receive_data(data)
-        events = protocol.events_received()
+        # after the handshake the protocol yields frames only
+        events = cast("list[Frame]", protocol.events_received())
         if protocol.state is not State.OPEN or any(e.opcode is _PING for e in events):
             await self._flush()
         out: list[Any] = []
@@ -229,10 +230,10 @@ async def connect_websocket(url: str, connector: Connector | None = None) -> Web
             response = next((e for e in events if isinstance(e, Response)), None)
             if response is not None or protocol.handshake_exc is not None:
                 break
-        if protocol.handshake_exc is not None:
-            exc = protocol.handshake_exc
+        failure = protocol.handshake_exc
+        if failure is not None:
             status = getattr(response, "status_code", "?")
-            raise ProtocolError(f"WebSocket handshake with {url} failed (HTTP {status}): {exc}")
+            raise ProtocolError(f"WebSocket handshake with {url} failed (HTTP {status}): {failure}")
         # frames that arrived in the same read as the handshake response
         ws._pending = [
             e.data
