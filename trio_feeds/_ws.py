@@ -96,6 +96,9 @@ class WebSocket:
         self.pings_received = 0
         self.bytes_received = 0
         self._pending: list[Any] = []
+        self._fast = True
+        self._tail = b""
+        self._control = False
 
     @property
     def closed(self) -> bool:
@@ -123,12 +126,34 @@ class WebSocket:
             protocol.receive_eof()
             self._raise_closed()
         self.bytes_received += len(data)
-        protocol.receive_data(data)
-        # after the handshake the protocol yields frames only
-        events = cast("list[Frame]", protocol.events_received())
-        if protocol.state is not State.OPEN or any(e.opcode is _PING for e in events):
+        out = self._absorb(data)
+        if self._control or protocol.state is not State.OPEN:
+            # pongs (and the close reply) go out before anything else happens
+            self._control = False
             await self._flush()
+        if not out and (
+            protocol.close_rcvd is not None
+            or protocol.parser_exc is not None
+            or protocol.state is State.CLOSED
+        ):
+            self._raise_closed()
+        return out
+
+    def _absorb(self, data: bytes) -> list[Any]:
+        """Cut ``data`` into messages (fast path first, websockets for the rest)."""
         out: list[Any] = []
+        if self._fast:
+            data = self._split(data, out)
+        if data:
+            protocol = self._protocol
+            protocol.receive_data(data)
+            # after the handshake the protocol yields frames only
+            events = cast("list[Frame]", protocol.events_received())
+            if events:
+                self._frames(events, out)
+        return out
+
+    def _frames(self, events: list[Frame], out: list[Any]) -> None:
         append = out.append
         for frame in events:
             op = frame.opcode
@@ -145,23 +170,73 @@ class WebSocket:
                     self._fragments = []
             elif op is _PING:
                 self.pings_received += 1
+                self._control = True
             elif op is _PONG:
                 if self.on_pong is not None:
                     self.on_pong(bytes(frame.data))
-        if not out and (
-            protocol.close_rcvd is not None
-            or protocol.parser_exc is not None
-            or protocol.state is State.CLOSED
-        ):
-            self._raise_closed()
-        return out
+            elif op is _CLOSE:
+                self._control = True
+
+    def _split(self, data: bytes, out: list[Any]) -> bytes:
+        """The fast path for the frames that matter: whole, unfragmented data frames.
+
+        Cuts complete ``FIN`` text/binary frames (no RSV bits, unmasked, as a
+        server sends them) straight out of the buffer.  Any other frame (ping,
+        pong, close, fragments, anything unusual) is handed, whole and in
+        order, to websockets' protocol, which stays the authority on the rest
+        of the protocol (answering pings, closing, fragmentation, errors).
+        Returns the bytes websockets must see after the ones cut here.
+        """
+        buf = self._tail + data if self._tail else data
+        n = len(buf)
+        pos = 0
+        protocol = self._protocol
+        append = out.append
+        while n - pos >= 2:
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            length = b1 & 0x7F
+            head = 2
+            if length == 126:
+                if n - pos < 4:
+                    break
+                length = (buf[pos + 2] << 8) | buf[pos + 3]
+                head = 4
+            elif length == 127:
+                if n - pos < 10:
+                    break
+                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                head = 10
+            if b1 & 0x80 or length > MAX_MESSAGE:
+                # masked by the server, or too big: let websockets fail the connection
+                self._fast = False
+                self._tail = b""
+                return buf[pos:]
+            end = pos + head + length
+            if end > n:
+                break
+            if (b0 == 0x81 or b0 == 0x82) and not self._fragments:
+                append(buf[pos + head : end])
+            else:
+                protocol.receive_data(buf[pos:end])
+                events = cast("list[Frame]", protocol.events_received())
+                if events:
+                    self._frames(events, out)
+                if protocol.state is not State.OPEN or protocol.parser_exc is not None:
+                    # closing: nothing after a close frame counts
+                    self._fast = False
+                    self._tail = b""
+                    return b""
+            pos = end
+        self._tail = buf[pos:] if pos < n else b""
+        return b""
 
     def _raise_closed(self) -> None:
         rcvd = self._protocol.close_rcvd
         if rcvd is not None:
             raise ConnectionClosed(rcvd.code, rcvd.reason)
         exc = self._protocol.parser_exc
-        if exc is not None:
+        if exc is not None and not isinstance(exc, EOFError):
             raise ConnectionClosed(1002, f"protocol error: {exc}")
         raise ConnectionClosed(1006, "connection lost without a close frame")
 
@@ -217,6 +292,7 @@ async def connect_websocket(url: str, connector: Connector | None = None) -> Web
         protocol.send_request(request)
         ws = WebSocket(stream, protocol, url)
         await ws._flush()
+        raw = b""
         while True:
             try:
                 data = await stream.receive_some(READ_SIZE)
@@ -225,21 +301,21 @@ async def connect_websocket(url: str, connector: Connector | None = None) -> Web
             if not data:
                 protocol.receive_eof()
                 raise ConnectionClosed(1006, "connection closed during the handshake")
-            protocol.receive_data(data)
-            events = protocol.events_received()
-            response = next((e for e in events if isinstance(e, Response)), None)
-            if response is not None or protocol.handshake_exc is not None:
+            raw += data
+            end = raw.find(b"\r\n\r\n")
+            if end >= 0:
                 break
+            if len(raw) > 65536:
+                raise ProtocolError(f"WebSocket handshake with {url}: response head too large")
+        # websockets sees exactly the response head; frames after it start at a boundary
+        protocol.receive_data(raw[: end + 4])
+        events = protocol.events_received()
+        response = next((e for e in events if isinstance(e, Response)), None)
         failure = protocol.handshake_exc
-        if failure is not None:
+        if failure is not None or response is None:
             status = getattr(response, "status_code", "?")
             raise ProtocolError(f"WebSocket handshake with {url} failed (HTTP {status}): {failure}")
-        # frames that arrived in the same read as the handshake response
-        ws._pending = [
-            e.data
-            for e in events
-            if isinstance(e, Frame) and e.opcode in (_TEXT, _BINARY) and e.fin
-        ]
+        ws._pending = ws._absorb(raw[end + 4 :])
         await ws._flush()
         return ws
     except BaseException:
