@@ -201,3 +201,31 @@ def test_no_failback_before_the_hold_down(healthy_spells: list[float]) -> None:
         assert agg.active == "okx"
         if spell >= HOLD:
             raise AssertionError("the primary was healthy for the hold-down but no failback")
+
+
+def test_no_switch_away_from_a_primary_that_is_still_connecting() -> None:
+    """The standby connecting first at startup is no reason to leave the primary."""
+    agg, clock, up = make(["binance", "okx"])
+    up["okx"] = True
+    out = agg.process("okx", [SourceEvent("okx", "connected", "", 0), trade("okx", clock.t)])
+    assert agg.active == "binance"
+    assert not any(isinstance(i, SourceSwitch) for i in out)
+    # the primary connects in time: no switch at all
+    clock.t += 0.5
+    up["binance"] = True
+    agg.process("binance", [SourceEvent("binance", "connected", "", 0), trade("binance", clock.t)])
+    clock.t += STALE + 0.1
+    agg.process("binance", [trade("binance", clock.t)])
+    agg.process("okx", [trade("okx", clock.t)])
+    assert agg.active == "binance" and agg.switches == []
+
+
+def test_primary_that_never_connects_is_left_after_the_grace_period() -> None:
+    agg, clock, up = make(["binance", "okx"])
+    up["okx"] = True
+    agg.process("okx", [SourceEvent("okx", "connected", "", 0), trade("okx", clock.t)])
+    clock.t += STALE + 0.01
+    agg.process("okx", [trade("okx", clock.t)])
+    out = agg.expire()
+    assert agg.active == "okx"
+    assert any(isinstance(i, SourceSwitch) for i in out) or agg.switches

@@ -38,3 +38,13 @@ from ._feed import Feed as Feed
 from ._feed import open_feed as open_feed
 from ._stats import Health as Health
 from ._stats import SourceStatus as SourceStatus
+
+# isort: split
+from ._config import FeedConfig as FeedConfig
+from ._recording import Recorder as Recorder
+from ._recording import Replay as Replay
+from ._recording import ReplayFeed as ReplayFeed
+from ._recording import open_recorder as open_recorder
+from ._recording import open_replay as open_replay
+from ._recording import record as record
+from ._recording import replay as replay

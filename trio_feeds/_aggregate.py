@@ -93,6 +93,11 @@ class Aggregator:
         self.failed = False
         #: source -> monotonic time at which :meth:`expire` must run for it
         self.deadlines: dict[str, float] = {}
+        #: until then the primary may take its time to connect: no switch away from it
+        #: before it has had its chance (a standby connecting first is no reason)
+        self.grace_until = start + stale_after
+        self.deadlines["grace"] = self.grace_until
+        self._ever_healthy: set[str] = set()
         #: cold standby: called with (source, wanted) when a standby must start or may stop
         self.on_demand: Callable[[str, bool], None] | None = None
         self.cold = False
@@ -188,6 +193,7 @@ class Aggregator:
         for s, why in verdicts.items():
             h = self.health[s]
             if why is None:
+                self._ever_healthy.add(s)
                 if h.healthy_since is None:
                     h.healthy_since = now
             else:
@@ -203,6 +209,12 @@ class Aggregator:
                 else:
                     self.deadlines["failback"] = since + self.failback_after
             return out
+        if (
+            active is not None
+            and active not in self._ever_healthy
+            and now < self.grace_until
+        ):
+            return out  # still starting up
         candidates = [s for s in self.priority if verdicts[s] is None]
         if candidates:
             reason = verdicts[active] if active is not None else "no active source"

@@ -187,6 +187,15 @@ class Feed:
         return self._aggregator.active
 
     @property
+    def buffered(self) -> int:
+        """Items waiting for the consumer."""
+        return len(self._buffer)
+
+    def close(self) -> None:
+        """End iteration once the items already buffered have been consumed."""
+        self._buffer.close()
+
+    @property
     def dropped(self) -> int:
         """Records dropped because the consumer fell behind (see ``Dropped`` events)."""
         return self._buffer.dropped
@@ -428,7 +437,7 @@ async def open_feed(
             aggregator.on_demand = feed._on_demand
             aggregator.cold = standby == "cold"
             nursery.start_soon(feed._aggregate, receive)
-            for key in [*sources, "failback"]:
+            for key in [*sources, "failback", "grace"]:
                 nursery.start_soon(feed._watch, key)
             try:
                 yield feed

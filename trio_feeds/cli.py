@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import signal
 import sys
 import time
-from collections import deque
-from collections.abc import Sequence
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import trio
 
 from . import _convert
-from ._errors import TrioFeedsError
+from ._errors import ConfigError, TrioFeedsError
 from ._feed import Feed, open_feed
 
 _DATA = {"trade", "ticker", "quote", "book", "candle"}
@@ -83,7 +86,8 @@ async def _demo(args: argparse.Namespace) -> int:
     duration = args.duration
     board = _Board(["binance", "okx"])
     switches: list[Any] = []
-    async with open_simulated_exchanges(["BTC-USDT", "ETH-USDT"], seed=args.seed, rate=20) as sims:
+    sim_cm = open_simulated_exchanges(["BTC-USDT", "ETH-USDT"], seed=args.seed, rate=20)
+    async with sim_cm as sims:
         async with open_feed(
             ["binance", "okx"],
             ["BTC-USDT", "ETH-USDT"],
@@ -131,23 +135,269 @@ async def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(option: str, values: Sequence[str] | None) -> dict[str, str] | None:
+    """``["binance=ws://h:p", …]`` (or comma-joined) → ``{"binance": "ws://h:p", …}``."""
+    if not values:
+        return None
+    out: dict[str, str] = {}
+    for value in values:
+        for part in value.split(","):
+            name, sep, url = part.partition("=")
+            if not sep or not name.strip() or not url.strip():
+                raise ConfigError(f"{option} expects EXCHANGE=URL, got {part!r}")
+            out[name.strip()] = url.strip()
+    return out
+
+
+def _config(args: argparse.Namespace) -> Any:
+    """FeedConfig from --config (TOML), the environment, then the command-line flags."""
+    from ._config import FeedConfig
+
+    config = FeedConfig.load(args.config, os.environ)
+    changes: dict[str, Any] = {}
+    if args.exchange:
+        changes["exchanges"] = tuple(args.exchange)
+    if args.symbol:
+        changes["symbols"] = tuple(args.symbol)
+    if args.channel:
+        changes["channels"] = tuple(args.channel)
+    if getattr(args, "primary", None):
+        changes["primary"] = args.primary
+    if getattr(args, "conflict", None):
+        changes["conflict"] = args.conflict
+    options = dict(config.options)
+    for key, option in (("urls", "--urls"), ("rest_urls", "--rest-urls")):
+        pairs = _pairs(option, getattr(args, key, None))
+        if pairs is not None:
+            options[key] = pairs
+    changes["options"] = options
+    if "primary" not in changes and config.primary not in (
+        changes.get("exchanges") or (config.primary,)
+    ):
+        changes["primary"] = None  # --exchange replaced the exchanges: default to the first
+    return config.evolve(**changes)
+
+
 async def _stream(args: argparse.Namespace) -> int:
-    kwargs: dict[str, Any] = {}
-    if args.primary:
-        kwargs["primary"] = args.primary
-    async with open_feed(
-        args.exchange or ["binance"],
-        args.symbol or ["BTC-USDT"],
-        args.channel or ["trade"],
-        conflict=args.conflict,
-        **kwargs,
-    ) as feed:
-        out = sys.stdout.buffer
+    config = _config(args)
+    open_sink: Callable[[str], Any] | None = None
+    if args.sink:
+        try:
+            from .sinks import open_sink as _open_sink
+        except ImportError as exc:
+            print(f"trio-feeds: --sink needs trio_feeds.sinks, which is not available: {exc}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        open_sink = _open_sink
+    async with config.open_feed() as feed, trio.open_nursery() as nursery:
+        if args.monitor_port is not None:
+            from .monitoring import serve_monitoring
+
+            url = await nursery.start(serve_monitoring, feed, args.monitor_host, args.monitor_port)
+            print(
+                f"monitor: {url}/api/websocket/health  {url}/metrics", file=sys.stderr, flush=True
+            )
+        with trio.move_on_after(args.duration if args.duration else float("inf")):
+            if open_sink is not None:
+                async with open_sink(args.sink) as sink:
+                    await _to_sink(feed, sink)
+            elif args.output == "table":
+                await _table(feed, config.exchanges)
+            else:
+                await _json_lines(feed)
+        nursery.cancel_scope.cancel()
+    return 0
+
+
+async def _json_lines(feed: Any) -> None:
+    out = sys.stdout.buffer
+    async for item in feed:
+        out.write(_convert.dumps(item) + b"\n")
+        out.flush()
+
+
+async def _to_sink(feed: Feed, sink: Any, batch: int = 500) -> None:
+    while True:
+        items = [await feed.receive()]
+        while len(items) < batch:
+            try:
+                items.append(feed.receive_nowait())
+            except trio.WouldBlock:
+                break
+        await sink.send_many(items)
+
+
+async def _table(feed: Feed, sources: Sequence[str]) -> None:
+    from rich.console import Console, Group
+    from rich.live import Live
+    from rich.text import Text
+
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    board = _Board(list(sources))
+
+    def render() -> Any:
+        return Group(board.table(feed, "trio_feeds"), Text("\n".join(board.events)))
+
+    with Live(render(), console=console, refresh_per_second=4) as live:
+        last = 0.0
+        async for item in feed:
+            board.add(item)
+            now = trio.current_time()
+            if now - last > 0.25:
+                live.update(render())
+                last = now
+
+
+async def _serve_sim(args: argparse.Namespace) -> int:
+    from .testing import MarketSimulator, SimulatedBinance, SimulatedOkx
+
+    market = MarketSimulator(
+        args.symbol or ["BTC-USDT", "ETH-USDT"], seed=args.seed, rate=args.rate
+    )
+    binance = SimulatedBinance(market, host=args.host)
+    okx = SimulatedOkx(market, host=args.host)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(market.run)
+        async with binance.serve(port=args.binance_port, rest_port=args.binance_rest_port), \
+                okx.serve(port=args.okx_port, rest_port=args.okx_rest_port):  # fmt: skip
+            urls = {"binance": binance.url, "okx": okx.url}
+            rest = {"binance": binance.rest_url, "okx": okx.rest_url}
+            print(json.dumps({"urls": urls, "rest_urls": rest}), flush=True)
+            flags = " ".join(f"--urls {k}={v} --rest-urls {k}={rest[k]}" for k, v in urls.items())
+            print(f"simulated exchanges running; stream from them with:\n"
+                  f"  trio-feeds stream --exchange binance --exchange okx {flags}\n"
+                  f"Ctrl-C to stop", file=sys.stderr, flush=True)  # fmt: skip
+            await trio.sleep_forever()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _health(args: argparse.Namespace) -> int:
+    import httpx
+
+    url = args.url.rstrip("/") + "/api/websocket/health"
+    try:
+        response = httpx.get(url, timeout=args.timeout)
+        data = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        print(f"trio-feeds: cannot read {url}: {exc}", file=sys.stderr)
+        return 2
+    healthy = bool(data.get("healthy"))
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"{args.url} — healthy: {healthy}, active: {data.get('active_source')}")
+        for col in ("source", "state", "connected", "latency ms", "messages", "errors",
+                    "reconnects", "gaps", "last error"):  # fmt: skip
+            table.add_column(col)
+        for name, st in (data.get("sources") or {}).items():
+            lat = st.get("latency")
+            table.add_row(
+                name, str(st.get("state")), str(st.get("connected")),
+                f"{lat * 1000:.2f}" if lat is not None else "-",
+                str(st.get("messages_received")), str(st.get("errors")),
+                str(st.get("reconnects")), str(st.get("gaps")), str(st.get("last_error") or ""),
+            )  # fmt: skip
+        Console(width=None if sys.stdout.isatty() else 140).print(table)
+    return 0 if healthy else 1
+
+
+async def _record(args: argparse.Namespace) -> int:
+    from ._recording import record
+
+    config = _config(args)
+    kinds: Counter[str] = Counter()
+    async with record(args.out, **config.feed_kwargs()) as feed:
         with trio.move_on_after(args.duration if args.duration else float("inf")):
             async for item in feed:
-                out.write(_convert.dumps(item) + b"\n")
-                out.flush()
+                kinds[item.kind] += 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "nothing"
+    print(f"recorded to {args.out}: {summary}", file=sys.stderr)
     return 0
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    from ._recording import replay
+
+    out = sys.stdout.buffer
+    kinds: Counter[tuple[str, str]] = Counter()
+    async with replay(args.file, args.speed) as feed:
+        async for item in feed:
+            kinds[getattr(item, "exchange", "") or "", item.kind] += 1
+            if args.json:
+                out.write(_convert.dumps(item) + b"\n")
+            elif not args.quiet:
+                out.write(_line(item).encode() + b"\n")
+        skipped = feed.replay.skipped
+    out.flush()
+    summary = ", ".join(f"{n} {ex} {k}".replace("  ", " ") for (ex, k), n in sorted(kinds.items()))
+    print(f"replayed {args.file}: {summary or 'nothing'}"
+          + (f" ({skipped} recorded deliveries skipped)" if skipped else ""),
+          file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _line(item: Any) -> str:
+    data = _convert.unstructure(item)
+    kind = data.pop("kind")
+    exchange = data.pop("exchange", "")
+    symbol = data.pop("symbol", "")
+    rest = " ".join(f"{k}={v}" for k, v in data.items() if v is not None)
+    return f"{kind:<8} {exchange:<8} {symbol:<10} {rest}"
+
+
+async def _interruptible(runner: Callable[[argparse.Namespace], Awaitable[int]],
+                         args: argparse.Namespace) -> int:  # fmt: skip
+    """Run ``runner``; Ctrl-C (SIGINT) or SIGTERM cancels it cleanly and gives exit code 0."""
+    result = 0
+    error: TrioFeedsError | None = None
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def watch() -> None:
+                async for _ in signals:
+                    print("trio-feeds: stopping", file=sys.stderr, flush=True)
+                    nursery.cancel_scope.cancel()
+                    return
+
+            async def run() -> None:
+                nonlocal result, error
+                try:
+                    result = await runner(args)
+                except TrioFeedsError as exc:  # reported by main(), not as an exception group
+                    error = exc
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch)
+            nursery.start_soon(run)
+    if error is not None:
+        raise error
+    return result
+
+
+def _add_feed_options(p: argparse.ArgumentParser, *, policy: bool = True) -> None:
+    p.add_argument("--exchange", action="append", help="binance or okx (repeatable)")
+    p.add_argument("--symbol", action="append", help="e.g. BTC-USDT (repeatable)")
+    p.add_argument("--channel", action="append",
+                   help="trade, quote, ticker, book, candle (repeatable)")  # fmt: skip
+    if policy:
+        p.add_argument("--primary", help="the preferred exchange (failover order)")
+        p.add_argument("--conflict", choices=["primary", "latest", "average"],
+                       help="how records of several exchanges are combined")  # fmt: skip
+    p.add_argument("--config", metavar="FILE", help="TOML settings (then env, then flags)")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after N s (0: never)")
+    # hidden: point the feed at simulators (no internet in tests)
+    p.add_argument("--urls", action="append", help=argparse.SUPPRESS)
+    p.add_argument("--rest-urls", dest="rest_urls", action="append", help=argparse.SUPPRESS)
+
+
+def _speed(value: str) -> float:
+    v = float(value)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"speed must be > 0, got {value!r}")
+    return v
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,17 +406,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="offline: simulated Binance + OKX, a failover drill")
     demo.add_argument("--duration", type=float, default=20.0, help="seconds (default 20)")
     demo.add_argument("--seed", type=int, default=1)
-    stream = sub.add_parser("stream", help="live exchanges, JSON lines on stdout")
-    stream.add_argument("--exchange", action="append")
-    stream.add_argument("--symbol", action="append")
-    stream.add_argument("--channel", action="append")
-    stream.add_argument("--primary")
-    stream.add_argument("--conflict", default="primary", choices=["primary", "latest", "average"])
-    stream.add_argument("--duration", type=float, default=0.0, help="stop after N s (0: never)")
+
+    stream = sub.add_parser("stream", help="stream records (JSON lines, a live table, a sink)")
+    _add_feed_options(stream)
+    stream.add_argument("--output", choices=["json", "table"], default="json")
+    stream.add_argument("--monitor-port", type=int, metavar="N",
+                        help="serve the HTTP monitor on this port (0: any free port)")  # fmt: skip
+    stream.add_argument("--monitor-host", default="127.0.0.1")
+    stream.add_argument("--sink", metavar="URL", help="publish to a sink (redis://…, file path)")
+
+    sim = sub.add_parser("serve-sim", help="run simulated Binance + OKX on loopback")
+    sim.add_argument("--symbol", action="append")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--rate", type=float, default=20.0, help="market ticks per second")
+    sim.add_argument("--host", default="127.0.0.1")
+    for name in ("binance", "okx"):
+        sim.add_argument(f"--{name}-port", type=int, default=0)
+        sim.add_argument(f"--{name}-rest-port", type=int, default=0)
+
+    health = sub.add_parser("health", help="query a running monitor; exit 0 healthy, 1 not")
+    health.add_argument("--url", required=True, help="the monitor, e.g. http://127.0.0.1:8000")
+    health.add_argument("--json", action="store_true")
+    health.add_argument("--timeout", type=float, default=5.0)
+
+    rec = sub.add_parser("record", help="record a feed's raw transport to a file")
+    rec.add_argument("--out", required=True, metavar="FILE")
+    _add_feed_options(rec)
+
+    rep = sub.add_parser("replay", help="replay a recording through the feed pipeline")
+    rep.add_argument("file")
+    rep.add_argument("--speed", type=_speed, default=None,
+                     help="1.0: recorded pace (default: as fast as possible)")  # fmt: skip
+    rep.add_argument("--json", action="store_true", help="JSON lines")
+    rep.add_argument("--quiet", action="store_true", help="only the summary")
+
     args = parser.parse_args(argv)
-    runner = {"demo": _demo, "stream": _stream}[args.command]
+    if args.command == "health":
+        return _health(args)
+    runners: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+        "demo": _demo, "stream": _stream, "serve-sim": _serve_sim, "record": _record,
+        "replay": _replay,
+    }  # fmt: skip
     try:
-        return trio.run(runner, args)
+        return trio.run(_interruptible, runners[args.command], args)
     except KeyboardInterrupt:
         return 130
     except TrioFeedsError as exc:
