@@ -766,3 +766,31 @@ def test_okx_sync_chain_matches_replay(
                     ref.pop(p, None)
     assert s.synced and s.last_sequence == seq
     assert s.book.top() == (tuple(sorted(bids.items(), reverse=True)), tuple(sorted(asks.items())))
+
+
+def test_book_keeper_builds_one_whole_book_per_symbol_per_batch() -> None:
+    """Several diffs in one socket read give one Book, the newest; a gap voids the
+    pending one and the consumer gets the Gap instead."""
+    from trio_feeds._books import BookKeeper
+
+    keeper = BookKeeper(
+        "okx", ["BTC-USDT"], depth=5, deltas=False, rest=None,  # type: ignore[arg-type]
+        clock=lambda: 0.0, spawn=lambda fn, arg: None, resubscribe=None,  # type: ignore[arg-type]
+        emit=lambda items: None, on_error=lambda m: None,
+    )  # fmt: skip
+
+    def delta(seq: int, prev: int, bids: tuple[tuple[float, float], ...], snap: bool = False) -> BookDelta:
+        return BookDelta("okx", "BTC-USDT", seq, 0.0, bids, ((200.0, 1.0),), snap, seq, prev)
+
+    out = keeper.process([
+        delta(1, -1, ((100.0, 1.0),), snap=True),
+        delta(2, 1, ((101.0, 2.0),)),
+        delta(3, 2, ((102.0, 3.0),)),
+    ])  # fmt: skip
+    books = [r for r in out if r.kind == "book"]
+    assert len(books) == 1
+    assert books[0].bids == ((102.0, 3.0), (101.0, 2.0), (100.0, 1.0))
+    assert books[0].sequence == 3
+    # an update then a broken chain in the same batch: no torn or stale book, a Gap
+    out = keeper.process([delta(4, 3, ((103.0, 1.0),)), delta(9, 7, ((104.0, 1.0),))])
+    assert [r.kind for r in out] == ["gap"]

@@ -137,7 +137,7 @@ class BookKeeper:
         deltas are passed on instead.
         """
         out: list[Any] = []
-        latest: dict[str, int] = {}
+        latest: dict[str, tuple[int, Any, BookUpdated]] = {}
         for r in records:
             if r.kind != "book_delta":
                 out.append(r)
@@ -148,11 +148,21 @@ class BookKeeper:
                 continue
             for o in sync.on_delta(r):
                 self._handle(sync, o, r, out, latest)
-        if latest and not self.deltas:
-            # drop all but the newest book per symbol within this batch
-            keep = set(latest.values())
-            out = [r for i, r in enumerate(out) if r.kind != "book" or i in keep]
-        return out
+        return self._materialize(out, latest)
+
+    def _materialize(
+        self, out: list[Any], latest: dict[str, tuple[int, Any, BookUpdated]]
+    ) -> list[Any]:
+        """Build the ``Book`` record of each symbol once per batch, at its newest place."""
+        if not latest:
+            return [r for r in out if r is not None] if None in out else out
+        depth = self.depth
+        for index, sync, o in latest.values():
+            out[index] = sync.to_record(
+                o.timestamp, o.received_at, depth,
+                exchange_time=self.exchange != "binance" or not o.snapshot,
+            )  # fmt: skip
+        return [r for r in out if r is not None]
 
     def _handle(
         self,
@@ -160,7 +170,7 @@ class BookKeeper:
         o: Any,
         delta: BookDelta | None,
         out: list[Any],
-        latest: dict[str, int],
+        latest: dict[str, tuple[int, Any, BookUpdated]],
     ) -> None:
         if isinstance(o, BookUpdated):
             if self.deltas:
@@ -175,15 +185,18 @@ class BookKeeper:
                 else:
                     out.append(delta)
             else:
-                latest[o.symbol] = len(out)
-                out.append(
-                    sync.to_record(
-                        o.timestamp, o.received_at, self.depth,
-                        exchange_time=self.exchange != "binance" or not o.snapshot,
-                    )
-                )
+                # a placeholder: the record is built once, for the newest state of the batch
+                previous = latest.get(o.symbol)
+                if previous is not None:
+                    out[previous[0]] = None
+                latest[o.symbol] = (len(out), sync, o)
+                out.append(None)
         elif isinstance(o, BookGap):
             self.gaps += 1
+            # the book was dropped: an update pending from earlier in this batch is void
+            void = latest.pop(o.symbol, None)
+            if void is not None:
+                out[void[0]] = None
             start = o.last_timestamp if o.last_timestamp is not None else o.timestamp
             out.append(Gap(self.exchange, o.symbol, "book", start, o.timestamp, o.reason))
         elif isinstance(o, SnapshotRequest):
@@ -205,10 +218,10 @@ class BookKeeper:
 
     def _outputs(self, sync: BinanceBookSync | OkxBookSync, outputs: list[Any]) -> list[Any]:
         out: list[Any] = []
-        latest: dict[str, int] = {}
+        latest: dict[str, tuple[int, Any, BookUpdated]] = {}
         for o in outputs:
             self._handle(sync, o, None, out, latest)
-        return out
+        return self._materialize(out, latest)
 
     async def _resub(self, symbol: str) -> None:
         try:
