@@ -39,7 +39,7 @@ from itertools import islice
 from typing import Any, Literal, TypeAlias
 
 import attrs
-from sortedcontainers import SortedList  # type: ignore[import-untyped]
+from bisect import bisect_left, insort
 
 from ._records import Book, BookDelta, Level, Levels
 
@@ -157,13 +157,14 @@ def _fmt(x: float) -> str:
 class OrderBook:
     """L2 book for one symbol: float prices, absolute float sizes.
 
-    Layout: per side a plain ``dict`` price -> size plus a
-    :class:`sortedcontainers.SortedList` of keys (bids hold ``-price`` so both
-    lists are ascending from the best level).  That is exactly what a
-    ``SortedDict`` is inside; keeping the two apart lets a size change of an
-    existing level, the common case, be a single dict store, and the sorted
-    list is touched only on insert and delete.  ``top(n)`` slices the sorted
-    keys (a C-level list slice of the first sublist).
+    Layout: per side a plain ``dict`` price -> size plus a plain sorted
+    ``list`` of keys kept with :mod:`bisect` (bids hold ``-price`` so both
+    lists are ascending from the best level).  A size change of an existing
+    level, the common case, is a single dict store; the list is touched only
+    on insert and delete, where ``insort`` and ``del`` are a C-level memmove
+    of a few KB for books of hundreds to a few thousand levels — measured
+    about 2x faster here than ``sortedcontainers.SortedList``, which pays off
+    only for far bigger books.  ``top(n)`` slices the list.
 
     ``max_depth``: when set, levels beyond the ``max_depth`` best of a side
     are discarded after every ``apply``/``load_snapshot``.  Only safe when
@@ -201,8 +202,8 @@ class OrderBook:
         """Last applied sequence id; set by the sync state machines."""
         self._bids: dict[float, float] = {}
         self._asks: dict[float, float] = {}
-        self._bid_keys: Any = SortedList()  # -price, ascending = best first
-        self._ask_keys: Any = SortedList()  # price, ascending = best first
+        self._bid_keys: list[float] = []  # -price, ascending = best first
+        self._ask_keys: list[float] = []  # price, ascending = best first
         self._bid_text: dict[float, LevelText] = {}
         self._ask_text: dict[float, LevelText] = {}
         self._has_text = False
@@ -230,8 +231,8 @@ class OrderBook:
         ad = {p: s for p, s in dict(asks).items() if s}
         self._bids = bd
         self._asks = ad
-        self._bid_keys = SortedList([-p for p in bd])
-        self._ask_keys = SortedList(ad)
+        self._bid_keys = sorted(-p for p in bd)
+        self._ask_keys = sorted(ad)
         if text is not None:
             self._set_text(bids, asks, text)
             self._has_text = True
@@ -256,21 +257,21 @@ class OrderBook:
         for price, size in bids:
             if size:
                 if price not in sizes:
-                    keys.add(-price)
+                    insort(keys, -price)
                 sizes[price] = size
             elif price in sizes:
                 del sizes[price]
-                keys.remove(-price)
+                del keys[bisect_left(keys, -price)]
         sizes = self._asks
         keys = self._ask_keys
         for price, size in asks:
             if size:
                 if price not in sizes:
-                    keys.add(price)
+                    insort(keys, price)
                 sizes[price] = size
             elif price in sizes:
                 del sizes[price]
-                keys.remove(price)
+                del keys[bisect_left(keys, price)]
         if self.max_depth is not None:
             self._trim()
 
@@ -283,26 +284,26 @@ class OrderBook:
         for (price, size), t in zip(bids, text[0], strict=True):
             if size:
                 if price not in sizes:
-                    keys.add(-price)
+                    insort(keys, -price)
                 sizes[price] = size
                 texts[price] = t
             elif price in sizes:
                 del sizes[price]
                 del texts[price]
-                keys.remove(-price)
+                del keys[bisect_left(keys, -price)]
         sizes = self._asks
         keys = self._ask_keys
         texts = self._ask_text
         for (price, size), t in zip(asks, text[1], strict=True):
             if size:
                 if price not in sizes:
-                    keys.add(price)
+                    insort(keys, price)
                 sizes[price] = size
                 texts[price] = t
             elif price in sizes:
                 del sizes[price]
                 del texts[price]
-                keys.remove(price)
+                del keys[bisect_left(keys, price)]
 
     def _set_text(self, bids: Sequence[Level], asks: Sequence[Level], text: BookText) -> None:
         for levels, texts, store in (
@@ -320,14 +321,14 @@ class OrderBook:
         assert n is not None
         keys = self._bid_keys
         if len(keys) > n:
-            for k in keys.islice(n):
+            for k in keys[n:]:
                 p = -k
                 del self._bids[p]
                 self._bid_text.pop(p, None)
             del keys[n:]
         keys = self._ask_keys
         if len(keys) > n:
-            for p in keys.islice(n):
+            for p in keys[n:]:
                 del self._asks[p]
                 self._ask_text.pop(p, None)
             del keys[n:]
