@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -155,9 +156,12 @@ class Source:
         self.rtt = Rolling(256)
         self.lag = Rolling(1024)
         self.last_data: dict[Subscription, float] = {}
+        #: exchange time (ms) of the newest record per subscription (exchange-stamped only)
+        self.last_ts: dict[Subscription, int] = {}
         self.rejected: set[Subscription] = set()
         self.gave_up = False
-        self.reconnect_delays: list[float] = []
+        #: the most recent reconnect delays drawn (bounded: a long-lived feed must not grow)
+        self.reconnect_delays: deque[float] = deque(maxlen=1024)
         self.idle_strikes: dict[int, int] = {}
         self._by_topic: dict[tuple[str, str], Subscription] = {
             (s.channel, s.symbol): s for s in self.subscriptions
@@ -279,6 +283,7 @@ class Source:
                         f"(last error: {self.last_error})"
                     )
                     self._event("gave_up", msg)
+                    await self._flush_events()
                     raise ReconnectLimitError(msg)
                 delay = backoff.next_delay()
                 self.reconnect_delays.append(delay)
@@ -286,6 +291,31 @@ class Source:
                 self.state = "backoff"
                 self._event("reconnecting", f"in {delay:.3f} s (attempt {failures})")
                 await trio.sleep(delay)
+
+    async def _flush_events(self) -> None:
+        """Let the feed's aggregator take what was emitted before the source raises.
+
+        The feed closes its buffer with our error as soon as the error reaches it; the
+        consumer must have been handed the ``gave_up`` event first.  (Bounded: a feed
+        without a waiting aggregator is not waited for.)
+        """
+        for _ in range(100):
+            stats = self._send.statistics()
+            if stats.current_buffer_used == 0 and stats.tasks_waiting_receive:
+                return
+            await trio.lowlevel.checkpoint()
+
+    def _handoff_gap(self, shard: list[Subscription], old: _Session, new: _Session) -> None:
+        """A handoff without a proven overlap: data between the two may be missing."""
+        start = old.last_ts if old.last_ts is not None else self._last_seen_ms(shard)
+        end = new.first_ts if new.first_ts is not None else self._now_ms() + 1
+        gaps = [
+            Gap(self.exchange, sub.symbol, sub.channel, min(start, end), end, "handoff")
+            for sub in shard
+            if sub not in self.rejected
+        ]
+        self.gaps += len(gaps)
+        self._emit(list(gaps))
 
     def _failed(self, reason: str, detail: str) -> None:
         self.errors += reason not in ("handoff",)
@@ -295,11 +325,20 @@ class Source:
         self._event("disconnected", self.last_error)
 
     def _last_seen_ms(self, shard: list[Subscription]) -> int:
+        """The exchange time (ms) of the newest record this shard delivered.
+
+        Exchange times, not receive times: with network latency, what is lost on a
+        connection that breaks was *sent* after the last record received, which may be
+        before the moment that record was received.
+        """
+        stamps = [self.last_ts[x] for x in shard if x in self.last_ts]
+        if stamps:
+            return max(stamps)
         seen = [self.last_data[x] for x in shard if x in self.last_data]
         return int((max(seen) if seen else self.settings.clock()) * 1000)
 
     def _gap(self, shard: list[Subscription], start: int, reason: str) -> None:
-        end = self._now_ms()
+        end = math.ceil(self.settings.clock() * 1000)
         gaps = [
             Gap(self.exchange, sub.symbol, sub.channel, start, end, reason)
             for sub in shard
@@ -331,6 +370,7 @@ class Source:
         self.connections_opened += 1
         session = _Session(self, adapter, ws, shard, conn_budget, dedupe)
         handed_over = False
+        replacement: _Session | None = None
         try:
             with trio.CancelScope() as scope:
                 session.scope = scope
@@ -360,7 +400,7 @@ class Source:
                     # delivering until the replacement is subscribed.
                     try:
                         await self.budget.connect()
-                        await shard_nursery.start(
+                        replacement = await shard_nursery.start(
                             self._session, shard, ended, box, shard_nursery, dedupe, True
                         )
                     except (OSError, ConnectionClosed, trio.TooSlowError, ProtocolError) as exc:
@@ -368,9 +408,22 @@ class Source:
                         await trio.sleep_forever()  # keep this one until it dies
                     handed_over = True
                     self._event("handoff", handoff_reason)
+                    # Overlap: frames the exchange sent on this connection before the
+                    # replacement's subscriptions took effect may still be in flight.  Keep
+                    # reading until this connection has delivered data as new as the
+                    # replacement's first (duplicate trades are dropped by id).
+                    with trio.move_on_after(s.subscribe_timeout):
+                        await session.catch_up(replacement)
+                    if replacement.first_ts is not None and not session.caught_up(replacement):
+                        self._handoff_gap(shard, session, replacement)
                     scope.cancel()
         except (SessionEnded, ConnectionClosed, trio.TooSlowError, BaseExceptionGroup) as exc:
             box["reason"], box["detail"] = explain(exc)
+            # died during the overlap: a clean close (its close frame follows the last data
+            # frame) lost nothing; an abrupt end may have
+            clean = box["reason"] == "closed" and not box["detail"].startswith("1006")
+            if replacement is not None and not clean and not session.caught_up(replacement):
+                self._handoff_gap(shard, session, replacement)
         finally:
             if session.live:
                 self.live_sessions -= 1
@@ -408,7 +461,14 @@ class _Session:
         self.acked = trio.Event()
         self.handoff = trio.Event()
         self.handoff_reason = ""
+        #: exchange times (ms) of the first and newest exchange-stamped record received
+        self.first_ts: int | None = None
+        self.last_ts: int | None = None
+        #: set after each batch while a handoff waits for this connection to catch up
+        self.progress: trio.Event | None = None
         self.last_rx = trio.current_time()
+        #: when we last sent a text frame (OKX closes a connection whose client is silent)
+        self.last_tx = self.last_rx
         self.pong = trio.Event()
         self.ping_sent_at: dict[bytes, float] = {}
         self.okx_ping_at: float | None = None
@@ -442,7 +502,11 @@ class _Session:
         for frame in self.adapter.subscribe(subs):
             await self.budget.request()
             await src.budget.request()
-            await self.ws.send_text(frame)
+            await self._send_text(frame)
+
+    async def _send_text(self, frame: str) -> None:
+        self.last_tx = trio.current_time()
+        await self.ws.send_text(frame)
 
     async def _retry_individually(self, subs: tuple[Subscription, ...]) -> None:
         """A batch was refused whole (Binance): find the bad ones one by one."""
@@ -450,7 +514,7 @@ class _Session:
             for frame in self.adapter.subscribe([sub]):
                 await self.budget.request()
                 await self.source.budget.request()
-                await self.ws.send_text(frame)
+                await self._send_text(frame)
 
     def _resolve(self, subs: Sequence[Subscription]) -> None:
         self.pending.difference_update(subs)
@@ -473,7 +537,7 @@ class _Session:
             for frame in frames:
                 await self.budget.request()
                 await self.source.budget.request()
-                await self.ws.send_text(frame)
+                await self._send_text(frame)
 
     # -- heartbeat -------------------------------------------------------------------------
     def _on_ws_pong(self, payload: bytes) -> None:
@@ -497,15 +561,17 @@ class _Session:
                 self.ping_sent_at = {payload: trio.current_time()}
                 await self.ws.ping(payload)
             else:
-                # text ping (OKX) only when the line has been quiet for `interval`.
-                deadline = self.last_rx + interval
+                # text ping (OKX) when the line has been quiet for `interval` in either
+                # direction: OKX also closes (4004) a connection whose client sends nothing
+                # for 30 s, however much data it receives.
+                deadline = min(self.last_rx, self.last_tx) + interval
                 if trio.current_time() < deadline:
                     await trio.sleep_until(deadline)
                     continue
                 self.pong = trio.Event()
                 await self.budget.message()
                 self.okx_ping_at = trio.current_time()
-                await self.ws.send_text(self.adapter.ping() or "ping")
+                await self._send_text(self.adapter.ping() or "ping")
             with trio.move_on_after(s.pong_timeout) as cs:
                 await self.pong.wait()
             if cs.cancelled_caught:
@@ -524,6 +590,18 @@ class _Session:
         await self.handoff.wait()
         return self.handoff_reason
 
+    def caught_up(self, new: _Session) -> bool:
+        """True once this (old) connection delivered data as new as ``new``'s first."""
+        return (
+            new.first_ts is not None and self.last_ts is not None and self.last_ts >= new.first_ts
+        )
+
+    async def catch_up(self, new: _Session) -> None:
+        while not self.caught_up(new):
+            self.progress = new.progress = trio.Event()
+            await self.progress.wait()
+        self.progress = new.progress = None
+
     # -- the receive path ------------------------------------------------------------------
     async def read(self) -> None:
         src = self.source
@@ -534,8 +612,10 @@ class _Session:
         key = id(self.shard)
         strikes = src.idle_strikes.get(key, 0)
         base_idle = settings.stale_after
-        # after consecutive stale reconnects (a quiet market), wait longer each time
-        idle = base_idle * (2 ** min(strikes, 3))
+        # after consecutive stale reconnects (a quiet market), wait longer each time, up to
+        # 256x (at most 30 min, unless stale_after is longer): a market that stays quiet
+        # for hours costs a handful of reconnects, not one every few minutes
+        idle = min(base_idle * (2 ** min(strikes, 8)), max(base_idle, 1800.0))
         with trio.CancelScope(deadline=trio.current_time() + idle) as watchdog:
             while True:
                 frames = await receive()
@@ -555,22 +635,37 @@ class _Session:
                         idle, strikes = base_idle, 0
                         src.idle_strikes[key] = 0
                     watchdog.deadline = now + idle
+                    by_topic = src._by_topic
+                    last_ts = src.last_ts
+                    pending = self.pending
+                    newest = self.last_ts
+                    for r in records:
+                        k = r.kind
+                        sub = by_topic.get(("book" if k == "book_delta" else k, r.symbol))
+                        if sub is not None:
+                            src.last_data[sub] = received_at
+                            if getattr(r, "exchange_time", True):
+                                ts = r.timestamp
+                                last_ts[sub] = ts
+                                if newest is None or ts > newest:
+                                    newest = ts
+                                if self.first_ts is None:
+                                    self.first_ts = ts
+                            if pending and sub in pending:
+                                self._resolve((sub,))
+                    self.last_ts = newest
+                    if self.progress is not None:
+                        self.progress.set()
+                    # during a handoff overlap a whole batch may be repeats
                     records = self.dedupe.filter(records)
+                    if not records:
+                        continue
                     src.messages += len(records)
                     src.last_update = received_at
                     last = records[-1]
                     ts = getattr(last, "timestamp", None)
                     if ts is not None and getattr(last, "exchange_time", True):
                         src.lag.add(received_at - ts / 1000.0)
-                    by_topic = src._by_topic
-                    pending = self.pending
-                    for r in records:
-                        k = r.kind
-                        sub = by_topic.get(("book" if k == "book_delta" else k, r.symbol))
-                        if sub is not None:
-                            src.last_data[sub] = received_at
-                            if pending and sub in pending:
-                                self._resolve((sub,))
                     src._emit(records)
         # watchdog fired: no data on this connection for `idle` seconds
         src.idle_strikes[key] = strikes + 1

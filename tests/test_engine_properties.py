@@ -1,0 +1,168 @@
+"""Property tests of the connection engine: random disconnect scripts against the simulators.
+
+Each example is one ``trio.run`` under its own ``MockClock(autojump_threshold=0)`` (see
+DESIGN.md: hypothesis and function-scoped trio fixtures do not mix).  A script is a list of
+faults at random virtual times (drops, clean closes, silences, missing pongs, shutdown
+notices); afterwards:
+
+(a) no trade is delivered twice, none out of order, and none is lost across a
+    make-before-break handoff (no Gap, nothing missing);
+(b) every trade that is missing lies inside a Gap for its symbol and channel;
+(c) every reconnect delay lies inside its full-jitter bound;
+(d) no task is left running once the feed and the simulators have exited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+import trio.testing
+from conftest import SYMBOLS, check_trades, simulated_feed
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trio_feeds._source import jitter_bounds
+
+BASE_DELAY = 0.5
+MAX_DELAY = 4.0
+
+FAULTS = ["drop", "close", "silence", "stop_pongs", "shutdown", "shutdown_fast"]
+
+scripts = st.lists(
+    st.tuples(st.floats(min_value=0.0, max_value=40.0), st.sampled_from(FAULTS)),
+    min_size=1,
+    max_size=6,
+)
+
+
+async def _apply(h: Any, exchange: str, fault: str, nursery: trio.Nursery) -> None:
+    sim = h.sims.sims[exchange]
+    if fault == "drop":
+        sim.drop()
+    elif fault == "close":
+        sim.close(1011, "random close")
+    elif fault == "silence":
+        conns = list(sim.connections)
+        for c in conns:
+            sim.silence(connection=c)
+
+        async def resume_later() -> None:
+            await trio.sleep(25)
+            for c in conns:
+                sim.resume(connection=c)
+
+        nursery.start_soon(resume_later)
+    elif fault == "stop_pongs":
+        sim.stop_pongs()
+    elif fault == "shutdown":
+        sim.shutdown_notice(lead=30.0 if exchange == "okx" else 5.0)
+    else:  # a notice with almost no lead: the handoff may not make it in time
+        sim.shutdown_notice(lead=0.0)
+
+
+def _run(exchange: str, seed: int, script: list[tuple[float, str]], latency: float) -> None:
+    async def main() -> None:
+        tasks_before = trio.lowlevel.current_statistics().tasks_living
+        async with simulated_feed(
+            [exchange],
+            SYMBOLS,
+            ["trade", "quote"],
+            rate=10,
+            seed=seed,
+            stale_after=10,
+            heartbeat_interval=15,
+            pong_timeout=5,
+            reconnect_delay=BASE_DELAY,
+            max_reconnect_delay=MAX_DELAY,
+        ) as h:
+            h.sims.sims[exchange].latency(latency)
+            await trio.sleep(5)
+            async with trio.open_nursery() as nursery:
+                for delay, fault in sorted(script):
+                    await trio.sleep(delay / 2)
+                    await _apply(h, exchange, fault, nursery)
+            await trio.sleep(90)  # settle: everything reconnected and streaming again
+            src = h.source(exchange)
+            items = h.col.items
+
+            # (a) + (b)
+            missing = check_trades(h.trades, items, [exchange], SYMBOLS)
+            reconnect_gaps = [g for g in items if g.kind == "gap"]
+            if not reconnect_gaps:
+                assert not any(missing.values()), "trades lost without any Gap"
+            # the feed is streaming again at the end
+            assert src.live_sessions >= 1
+            tail = [x for x in items[-200:] if x.kind == "trade"]
+            assert tail, "no trades after the script"
+
+            # (c) each delay is inside the full-jitter bound for its place in a failure run;
+            # the run can only be as long as the number of reconnects so far
+            for i, d in enumerate(src.reconnect_delays):
+                lo, hi = jitter_bounds(BASE_DELAY, MAX_DELAY, i)
+                assert lo <= d <= hi, (i, d, hi)
+            assert all(d <= MAX_DELAY for d in src.reconnect_delays)
+            assert len(src.reconnect_delays) == src.reconnects
+
+            # the consumer was told about every reconnect
+            assert len([x for x in items if x.kind == "source" and x.state == "reconnecting"]) == (
+                src.reconnects
+            )
+        # (d)
+        assert trio.lowlevel.current_statistics().tasks_living == tasks_before
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    exchange=st.sampled_from(["binance", "okx"]),
+    seed=st.integers(0, 1000),
+    script=scripts,
+)
+def test_random_disconnects_lose_nothing_unmarked(
+    exchange: str, seed: int, script: list[tuple[float, str]]
+) -> None:
+    _run(exchange, seed, script, latency=0.0)
+
+
+@settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    exchange=st.sampled_from(["binance", "okx"]),
+    seed=st.integers(0, 1000),
+    script=scripts,
+    latency=st.sampled_from([0.05, 0.3, 1.5]),
+)
+def test_random_disconnects_with_latency(
+    exchange: str, seed: int, script: list[tuple[float, str]], latency: float
+) -> None:
+    _run(exchange, seed, script, latency)
+
+
+@settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    exchange=st.sampled_from(["binance", "okx"]),
+    seed=st.integers(0, 1000),
+    at=st.floats(min_value=0.0, max_value=10.0),
+    latency=st.sampled_from([0.0, 0.2]),
+)
+def test_handoff_loses_and_repeats_nothing(
+    exchange: str, seed: int, at: float, latency: float
+) -> None:
+    """(a) in isolation: a shutdown notice with a normal lead never costs a trade or a Gap."""
+
+    async def main() -> None:
+        async with simulated_feed(
+            [exchange], SYMBOLS, ["trade"], rate=20, seed=seed, stale_after=10
+        ) as h:
+            h.sims.sims[exchange].latency(latency)
+            await trio.sleep(3 + at)
+            h.sims.sims[exchange].shutdown_notice(lead=5.0 if exchange == "binance" else 60.0)
+            await trio.sleep(70)
+            missing = check_trades(h.trades, h.col.items, [exchange], SYMBOLS)
+            assert not any(missing.values()), missing
+            assert not [x for x in h.col.items if x.kind == "gap"]
+            assert h.source(exchange).reconnects == 0
+            assert len(h.sims.sims[exchange].all_connections) == 2
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
