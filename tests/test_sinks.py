@@ -161,9 +161,12 @@ async def test_jsonl_round_trip_from_a_feed(tmp_path: Path, autojump_clock: obje
     ):
         with trio.move_on_after(5):
             await run_sink(feed, sink)
-    assert sink.stats.sent == sink.stats.received > 50
+    # everything received is either written or counted as dropped (a batch cut by the
+    # cancellation at the end)
+    assert sink.stats.sent + sink.stats.dropped == sink.stats.received
+    assert sink.stats.sent > 50
     back = [x async for x in read_jsonl(path)]
-    assert len(back) == sink.stats.sent
+    assert len(back) >= sink.stats.sent
     assert {x.kind for x in back} >= {"trade", "quote", "book", "source"}
     assert list(iter_jsonl(path)) == back
 

@@ -127,9 +127,11 @@ class Feed:
             try:
                 await source.run()
             except* ReconnectLimitError as group:
-                error = group.exceptions[0]
-                if all(s.gave_up for s in self.sources.values()):
-                    self._buffer.close(error)
+                # through the channel, behind the "gave_up" event the source sent before
+                try:
+                    source._send.send_nowait(("", [group.exceptions[0]]))
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
         if self._source_scopes.get(name) is scope:
             del self._source_scopes[name]
         source.reset_state()
@@ -137,11 +139,14 @@ class Feed:
     async def _aggregate(self, receive: trio.MemoryReceiveChannel[tuple[str, list[Any]]]) -> None:
         aggregator = self._aggregator
         process = aggregator.process
-        put = self._buffer.put_many
         scopes = self._watch_scopes
         deadlines = aggregator.deadlines
         async with receive:
             async for exchange, items in receive:
+                if not exchange:  # a source gave up for good
+                    if all(s.gave_up for s in self.sources.values()):
+                        self._buffer.close(items[0])
+                    continue
                 out = process(exchange, items)
                 for key, scope in scopes.items():
                     d = deadlines.get(key, math.inf)
@@ -289,6 +294,7 @@ async def open_feed(
     reconnect_delay: float = 1.0,
     max_reconnect_delay: float = 60.0,
     max_reconnect_attempts: int | None = None,
+    max_connection_age: float | None = None,
     primary: str | None = None,
     failover: bool = True,
     conflict: str = "primary",
@@ -365,6 +371,8 @@ async def open_feed(
             f"got {max_reconnect_attempts!r}"
         )
     settings.max_reconnect_attempts = max_reconnect_attempts
+    if max_connection_age is not None:
+        settings.max_connection_age = _duration("max_connection_age", max_connection_age)
     if "okx" in adapters and settings.heartbeat_interval >= 30:
         raise ConfigError(
             f"heartbeat_interval must be under 30 s for okx (it closes connections idle for 30 s), "

@@ -283,7 +283,6 @@ class Source:
                         f"(last error: {self.last_error})"
                     )
                     self._event("gave_up", msg)
-                    await self._flush_events()
                     raise ReconnectLimitError(msg)
                 delay = backoff.next_delay()
                 self.reconnect_delays.append(delay)
@@ -291,19 +290,6 @@ class Source:
                 self.state = "backoff"
                 self._event("reconnecting", f"in {delay:.3f} s (attempt {failures})")
                 await trio.sleep(delay)
-
-    async def _flush_events(self) -> None:
-        """Let the feed's aggregator take what was emitted before the source raises.
-
-        The feed closes its buffer with our error as soon as the error reaches it; the
-        consumer must have been handed the ``gave_up`` event first.  (Bounded: a feed
-        without a waiting aggregator is not waited for.)
-        """
-        for _ in range(100):
-            stats = self._send.statistics()
-            if stats.current_buffer_used == 0 and stats.tasks_waiting_receive:
-                return
-            await trio.lowlevel.checkpoint()
 
     def _handoff_gap(self, shard: list[Subscription], old: _Session, new: _Session) -> None:
         """A handoff without a proven overlap: data between the two may be missing."""

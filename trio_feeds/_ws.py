@@ -97,7 +97,7 @@ class WebSocket:
         self.bytes_received = 0
         self._pending: list[Any] = []
         self._fast = True
-        self._tail = b""
+        self._tail: bytes | bytearray = b""
         self._control = False
 
     @property
@@ -139,7 +139,7 @@ class WebSocket:
             self._raise_closed()
         return out
 
-    def _absorb(self, data: bytes) -> list[Any]:
+    def _absorb(self, data: bytes | bytearray) -> list[Any]:
         """Cut ``data`` into messages (fast path first, websockets for the rest)."""
         out: list[Any] = []
         if self._fast:
@@ -177,7 +177,7 @@ class WebSocket:
             elif op is _CLOSE:
                 self._control = True
 
-    def _split(self, data: bytes, out: list[Any]) -> bytes:
+    def _split(self, data: bytes | bytearray, out: list[Any]) -> bytes | bytearray:
         """The fast path for the frames that matter: whole, unfragmented data frames.
 
         Cuts complete ``FIN`` text/binary frames (no RSV bits, unmasked, as a

@@ -63,19 +63,23 @@ class JsonlFileSink:
         conv = self._conv
         data = b"\n".join([dumps(i, conv) for i in items]) + b"\n"
         self._stats.received += len(items)
-        async with self._lock:
-            if self._file is None:
-                await self.open()
-            try:
+        try:
+            async with self._lock:
+                if self._file is None:
+                    await self.open()
                 await self._file.write(data)
                 await self._file.flush()
                 if self._fsync and self.path != "-":
                     await trio.to_thread.run_sync(os.fsync, self._file.fileno())
-            except OSError as exc:
-                self._stats.errors += 1
-                self._stats.dropped += len(items)
-                self._stats.last_error = repr(exc)
-                raise
+        except OSError as exc:
+            self._stats.errors += 1
+            self._stats.dropped += len(items)
+            self._stats.last_error = repr(exc)
+            raise
+        except BaseException:
+            # cancelled before the batch was known to be written: never silently lost
+            self._stats.dropped += len(items)
+            raise
         self._stats.sent += len(items)
         self._stats.batches += 1
 
