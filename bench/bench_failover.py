@@ -74,9 +74,13 @@ def aggregator_throughput(mode: str, n: int = 200_000) -> float:
         for i in range(100):
             k = b * 100 + i
             if i % 2:
-                batch.append(Quote(src, "BTC-USDT", int(now * 1000) + k, now, 100.0, 1.0, 101.0, 1.0))
+                batch.append(
+                    Quote(src, "BTC-USDT", int(now * 1000) + k, now, 100.0, 1.0, 101.0, 1.0)
+                )
             else:
-                batch.append(Trade(src, "BTC-USDT", int(now * 1000) + k, now, 100.0, 1.0, "buy", str(k)))
+                batch.append(
+                    Trade(src, "BTC-USDT", int(now * 1000) + k, now, 100.0, 1.0, "buy", str(k))
+                )
         batches.append((src, batch))
     t0 = time.perf_counter()
     for src, batch in batches:
@@ -94,7 +98,10 @@ def main() -> None:
             f"sim tick interval {1000 / RATE:.1f} ms"
         )
     for mode in ("primary", "latest", "average"):
-        print(f"aggregator, two sources, conflict={mode}: {aggregator_throughput(mode):,.0f} records/s")
+        print(
+            f"aggregator, two sources, conflict={mode}: "
+            f"{aggregator_throughput(mode):,.0f} records/s"
+        )
 
 
 if __name__ == "__main__":

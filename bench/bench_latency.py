@@ -85,7 +85,10 @@ def serve(port_q: mp.Queue, rate: float, seconds: float) -> None:  # type: ignor
 async def consume(port: int, expected: int) -> list[float]:
     lat: list[float] = []
     async with trio_feeds.open_feed(
-        ["binance"], ["BTC-USDT"], ["quote"], urls={"binance": f"ws://127.0.0.1:{port}"},
+        ["binance"],
+        ["BTC-USDT"],
+        ["quote"],
+        urls={"binance": f"ws://127.0.0.1:{port}"},
         max_reconnect_attempts=0,
     ) as feed:
         with trio.move_on_after(expected / 1000 + 30):

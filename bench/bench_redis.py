@@ -80,7 +80,7 @@ async def throughput(url: str, n: int, method: str) -> float:
 async def latency(url: str, seconds: float, rate: float) -> list[float]:
     lat: list[float] = []
     keys = stream_keys("binance", ["trade", "quote"], SYMBOLS)
-    async with open_simulated_exchanges(SYMBOLS, seed=5, memory=True, rate=rate) as sims:  # noqa: SIM117
+    async with open_simulated_exchanges(SYMBOLS, seed=5, memory=True, rate=rate) as sims:
         async with (
             trio_feeds.open_feed(
                 ["binance"],

@@ -23,7 +23,9 @@ class Clock:
         return self.t
 
 
-def make(sources: list[str], conflict: str = "primary") -> tuple[Aggregator, Clock, dict[str, bool]]:
+def make(
+    sources: list[str], conflict: str = "primary"
+) -> tuple[Aggregator, Clock, dict[str, bool]]:
     clock = Clock()
     up = {s: False for s in sources}
     agg = Aggregator(
@@ -123,7 +125,9 @@ def run_script(n_sources: int, script: list[tuple[str, int, float]]) -> None:
                     )
         elif action == "drop":
             up[s] = False
-            out.extend((clock.t, x) for x in agg.process(s, [SourceEvent(s, "disconnected", "", 0)]))
+            out.extend(
+                (clock.t, x) for x in agg.process(s, [SourceEvent(s, "disconnected", "", 0)])
+            )
         elif action == "connect":
             up[s] = True
             out.extend((clock.t, x) for x in agg.process(s, [SourceEvent(s, "connected", "", 0)]))

@@ -779,7 +779,9 @@ def test_book_keeper_builds_one_whole_book_per_symbol_per_batch() -> None:
         emit=lambda items: None, on_error=lambda m: None,
     )  # fmt: skip
 
-    def delta(seq: int, prev: int, bids: tuple[tuple[float, float], ...], snap: bool = False) -> BookDelta:
+    def delta(
+        seq: int, prev: int, bids: tuple[tuple[float, float], ...], snap: bool = False
+    ) -> BookDelta:
         return BookDelta("okx", "BTC-USDT", seq, 0.0, bids, ((200.0, 1.0),), snap, seq, prev)
 
     out = keeper.process([

@@ -56,7 +56,11 @@ def test_trades_are_never_dropped_silently() -> None:
     assert kept == [trade(i) for i in range(10)]
     assert len(dropped) == 1
     assert dropped[0].count == 15 and dropped[0].total == 15
-    assert (dropped[0].exchange, dropped[0].symbol, dropped[0].channel) == ("binance", "BTC-USDT", "trade")
+    assert (dropped[0].exchange, dropped[0].symbol, dropped[0].channel) == (
+        "binance",
+        "BTC-USDT",
+        "trade",
+    )
     assert buf.dropped == 15
 
 

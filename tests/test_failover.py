@@ -91,7 +91,9 @@ async def test_failover_on_disconnect_and_failback_after_hold_down(
     assert back, "no failback"
     t_back = next(t for t, i in items if i.kind == "source_switch" and i.to_source == "binance")
     reconnected = next(
-        t for t, i in items if i.kind == "source" and i.exchange == "binance" and i.state == "connected"
+        t
+        for t, i in items
+        if i.kind == "source" and i.exchange == "binance" and i.state == "connected"
     )
     assert t_back - reconnected >= 5.0 - 1e-6
     # primary mode: every data record came from the source active at that moment
@@ -161,7 +163,9 @@ async def test_failover_failed_when_no_source_is_healthy(
     assert not any(i.kind == "failover_failed" for _, i in later)
 
 
-async def test_latest_mode_merges_without_duplicates(autojump_clock: trio.testing.MockClock) -> None:
+async def test_latest_mode_merges_without_duplicates(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with open_simulated_exchanges(["BTC-USDT"], memory=True, rate=20) as sims:
         async with feed_on(sims, channels=["trade", "quote", "ticker"], conflict="latest") as feed:
             items = await collect(feed, 10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import trio
+import trio.lowlevel
 import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
@@ -38,7 +39,7 @@ async def test_token_bucket_is_fifo_across_tasks(autojump_clock: trio.testing.Mo
     async with trio.open_nursery() as nursery:
         for i in range(5):
             nursery.start_soon(take, i)
-            await trio.sleep(0)  # start them in order
+            await trio.lowlevel.checkpoint()  # start them in order
     assert order == [0, 1, 2, 3, 4]
 
 

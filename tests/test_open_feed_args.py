@@ -45,7 +45,9 @@ async def open_with(**kw: Any) -> None:
         ({"exchanges": ["okx"], "heartbeat_interval": 30}, "heartbeat_interval"),
     ],
 )
-async def test_invalid_arguments_fail_at_once_naming_the_argument(kw: dict[str, Any], names: str) -> None:
+async def test_invalid_arguments_fail_at_once_naming_the_argument(
+    kw: dict[str, Any], names: str
+) -> None:
     with pytest.raises(ConfigError) as info:
         await open_with(**kw)
     assert names in str(info.value)

@@ -22,7 +22,14 @@ from trio_feeds import (
     loads,
 )
 from trio_feeds._convert import ALL_TYPES, make_converter
-from trio_feeds._symbols import canonical, from_binance, from_okx, to_binance, to_binance_stream, to_okx
+from trio_feeds._symbols import (
+    canonical,
+    from_binance,
+    from_okx,
+    to_binance,
+    to_binance_stream,
+    to_okx,
+)
 
 
 def test_records_are_frozen_and_carry_the_common_fields() -> None:
@@ -60,7 +67,9 @@ def test_symbols() -> None:
     assert from_okx("BTC-USDT-SWAP") == "BTC-USDT-SWAP"
 
 
-@pytest.mark.parametrize("bad", ["BTCUSDT", "BTC/USDT", "", "BTC-", "-USDT", "BTC-USDT-X", 42, None])
+@pytest.mark.parametrize(
+    "bad", ["BTCUSDT", "BTC/USDT", "", "BTC-", "-USDT", "BTC-USDT-X", 42, None]
+)
 def test_malformed_symbols_name_the_symbol(bad: object) -> None:
     with pytest.raises(SymbolError) as info:
         canonical(bad)  # type: ignore[arg-type]
@@ -82,23 +91,89 @@ symbols = st.from_regex(r"\A[A-Z0-9]{1,6}-[A-Z0-9]{1,6}\Z")
 exchanges = st.sampled_from(["binance", "okx"])
 
 records = st.one_of(
-    st.builds(Trade, exchanges, symbols, ms, finite, finite, finite, st.sampled_from(["buy", "sell"]), text),
     st.builds(
-        Ticker, exchanges, symbols, ms, finite, finite, finite, finite, finite, finite, finite, finite,
-        finite, st.none() | finite, st.none() | finite,
+        Trade,
+        exchanges,
+        symbols,
+        ms,
+        finite,
+        finite,
+        finite,
+        st.sampled_from(["buy", "sell"]),
+        text,
     ),
-    st.builds(Quote, exchanges, symbols, ms, finite, finite, finite, finite, finite, st.none() | ms, st.booleans()),
+    st.builds(
+        Ticker,
+        exchanges,
+        symbols,
+        ms,
+        finite,
+        finite,
+        finite,
+        finite,
+        finite,
+        finite,
+        finite,
+        finite,
+        finite,
+        st.none() | finite,
+        st.none() | finite,
+    ),
+    st.builds(
+        Quote,
+        exchanges,
+        symbols,
+        ms,
+        finite,
+        finite,
+        finite,
+        finite,
+        finite,
+        st.none() | ms,
+        st.booleans(),
+    ),
     st.builds(Book, exchanges, symbols, ms, finite, levels, levels, st.none() | ms, st.booleans()),
     st.builds(
-        BookDelta, exchanges, symbols, ms, finite, levels, levels, st.booleans(), st.none() | ms,
-        st.none() | ms, st.none() | ms, st.none() | st.integers(-(2**31), 2**31 - 1),
+        BookDelta,
+        exchanges,
+        symbols,
+        ms,
+        finite,
+        levels,
+        levels,
+        st.booleans(),
+        st.none() | ms,
+        st.none() | ms,
+        st.none() | ms,
+        st.none() | st.integers(-(2**31), 2**31 - 1),
     ),
     st.builds(
-        Candle, exchanges, symbols, ms, finite, ms, st.sampled_from(["1m", "1s"]), finite, finite,
-        finite, finite, finite, st.booleans(), st.none() | finite, st.none() | st.integers(0, 10**9),
+        Candle,
+        exchanges,
+        symbols,
+        ms,
+        finite,
+        ms,
+        st.sampled_from(["1m", "1s"]),
+        finite,
+        finite,
+        finite,
+        finite,
+        finite,
+        st.booleans(),
+        st.none() | finite,
+        st.none() | st.integers(0, 10**9),
     ),
     st.builds(trio_feeds.Gap, exchanges, symbols, text, ms, ms, text),
-    st.builds(trio_feeds.Dropped, exchanges, symbols, text, st.integers(0, 10**6), st.integers(0, 10**9), ms),
+    st.builds(
+        trio_feeds.Dropped,
+        exchanges,
+        symbols,
+        text,
+        st.integers(0, 10**6),
+        st.integers(0, 10**9),
+        ms,
+    ),
     st.builds(trio_feeds.SubscriptionRejected, exchanges, symbols, text, text, text, ms),
     st.builds(trio_feeds.SourceEvent, exchanges, text, text, ms),
     st.builds(trio_feeds.SourceSwitch, st.none() | exchanges, exchanges, text, ms),
@@ -120,8 +195,18 @@ def test_json_round_trip_is_exact(record: trio_feeds.Item) -> None:
 
 def test_every_type_is_covered_by_the_round_trip_strategy() -> None:
     assert set(ALL_TYPES) == {
-        "trade", "ticker", "quote", "book", "book_delta", "candle",
-        "gap", "dropped", "subscription_rejected", "source", "source_switch", "failover_failed",
+        "trade",
+        "ticker",
+        "quote",
+        "book",
+        "book_delta",
+        "candle",
+        "gap",
+        "dropped",
+        "subscription_rejected",
+        "source",
+        "source_switch",
+        "failover_failed",
     }
 
 

@@ -3,6 +3,7 @@ against websockets' own parser on random frame sequences cut into random reads."
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import trio
@@ -83,7 +84,7 @@ def wire(items: list[tuple[str, Any]]) -> tuple[bytes, list[bytes], list[bytes]]
 
 def cut(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(points) if b > a]
 
 
 async def read_all(chunks: list[bytes]) -> tuple[list[bytes], ChunkStream, int | None]:

@@ -209,11 +209,7 @@ class Aggregator:
                 else:
                     self.deadlines["failback"] = since + self.failback_after
             return out
-        if (
-            active is not None
-            and active not in self._ever_healthy
-            and now < self.grace_until
-        ):
+        if active is not None and active not in self._ever_healthy and now < self.grace_until:
             return out  # still starting up
         candidates = [s for s in self.priority if verdicts[s] is None]
         if candidates:

@@ -32,14 +32,14 @@ Every ``on_*`` method returns a list of outputs (:data:`BookSyncOutput`):
 from __future__ import annotations
 
 import zlib
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from itertools import islice
-from typing import Any, Literal, TypeAlias
+from typing import Literal, TypeAlias
 
 import attrs
-from bisect import bisect_left, insort
 
 from ._records import Book, BookDelta, Level, Levels
 

@@ -79,7 +79,9 @@ class RestClient:
             response = await self._client.get(self.base_url + path)
         except httpx.HTTPError as exc:
             self.failures += 1
-            raise ProtocolError(f"{self.exchange} REST {path}: {type(exc).__name__}: {exc}") from None
+            raise ProtocolError(
+                f"{self.exchange} REST {path}: {type(exc).__name__}: {exc}"
+            ) from None
         if response.status_code in (418, 429):
             retry = float(response.headers.get("Retry-After", "5") or 5)
             self._blocked_until = trio.current_time() + retry
@@ -178,7 +180,13 @@ class BookKeeper:
                     bids, asks = sync.book.top()
                     out.append(
                         BookDelta(
-                            self.exchange, o.symbol, o.timestamp, o.received_at, bids, asks, True,
+                            self.exchange,
+                            o.symbol,
+                            o.timestamp,
+                            o.received_at,
+                            bids,
+                            asks,
+                            True,
                             o.sequence,
                         )
                     )
@@ -203,11 +211,10 @@ class BookKeeper:
             if o.symbol not in self._fetching:
                 self._fetching.add(o.symbol)
                 self._spawn(self._fetch, o.symbol)
-        elif isinstance(o, ResubscribeRequest):
-            if o.symbol not in self._resubscribing:
-                self._resubscribing.add(o.symbol)
-                self.resyncs += 1
-                self._spawn(self._resub, o.symbol)
+        elif isinstance(o, ResubscribeRequest) and o.symbol not in self._resubscribing:
+            self._resubscribing.add(o.symbol)
+            self.resyncs += 1
+            self._spawn(self._resub, o.symbol)
 
     def on_subscribed(self, symbol: str) -> list[Any]:
         sync = self.syncs.get(symbol)
@@ -244,7 +251,9 @@ class BookKeeper:
                     continue
                 self.resyncs += 1
                 outputs = sync.on_snapshot(snap)
-                items = self._outputs(sync, [o for o in outputs if not isinstance(o, SnapshotRequest)])
+                items = self._outputs(
+                    sync, [o for o in outputs if not isinstance(o, SnapshotRequest)]
+                )
                 if items:
                     self._emit(items)
                 if sync.needs_snapshot:
@@ -253,4 +262,3 @@ class BookKeeper:
                     delay = min(delay * 2, 30.0)
         finally:
             self._fetching.discard(symbol)
-

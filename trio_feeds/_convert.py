@@ -38,9 +38,14 @@ def make_converter(include_raw: bool = False) -> cattrs.Converter:
         if "raw" in {a.name for a in attrs.fields(cls)}:
             overrides["raw"] = override(omit=not include_raw)
         conv.register_unstructure_hook(
-            cls, make_dict_unstructure_fn(
-                cls, conv, _cattrs_omit_if_default=False, _cattrs_include_init_false=True, **overrides
-            )
+            cls,
+            make_dict_unstructure_fn(
+                cls,
+                conv,
+                _cattrs_omit_if_default=False,
+                _cattrs_include_init_false=True,
+                **overrides,
+            ),
         )
     return conv
 

@@ -263,13 +263,16 @@ def _base_url(
     name: str, exchange: str, url: Any, schemes: tuple[str, ...], known: list[str]
 ) -> str:
     if exchange not in known:
-        raise ConfigError(f"{name} has an entry for {exchange!r}, which is not in exchanges {known}")
+        raise ConfigError(
+            f"{name} has an entry for {exchange!r}, which is not in exchanges {known}"
+        )
     if not isinstance(url, str):
         raise ConfigError(f"{name}[{exchange!r}] must be a URL string, got {url!r}")
     parts = urlsplit(url)
     if parts.scheme not in schemes or not parts.hostname:
         raise ConfigError(
-            f"{name}[{exchange!r}] = {url!r}: expected {' or '.join(s + '://host:port' for s in schemes)}"
+            f"{name}[{exchange!r}] = {url!r}: expected "
+            + " or ".join(f"{s}://host:port" for s in schemes)
         )
     if parts.path not in ("", "/") or parts.query:
         raise ConfigError(
@@ -354,7 +357,9 @@ async def open_feed(
         book_deltas=bool(book_deltas),
     )
     if isinstance(book_depth, bool) or not isinstance(book_depth, int) or book_depth < 1:
-        raise ConfigError(f"book_depth must be a positive int (levels per side), got {book_depth!r}")
+        raise ConfigError(
+            f"book_depth must be a positive int (levels per side), got {book_depth!r}"
+        )
     settings.book_depth = book_depth
     if book_mode not in ("full", "partial"):
         raise ConfigError(f"book_mode must be 'full' or 'partial', got {book_mode!r}")
@@ -387,7 +392,8 @@ async def open_feed(
     if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
         raise ConfigError(f"buffer_size must be a positive int, got {buffer_size!r}")
     ws_urls = {
-        name: _base_url("urls", name, u, ("ws", "wss"), ex_names) for name, u in (urls or {}).items()
+        name: _base_url("urls", name, u, ("ws", "wss"), ex_names)
+        for name, u in (urls or {}).items()
     }
     _rest = {
         name: _base_url("rest_urls", name, u, ("http", "https"), ex_names)
@@ -430,9 +436,7 @@ async def open_feed(
         failback_after=float(failback_after),
         connected=lambda name: sources[name].connected,
     )
-    feed = Feed(
-        sources, buffer, aggregator, settings.clock, settings.stale_after, events_in_stream
-    )
+    feed = Feed(sources, buffer, aggregator, settings.clock, settings.stale_after, events_in_stream)
 
     try:
         async with trio.open_nursery() as nursery:
@@ -465,5 +469,3 @@ def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:
         result: BaseException = leaf
         return result
     return group
-
-

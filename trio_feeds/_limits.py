@@ -75,12 +75,18 @@ class ExchangeLimits:
 #: A token bucket lets ``burst + rate`` messages through in any one-second window, and our
 #: answers to the server's pings are sent outside the budget: 1 + 3 (+ 1 pong) <= 5.
 BINANCE_LIMITS = ExchangeLimits(
-    connect_rate=0.9, connect_capacity=30, messages_per_second=3.0, messages_burst=1,
+    connect_rate=0.9,
+    connect_capacity=30,
+    messages_per_second=3.0,
+    messages_burst=1,
     requests_per_hour=None,
 )
 #: OKX: 3 new connections / s / IP; 480 subscribe+unsubscribe / h / connection.
 OKX_LIMITS = ExchangeLimits(
-    connect_rate=2.5, connect_capacity=3, messages_per_second=None, messages_burst=1,
+    connect_rate=2.5,
+    connect_capacity=3,
+    messages_per_second=None,
+    messages_burst=1,
     requests_per_hour=460,
 )
 

@@ -287,7 +287,9 @@ class FailoverFailed:
     kind: Literal["failover_failed"] = _kind("failover_failed")
 
 
-Event: TypeAlias = Gap | Dropped | SubscriptionRejected | SourceEvent | SourceSwitch | FailoverFailed
+Event: TypeAlias = (
+    Gap | Dropped | SubscriptionRejected | SourceEvent | SourceSwitch | FailoverFailed
+)
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "gap": Gap,

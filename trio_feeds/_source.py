@@ -73,7 +73,7 @@ class Settings:
     book_deltas: bool = False
 
 
-class SessionEnded(Exception):  # noqa: N818
+class SessionEnded(Exception):
     """Why a session stopped: ``reason`` is short and machine-friendly."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
@@ -234,7 +234,9 @@ class Source:
     async def _keep_shard(self, shard: list[Subscription]) -> None:
         s = self.settings
         backoff = Backoff(
-            base=s.reconnect_delay, cap=s.max_reconnect_delay, stable_after=s.stable_after,
+            base=s.reconnect_delay,
+            cap=s.max_reconnect_delay,
+            stable_after=s.stable_after,
             rng=s.rng,
         )
         dedupe = _Dedupe()
@@ -249,7 +251,11 @@ class Source:
                     await self.budget.connect()
                     await nursery.start(self._session, shard, ended, box, nursery, dedupe)
                 except (
-                    OSError, ConnectionClosed, trio.TooSlowError, ProtocolError, BaseExceptionGroup
+                    OSError,
+                    ConnectionClosed,
+                    trio.TooSlowError,
+                    ProtocolError,
+                    BaseExceptionGroup,
                 ) as exc:
                     reason, detail = explain(exc)
                     if reason == "timeout":
@@ -705,7 +711,9 @@ class _Session:
         for sub in subs:
             src.rejected.add(sub)
             events.append(
-                SubscriptionRejected(src.exchange, sub.symbol, sub.channel, item.code, item.message, now)
+                SubscriptionRejected(
+                    src.exchange, sub.symbol, sub.channel, item.code, item.message, now
+                )
             )
         if not subs:
             src._event("error", f"request refused [{item.code}] {item.message}")
@@ -767,8 +775,10 @@ def status_of(source: Source) -> SourceStatus:
     latency = lag.p50 if lag is not None else (rtt.p50 if rtt is not None else None)
     connected = source.live_sessions > 0
     state = source.state
-    if connected and stale and len(stale) == len(
-        [x for x in source.subscriptions if x not in source.rejected]
+    if (
+        connected
+        and stale
+        and len(stale) == len([x for x in source.subscriptions if x not in source.rejected])
     ):
         state = "stale"
     return SourceStatus(

@@ -34,9 +34,7 @@ class Rolling:
         def pick(q: float) -> float:
             return data[min(n - 1, int(q * n))]
 
-        return Percentiles(
-            p50=pick(0.50), p90=pick(0.90), p99=pick(0.99), max=data[-1], count=n
-        )
+        return Percentiles(p50=pick(0.50), p90=pick(0.90), p99=pick(0.99), max=data[-1], count=n)
 
 
 @attrs.frozen
@@ -58,7 +56,8 @@ class SourceStatus:
     exchange: str
     connected: bool
     state: str
-    """``"connecting" | "subscribing" | "streaming" | "stale" | "backoff" | "gave_up" | "stopped"``"""
+    """One of ``connecting``, ``subscribing``, ``streaming``, ``stale``, ``backoff``,
+    ``gave_up``, ``stopped``."""
     latency: float | None
     """Best current estimate of the data delay in seconds: the median event-time lag
     when the exchange stamps its events, else the median ping round-trip."""

@@ -43,7 +43,7 @@ _PONG = Opcode.PONG
 _CLOSE = Opcode.CLOSE
 
 
-class ConnectionClosed(Exception):  # noqa: N818 - mirrors websockets' name
+class ConnectionClosed(Exception):
     """The WebSocket is closed; ``code`` and ``reason`` as the peer sent them (1006 if none)."""
 
     def __init__(self, code: int, reason: str) -> None:

@@ -87,5 +87,9 @@ ControlEvent: TypeAlias = (
 
 def excerpt(frame: bytes | str, limit: int = 200) -> str:
     """The first ``limit`` characters of a frame, for error messages."""
-    text = frame.decode("utf-8", "replace") if isinstance(frame, (bytes, bytearray, memoryview)) else str(frame)
+    text = (
+        frame.decode("utf-8", "replace")
+        if isinstance(frame, (bytes, bytearray, memoryview))
+        else str(frame)
+    )
     return text if len(text) <= limit else text[:limit] + "…"
