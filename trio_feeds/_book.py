@@ -31,7 +31,6 @@ Every ``on_*`` method returns a list of outputs (:data:`BookSyncOutput`):
 
 from __future__ import annotations
 
-import zlib
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -42,6 +41,7 @@ from typing import Literal, TypeAlias
 import attrs
 
 from ._records import Book, BookDelta, Level, Levels
+from .protocol.okx import book_checksum
 
 __all__ = [
     "BinanceBookSync",
@@ -132,13 +132,9 @@ def okx_crc32(bids: Iterable[LevelText], asks: Iterable[LevelText]) -> int:
     int32.  The strings must be the exchange's own text (``"8477"``, not
     ``"8477.0"``).
     """
-    b = list(islice(bids, OKX_CHECKSUM_DEPTH))
-    a = list(islice(asks, OKX_CHECKSUM_DEPTH))
-    n = min(len(b), len(a))
-    parts = [f"{bp}:{bs}:{ap}:{az}" for (bp, bs), (ap, az) in zip(b, a, strict=False)]
-    parts.extend(f"{p}:{z}" for p, z in (b[n:] or a[n:]))
-    crc = zlib.crc32(":".join(parts).encode())
-    return crc - 0x1_0000_0000 if crc >= 0x8000_0000 else crc
+    return book_checksum(
+        list(islice(bids, OKX_CHECKSUM_DEPTH)), list(islice(asks, OKX_CHECKSUM_DEPTH))
+    )
 
 
 def _fmt(x: float) -> str:

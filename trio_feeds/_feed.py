@@ -31,6 +31,7 @@ from ._records import DATA_KINDS, Item
 from ._source import Settings, Source, status_of
 from ._stats import Health
 from ._symbols import canonical
+from ._validate import seconds
 from ._ws import Connector
 from .protocol import get_adapter, normalize_channel
 
@@ -236,15 +237,6 @@ def _with_dropped(st: Any, dropped: int) -> Any:
     return attrs.evolve(st, dropped=dropped)
 
 
-def _duration(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
-    return v
-
-
 def _names(name: str, value: Any) -> list[str]:
     if isinstance(value, str):
         value = [value]
@@ -343,12 +335,12 @@ async def open_feed(
         if n not in chan_names:
             chan_names.append(n)
     settings = Settings(
-        connect_timeout=_duration("connect_timeout", connect_timeout),
-        heartbeat_interval=_duration("heartbeat_interval", heartbeat_interval),
-        pong_timeout=_duration("pong_timeout", pong_timeout),
-        stale_after=_duration("stale_after", stale_after),
-        reconnect_delay=_duration("reconnect_delay", reconnect_delay, allow_zero=True),
-        max_reconnect_delay=_duration("max_reconnect_delay", max_reconnect_delay, allow_zero=True),
+        connect_timeout=seconds("connect_timeout", connect_timeout),
+        heartbeat_interval=seconds("heartbeat_interval", heartbeat_interval),
+        pong_timeout=seconds("pong_timeout", pong_timeout),
+        stale_after=seconds("stale_after", stale_after),
+        reconnect_delay=seconds("reconnect_delay", reconnect_delay, allow_zero=True),
+        max_reconnect_delay=seconds("max_reconnect_delay", max_reconnect_delay, allow_zero=True),
         keep_raw=bool(keep_raw),
         connector=connector,
         clock=clock or time.time,
@@ -363,9 +355,9 @@ async def open_feed(
     settings.book_depth = book_depth
     if book_mode not in ("full", "partial"):
         raise ConfigError(f"book_mode must be 'full' or 'partial', got {book_mode!r}")
-    _duration("max_source_latency", max_source_latency)
-    _duration("health_check_interval", health_check_interval)
-    _duration("failback_after", failback_after, allow_zero=True)
+    seconds("max_source_latency", max_source_latency)
+    seconds("health_check_interval", health_check_interval)
+    seconds("failback_after", failback_after, allow_zero=True)
     if max_reconnect_attempts is not None and (
         isinstance(max_reconnect_attempts, bool)
         or not isinstance(max_reconnect_attempts, int)
@@ -377,7 +369,7 @@ async def open_feed(
         )
     settings.max_reconnect_attempts = max_reconnect_attempts
     if max_connection_age is not None:
-        settings.max_connection_age = _duration("max_connection_age", max_connection_age)
+        settings.max_connection_age = seconds("max_connection_age", max_connection_age)
     if "okx" in adapters and settings.heartbeat_interval >= 30:
         raise ConfigError(
             f"heartbeat_interval must be under 30 s for okx (it closes connections idle for 30 s), "

@@ -15,7 +15,6 @@ Every stream entry has two fields:
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
 import time
@@ -32,6 +31,7 @@ import trio
 from .._convert import dumps, loads
 from .._errors import ConfigError, ProtocolError
 from .._records import Dropped, Item
+from .._validate import seconds
 from ._base import (
     DEFAULT_EVENTS_STREAM,
     DEFAULT_STREAM_TEMPLATE,
@@ -95,20 +95,6 @@ def _positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
         what = "an int >= 0" if allow_zero else "a positive int"
         raise ConfigError(f"{name} must be {what}, got {value!r}")
     return value
-
-
-def _seconds(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
-    return v
 
 
 def parse_redis_url(url: str) -> tuple[str, dict[str, str]]:
@@ -228,13 +214,18 @@ class RedisStreamSink:
         if method not in ("script", "pipeline"):
             raise ConfigError(f"method must be 'script' or 'pipeline', got {method!r}")
         self.method = method
-        self.reconnect_delay = _seconds("reconnect_delay", reconnect_delay, allow_zero=True)
-        self.max_reconnect_delay = max(
-            self.reconnect_delay, _seconds("max_reconnect_delay", max_reconnect_delay)
+        self.reconnect_delay = seconds(
+            "reconnect_delay", reconnect_delay, allow_zero=True, parse_str=True
         )
-        self.connect_timeout = _seconds("connect_timeout", connect_timeout)
-        self.write_timeout = _seconds("write_timeout", write_timeout)
-        self.close_timeout = _seconds("close_timeout", close_timeout, allow_zero=True)
+        self.max_reconnect_delay = max(
+            self.reconnect_delay,
+            seconds("max_reconnect_delay", max_reconnect_delay, parse_str=True),
+        )
+        self.connect_timeout = seconds("connect_timeout", connect_timeout, parse_str=True)
+        self.write_timeout = seconds("write_timeout", write_timeout, parse_str=True)
+        self.close_timeout = seconds(
+            "close_timeout", close_timeout, allow_zero=True, parse_str=True
+        )
         if producer is None:
             producer = f"{os.getpid():x}{secrets.token_hex(4)}"
         if not isinstance(producer, str) or not producer or ":" in producer:
@@ -557,9 +548,9 @@ async def read_entries(
     """Entries of one or more streams, in order per stream (see :func:`read_stream`)."""
     positions = _streams(streams, start)
     count = _positive_int("count", count)
-    block_ms = max(1, int(_seconds("block", block) * 1000))
+    block_ms = max(1, int(seconds("block", block, parse_str=True) * 1000))
     if idle_timeout is not None:
-        idle_timeout = _seconds("idle_timeout", idle_timeout, allow_zero=True)
+        idle_timeout = seconds("idle_timeout", idle_timeout, allow_zero=True, parse_str=True)
     if (group is None) != (consumer is None):
         raise ConfigError("group and consumer go together: give both or neither")
     idle_since = trio.current_time()
