@@ -818,3 +818,46 @@ def test_default_candle_channel_is_one_minute() -> None:
     sub = OkxAdapter().subscription("candle", "BTC-USDT")
     assert sub.stream == "candle1m"
     assert OkxAdapter().endpoint(sub) == "/ws/v5/business"
+
+
+_level_value = st.one_of(
+    st.decimals(min_value=0, max_value=10**7, places=8, allow_nan=False).map(
+        lambda d: format(d.normalize(), "f")
+    ),
+    st.sampled_from(["0", "1e5", "", "abc", "-1.5", "007", "NaN", "1.", ".5"]),
+)
+_level = st.lists(_level_value, min_size=4, max_size=4)
+
+
+@given(
+    st.lists(_level, max_size=6),
+    st.lists(_level, max_size=6),
+    st.sampled_from(["books", "books5"]),
+    st.sampled_from(["update", "snapshot"]),
+    st.sampled_from([0, 0, -123456]),
+)
+def test_the_numeric_fast_path_equals_the_string_path(
+    bids: list[list[str]], asks: list[list[str]], channel: str, action: str, checksum: int
+) -> None:
+    """Book frames parsed from bytes (fast path: orjson reads the level numbers as
+    floats) give exactly what the ordinary path gives, including its errors."""
+    import orjson
+
+    from trio_feeds.protocol import OkxAdapter
+
+    data: dict[str, object] = {"asks": asks, "bids": bids, "ts": "1597026383085"}
+    if channel == "books":
+        data.update(checksum=checksum, prevSeqId=1, seqId=2)
+    else:
+        data.update(instId="BTC-USDT", seqId=2)
+    msg: dict[str, object] = {"arg": {"channel": channel, "instId": "BTC-USDT"}, "data": [data]}
+    if channel == "books":
+        msg["action"] = action
+    frame = orjson.dumps(msg)
+    fast = OkxAdapter().parse_one(frame, 1.0)
+    slow = OkxAdapter().parse_one(frame.decode(), 1.0)
+    assert [type(x) for x in fast] == [type(x) for x in slow]
+    for a, b in zip(fast, slow, strict=True):
+        if hasattr(a, "bids"):
+            assert a == b
+            assert all(type(v) is float for lv in a.bids + a.asks for v in lv)

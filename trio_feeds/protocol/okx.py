@@ -26,6 +26,7 @@ path falls back to ``float()``, which then decides what is valid.
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -110,7 +111,12 @@ def _levels(levels: Any) -> Levels:
             return tuple(zip(values[0::width], values[1::width], strict=True))
     except (orjson.JSONDecodeError, TypeError):
         pass
-    return tuple([(float(lv[0]), float(lv[1])) for lv in levels])
+    # the careful path: anything orjson refused, and never a NaN or infinite level
+    out = tuple([(float(lv[0]), float(lv[1])) for lv in levels])
+    for price, size in out:
+        if not (math.isfinite(price) and math.isfinite(size)):
+            raise ValueError(f"level ({price}, {size}) is not a finite number")
+    return out
 
 
 def _sides(bids: Any, asks: Any) -> tuple[Levels, Levels]:
@@ -136,6 +142,35 @@ def _sides(bids: Any, asks: Any) -> tuple[Levels, Levels]:
                     tuple(zip(values[k::width], values[k + 1 :: width], strict=True)),
                 )
     return _levels(bids), _levels(asks)
+
+
+_BOOKS_TAG: Final = b'"channel":"books'
+_NUMERIC_CHANNELS: Final = frozenset({"books", "books5"})
+
+
+def _numeric_levels(frame: bytes) -> bytes | None:
+    """``frame`` with the quotes around its level numbers replaced by float syntax.
+
+    ``["8476.98","415","0","13"]`` becomes ``[8476.98e0,415e0,0e0,13e0]`` so that
+    one ``orjson.loads`` yields floats.  Only the ``asks``/``bids`` region before
+    ``"ts"`` is touched; None when the frame does not have that shape (the caller
+    then takes the ordinary path, which also reports problems precisely).
+    """
+    c = frame.find(b'"checksum":')
+    if c >= 0 and frame[c + 11 : c + 13] not in (b"0,", b"0}"):
+        return None  # a checksum to verify needs the original strings
+    a = frame.find(b'"asks":[')
+    b = frame.find(b'"bids":[')
+    if a < 0 or b < 0:
+        return None
+    start, last = (a, b) if a < b else (b, a)
+    end = frame.find(b'"ts":', last)
+    if end < 0:
+        return None
+    # Anything but plain decimal strings ("1e5", "", "abc", leading zeros) turns into
+    # invalid JSON here, so orjson refuses it and the caller falls back.
+    region = frame[start:end].replace(b'","', b"e0,").replace(b'["', b"[").replace(b'"]', b"e0]")
+    return frame[:start] + region + frame[end:]
 
 
 def _text_levels(levels: Any) -> TextLevels:
@@ -420,6 +455,19 @@ class OkxAdapter(Adapter):
     # -- receiving -----------------------------------------------------------------------
     def parse(self, frame: bytes | str, received_at: float, out: list[Any]) -> None:
         mark = len(out)
+        if frame.__class__ is bytes and _BOOKS_TAG in frame and not self.keep_raw:
+            # book pushes without a checksum to verify: let orjson parse the level
+            # numbers as floats directly (about 1.3x faster than strings, then float())
+            numeric = _numeric_levels(frame)
+            if numeric is not None:
+                try:
+                    msg = _loads(numeric)
+                    arg = msg["arg"]
+                    if arg["channel"] in _NUMERIC_CHANNELS:
+                        self._on_numeric_books(msg, arg["instId"], received_at, out)
+                        return
+                except Exception:
+                    del out[mark:]
         try:
             msg = _loads(frame)
             arg = msg["arg"]
@@ -724,6 +772,41 @@ class OkxAdapter(Adapter):
             if keep_raw:
                 _set(rec, "raw", d)
             append(rec)
+
+    def _on_numeric_books(
+        self, msg: dict[str, Any], inst: Any, received_at: float, out: list[Any]
+    ) -> None:
+        """``books`` (checksum 0) and ``books5`` pushes whose levels are already floats."""
+        if inst.__class__ is not str:
+            raise TypeError("instId must be a string")
+        channel = msg["arg"]["channel"]
+        action = msg.get("action")
+        append = out.append
+        for d in msg["data"]:
+            bids = tuple([(r[0], r[1]) for r in d["bids"]])
+            asks = tuple([(r[0], r[1]) for r in d["asks"]])
+            seq = d.get("seqId")
+            seq = seq if seq is None or seq.__class__ is int else int(seq)
+            if channel == "books5":
+                append(Book(_EXCHANGE, inst, int(d["ts"]), received_at, bids, asks, seq))
+                continue
+            if action == "update":
+                snapshot = False
+            elif action == "snapshot":
+                snapshot = True
+            else:
+                raise ValueError(f"'action' is {action!r}, expected 'snapshot' or 'update'")
+            checksum = d.get("checksum")
+            if checksum:  # a checksum to verify needs the original strings: the slow path
+                raise ValueError("checksum present")
+            prev = d.get("prevSeqId")
+            append(
+                BookDelta(
+                    _EXCHANGE, inst, int(d["ts"]), received_at, bids, asks, snapshot, seq,
+                    prev if prev is None or prev.__class__ is int else int(prev), None,
+                    checksum,
+                )
+            )  # fmt: skip
 
     def _on_candle(
         self, data: Any, inst: str, msg: dict[str, Any], received_at: float, out: list[Any]
