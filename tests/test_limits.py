@@ -83,3 +83,20 @@ async def test_feeds_in_one_process_share_the_exchange_budget() -> None:
 
     assert shared_budget("binance") is shared_budget("binance")
     assert shared_budget("binance") is not shared_budget("okx")
+
+
+async def test_connect_budgets_never_exceed_the_exchanges_per_ip_limits(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A reconnect storm: Binance <= 300 attempts in any 5 minutes, OKX <= 3 in any second."""
+    from trio_feeds._limits import BINANCE_LIMITS, OKX_LIMITS, ExchangeBudget
+
+    for limits, window, cap, n in ((BINANCE_LIMITS, 300.0, 300, 700), (OKX_LIMITS, 1.0, 3, 40)):
+        budget = ExchangeBudget(limits)
+        stamps: list[float] = []
+        for _ in range(n):
+            await budget.connect()
+            stamps.append(trio.current_time())
+        for i, t in enumerate(stamps):
+            in_window = sum(1 for u in stamps[i:] if u < t + window)
+            assert in_window <= cap, (limits, t, in_window)

@@ -82,9 +82,10 @@ BINANCE_LIMITS = ExchangeLimits(
     requests_per_hour=None,
 )
 #: OKX: 3 new connections / s / IP; 480 subscribe+unsubscribe / h / connection.
+#: A bucket lets ``capacity + rate`` through in any one-second window: 1 + 2 = 3.
 OKX_LIMITS = ExchangeLimits(
-    connect_rate=2.5,
-    connect_capacity=3,
+    connect_rate=2.0,
+    connect_capacity=1,
     messages_per_second=None,
     messages_burst=1,
     requests_per_hour=460,
