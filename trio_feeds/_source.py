@@ -627,24 +627,37 @@ class _Session:
                         idle, strikes = base_idle, 0
                         src.idle_strikes[key] = 0
                     watchdog.deadline = now + idle
+                    # per batch, not per record: the newest record of each stream
+                    if self.first_ts is None:
+                        stamps = [r.timestamp for r in records if getattr(r, "exchange_time", True)]
+                        if stamps:
+                            self.first_ts = min(stamps)
                     by_topic = src._by_topic
+                    seen: set[tuple[str, str]] = set()
+                    newest_of: list[tuple[Subscription, Any]] = []
+                    wanted = len(self.shard)
+                    for r in reversed(records):
+                        k = (r.kind, r.symbol)
+                        if k in seen:
+                            continue
+                        seen.add(k)
+                        sub = by_topic.get(("book" if k[0] == "book_delta" else k[0], k[1]))
+                        if sub is not None:
+                            newest_of.append((sub, r))
+                            if len(newest_of) >= wanted:
+                                break
                     last_ts = src.last_ts
                     pending = self.pending
                     newest = self.last_ts
-                    for r in records:
-                        k = r.kind
-                        sub = by_topic.get(("book" if k == "book_delta" else k, r.symbol))
-                        if sub is not None:
-                            src.last_data[sub] = received_at
-                            if getattr(r, "exchange_time", True):
-                                ts = r.timestamp
-                                last_ts[sub] = ts
-                                if newest is None or ts > newest:
-                                    newest = ts
-                                if self.first_ts is None:
-                                    self.first_ts = ts
-                            if pending and sub in pending:
-                                self._resolve((sub,))
+                    for sub, r in newest_of:
+                        src.last_data[sub] = received_at
+                        if getattr(r, "exchange_time", True):
+                            ts = r.timestamp
+                            last_ts[sub] = ts
+                            if newest is None or ts > newest:
+                                newest = ts
+                        if pending and sub in pending:
+                            self._resolve((sub,))
                     self.last_ts = newest
                     if self.progress is not None:
                         self.progress.set()
