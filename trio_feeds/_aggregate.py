@@ -102,6 +102,7 @@ class Aggregator:
         self.on_demand: Callable[[str, bool], None] | None = None
         self.cold = False
         self._newest: dict[tuple[str, str], int] = {}
+        self._healthy_now: set[str] = set()
         self._quotes: dict[str, dict[str, Quote]] = {}
         self._tickers: dict[str, dict[str, Ticker]] = {}
 
@@ -186,10 +187,14 @@ class Aggregator:
 
     # -- switching -------------------------------------------------------------------------
     def _evaluate(self, now: float) -> list[Any]:
-        if len(self.sources) == 1 or not self.failover:
+        if len(self.sources) == 1:
+            return []
+        verdicts = {s: self.why_unhealthy(s, now) for s in self.sources}
+        # one verdict per batch: the conflict modes below read it, per record
+        self._healthy_now = {s for s, why in verdicts.items() if why is None}
+        if not self.failover:
             return []
         out: list[Any] = []
-        verdicts = {s: self.why_unhealthy(s, now) for s in self.sources}
         for s, why in verdicts.items():
             h = self.health[s]
             if why is None:
@@ -242,7 +247,7 @@ class Aggregator:
     def _latest(self, source: str, items: list[Any]) -> list[Any]:
         """Records of every healthy source; per (kind, symbol) only ones newer than
         what was already delivered (trades: every trade of every healthy venue)."""
-        if not self.healthy(source):
+        if source not in self._healthy_now:
             return [i for i in items if i.kind not in _DATA]
         newest = self._newest
         out: list[Any] = []
@@ -261,7 +266,7 @@ class Aggregator:
     def _average(self, source: str, items: list[Any]) -> list[Any]:
         """One combined quote/ticker per update across healthy sources; trades from
         every healthy source; books and candles from the active source only."""
-        healthy = self.healthy(source)
+        healthy = source in self._healthy_now
         out: list[Any] = []
         for item in items:
             kind = item.kind
@@ -286,7 +291,7 @@ class Aggregator:
         return {
             s: r
             for s, r in records.items()
-            if self.health[s].last_data >= now - self.stale_after and self.healthy(s)
+            if s in self._healthy_now and self.health[s].last_data >= now - self.stale_after
         }
 
     def _combined_quote(self, symbol: str) -> Quote:
