@@ -34,7 +34,8 @@ async def open_with(**kw: Any) -> None:
         ({"max_reconnect_attempts": 1.5}, "max_reconnect_attempts"),
         ({"primary": "okx"}, "primary"),
         ({"conflict": "median"}, "conflict"),
-        ({"urls": {"okx": "ws://127.0.0.1:1"}}, "okx"),
+        ({"urls": {"binnance": "ws://127.0.0.1:1"}}, "binnance"),
+        ({"urls": {"binance": "ws://127.0.0.1:1", "okx": 5}}, "okx"),
         ({"urls": {"binance": "http://127.0.0.1:1"}}, "urls"),
         ({"urls": {"binance": "ws://127.0.0.1:1/ws"}}, "scheme, host and port only"),
         ({"rest_urls": {"binance": "ws://127.0.0.1:1"}}, "rest_urls"),
@@ -66,3 +67,19 @@ async def test_channel_aliases_of_the_original_design_are_accepted() -> None:
     assert normalize_channel("depth") == "book"
     assert normalize_channel("orderbook") == "book"
     assert normalize_channel("kline") == "candle"
+
+
+async def test_the_callers_own_exception_comes_back_unwrapped(
+    autojump_clock: object,
+) -> None:
+    """An error raised in the body of ``async with open_feed`` is not turned into an
+    ExceptionGroup by the feed's nursery."""
+    from trio_feeds.testing import open_simulated_exchanges
+
+    async with open_simulated_exchanges(["BTC-USDT"], memory=True, rate=10) as sims:
+        with pytest.raises(KeyError, match="mine"):
+            async with trio_feeds.open_feed(
+                ["binance"], ["BTC-USDT"], ["trade"],
+                urls=sims.urls, connector=sims.connector, clock=sims.clock,
+            ):  # fmt: skip
+                raise KeyError("mine")

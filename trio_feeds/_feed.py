@@ -33,7 +33,7 @@ from ._stats import Health
 from ._symbols import canonical
 from ._validate import seconds
 from ._ws import Connector
-from .protocol import get_adapter, normalize_channel
+from .protocol import ADAPTERS, get_adapter, normalize_channel
 
 _DATA_KINDS = frozenset({*DATA_KINDS, "book_delta"})
 
@@ -251,12 +251,12 @@ def _names(name: str, value: Any) -> list[str]:
     return items
 
 
-def _base_url(
-    name: str, exchange: str, url: Any, schemes: tuple[str, ...], known: list[str]
-) -> str:
-    if exchange not in known:
+def _base_url(name: str, exchange: str, url: Any, schemes: tuple[str, ...]) -> str:
+    if exchange not in ADAPTERS:
+        # a typo must not silently send the feed to the real exchange instead
         raise ConfigError(
-            f"{name} has an entry for {exchange!r}, which is not in exchanges {known}"
+            f"{name} has an entry for {exchange!r}, which is not an exchange "
+            f"({', '.join(sorted(ADAPTERS))})"
         )
     if not isinstance(url, str):
         raise ConfigError(f"{name}[{exchange!r}] must be a URL string, got {url!r}")
@@ -383,12 +383,11 @@ async def open_feed(
         raise ConfigError(f"conflict must be one of {', '.join(CONFLICT_MODES)}, got {conflict!r}")
     if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or buffer_size < 1:
         raise ConfigError(f"buffer_size must be a positive int, got {buffer_size!r}")
-    ws_urls = {
-        name: _base_url("urls", name, u, ("ws", "wss"), ex_names)
-        for name, u in (urls or {}).items()
-    }
+    # every entry is checked; entries for exchanges this feed does not use are allowed
+    # (one map of endpoints for several feeds)
+    ws_urls = {name: _base_url("urls", name, u, ("ws", "wss")) for name, u in (urls or {}).items()}
     _rest = {
-        name: _base_url("rest_urls", name, u, ("http", "https"), ex_names)
+        name: _base_url("rest_urls", name, u, ("http", "https"))
         for name, u in (rest_urls or {}).items()
     }
 
