@@ -233,3 +233,35 @@ def test_primary_that_never_connects_is_left_after_the_grace_period() -> None:
     out = agg.expire()
     assert agg.active == "okx"
     assert any(isinstance(i, SourceSwitch) for i in out) or agg.switches
+
+
+def test_failback_fires_at_its_own_deadline_despite_rounding() -> None:
+    """15.9 + 5.0 == 20.9 but 20.9 - 15.9 < 5.0 in floats: the watcher woken at the
+    deadline must switch, not re-arm the same deadline forever (a livelock)."""
+    agg, clock, up = make(["okx", "binance"])
+    for h in agg.health.values():
+        h.last_data = 10.0
+    up.update(okx=True, binance=True)
+    clock.t = 10.0  # times chosen so that 15.9 + 5.0 - 15.9 < 5.0 in floats
+    agg.grace_until = 0.0
+    agg.process("binance", [trade("binance", clock.t)])
+    up["okx"] = False
+    agg.process("okx", [SourceEvent("okx", "disconnected", "", 0)])
+    assert agg.active == "binance"
+    while clock.t < 15.5:  # binance keeps streaming while okx is down
+        clock.t += 0.5
+        agg.process("binance", [trade("binance", clock.t)])
+    clock.t = 15.9
+    agg.process("binance", [trade("binance", clock.t)])
+    up["okx"] = True
+    agg.process("okx", [SourceEvent("okx", "connected", "", 0), trade("okx", clock.t)])
+    due = agg.deadlines["failback"]
+    assert due == 15.9 + HOLD
+    while clock.t < due:
+        clock.t = min(due, clock.t + 0.5)
+        agg.process("okx", [trade("okx", clock.t)])
+        agg.process("binance", [trade("binance", clock.t)])
+    clock.t = due
+    agg.expire()
+    assert agg.active == "okx"
+    assert "failback" not in agg.deadlines

@@ -209,10 +209,13 @@ class Aggregator:
             self.failed = False
             if active != self.primary and verdicts[self.primary] is None:
                 since = self.health[self.primary].healthy_since or now
-                if now - since >= self.failback_after:
+                due = since + self.failback_after
+                # the same expression as the deadline: a watcher woken at ``due`` switches
+                # (``now - since >= failback_after`` can miss it by a rounding error)
+                if now >= due:
                     out.append(self._switch(self.primary, "failback: primary healthy again"))
                 else:
-                    self.deadlines["failback"] = since + self.failback_after
+                    self.deadlines["failback"] = due
             return out
         if active is not None and active not in self._ever_healthy and now < self.grace_until:
             return out  # still starting up

@@ -185,6 +185,8 @@ class Feed:
                 self._watch_scopes[key] = scope
                 await trio.sleep_forever()
             out = aggregator.expire()
+            if aggregator.deadlines.get(key, math.inf) <= trio.current_time():
+                del aggregator.deadlines[key]  # never spin on a deadline already past
             if out:
                 self._deliver(out)
 
