@@ -265,3 +265,22 @@ def test_failback_fires_at_its_own_deadline_despite_rounding() -> None:
     agg.expire()
     assert agg.active == "okx"
     assert "failback" not in agg.deadlines
+
+
+def test_a_stale_deadline_decides_at_the_instant_it_fires() -> None:
+    """The watcher wakes exactly at last_data + stale_after: that instant is stale (no
+    waiting for some later batch to notice)."""
+    agg, clock, up = make(["binance", "okx"])
+    up.update(binance=True, okx=True)
+    agg.grace_until = 0.0
+    agg.process("binance", [trade("binance", clock.t)])
+    agg.process("okx", [trade("okx", clock.t)])
+    due = agg.deadlines["binance"]
+    for _ in range(3):  # okx keeps streaming, binance goes quiet
+        clock.t += (due - clock.t) / 2
+        agg.process("okx", [trade("okx", clock.t)])
+    assert agg.active == "binance"
+    clock.t = due
+    out = agg.expire()
+    assert agg.active == "okx"
+    assert any(isinstance(i, SourceSwitch) and "stale" in i.reason for i in out)

@@ -120,7 +120,7 @@ class Aggregator:
             return "not running (cold standby)"
         if not self.is_connected(source):
             return f"disconnected ({h.detail})" if h.detail else "disconnected"
-        if now - h.last_data > self.stale_after:
+        if now >= h.last_data + self.stale_after:  # the deadline's own expression
             return f"stale: no data for {self.stale_after:g} s"
         if len(h.lag) >= 3 and median(h.lag) > self.max_source_latency:
             return f"latency {median(h.lag):.3f} s above {self.max_source_latency:g} s"
