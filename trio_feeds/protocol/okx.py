@@ -102,6 +102,9 @@ def _levels(levels: Any) -> Levels:
         raise TypeError(f"levels must be a list, got {type(levels).__name__}")
     if not levels:
         return ()
+    first = levels[0]
+    if first.__class__ is list and first and first[0].__class__ is float:
+        return tuple([(lv[0], lv[1]) for lv in levels])  # already floats (_numeric_levels)
     try:
         # One orjson call instead of two float() per level; "e0" makes every value a float.
         values = _loads("[" + "e0,".join(map("e0,".join, levels)) + "e0]")
@@ -121,6 +124,8 @@ def _levels(levels: Any) -> Levels:
 
 def _sides(bids: Any, asks: Any) -> tuple[Levels, Levels]:
     """Both sides of a book push in one orjson call (the common case), else side by side."""
+    if (bids and bids[0][0].__class__ is float) or (asks and asks[0][0].__class__ is float):
+        return _levels(bids), _levels(asks)
     if bids and asks and bids.__class__ is list and asks.__class__ is list:
         b0 = bids[0]
         width = len(b0)
@@ -463,8 +468,16 @@ class OkxAdapter(Adapter):
                 try:
                     msg = _loads(numeric)
                     arg = msg["arg"]
-                    if arg["channel"] in _NUMERIC_CHANNELS:
-                        self._on_numeric_books(msg, arg["instId"], received_at, out)
+                    inst = arg["instId"]
+                    channel = arg["channel"]
+                    data = msg["data"]
+                    if (
+                        channel in _NUMERIC_CHANNELS
+                        and inst.__class__ is str
+                        and data.__class__ is list
+                    ):
+                        # the ordinary handlers: their level helpers take float rows as is
+                        self._handlers[channel](data, inst, msg, received_at, out)
                         return
                 except Exception:
                     del out[mark:]
@@ -772,41 +785,6 @@ class OkxAdapter(Adapter):
             if keep_raw:
                 _set(rec, "raw", d)
             append(rec)
-
-    def _on_numeric_books(
-        self, msg: dict[str, Any], inst: Any, received_at: float, out: list[Any]
-    ) -> None:
-        """``books`` (checksum 0) and ``books5`` pushes whose levels are already floats."""
-        if inst.__class__ is not str:
-            raise TypeError("instId must be a string")
-        channel = msg["arg"]["channel"]
-        action = msg.get("action")
-        append = out.append
-        for d in msg["data"]:
-            bids = tuple([(r[0], r[1]) for r in d["bids"]])
-            asks = tuple([(r[0], r[1]) for r in d["asks"]])
-            seq = d.get("seqId")
-            seq = seq if seq is None or seq.__class__ is int else int(seq)
-            if channel == "books5":
-                append(Book(_EXCHANGE, inst, int(d["ts"]), received_at, bids, asks, seq))
-                continue
-            if action == "update":
-                snapshot = False
-            elif action == "snapshot":
-                snapshot = True
-            else:
-                raise ValueError(f"'action' is {action!r}, expected 'snapshot' or 'update'")
-            checksum = d.get("checksum")
-            if checksum:  # a checksum to verify needs the original strings: the slow path
-                raise ValueError("checksum present")
-            prev = d.get("prevSeqId")
-            append(
-                BookDelta(
-                    _EXCHANGE, inst, int(d["ts"]), received_at, bids, asks, snapshot, seq,
-                    prev if prev is None or prev.__class__ is int else int(prev), None,
-                    checksum,
-                )
-            )  # fmt: skip
 
     def _on_candle(
         self, data: Any, inst: str, msg: dict[str, Any], received_at: float, out: list[Any]
