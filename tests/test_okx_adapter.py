@@ -829,35 +829,56 @@ _level_value = st.one_of(
 _level = st.lists(_level_value, min_size=4, max_size=4)
 
 
+_int_field = st.one_of(
+    st.integers(0, 2**63), st.sampled_from(["7", "1.0", "1e3", "x", None, 2.0, 2.5, True])
+)
+
+
 @given(
     st.lists(_level, max_size=6),
     st.lists(_level, max_size=6),
-    st.sampled_from(["books", "books5"]),
-    st.sampled_from(["update", "snapshot"]),
-    st.sampled_from([0, 0, -123456]),
+    st.sampled_from(["books", "books5", "books-l2-tbt", "bbo-tbt"]),
+    st.sampled_from(["update", "snapshot", "partial"]),
+    st.sampled_from([0, 0, -123456, "0", None]),
+    st.one_of(st.just("1597026383085"), st.sampled_from(["1.0", "1e3", "", 1597026383085])),
+    _int_field,
+    st.booleans(),
 )
-def test_the_numeric_fast_path_equals_the_string_path(
-    bids: list[list[str]], asks: list[list[str]], channel: str, action: str, checksum: int
+def test_the_typed_fast_path_equals_the_string_path(
+    bids: list[list[str]],
+    asks: list[list[str]],
+    channel: str,
+    action: str,
+    checksum: object,
+    ts: object,
+    seq: object,
+    as_book: bool,
 ) -> None:
-    """Book frames parsed from bytes (fast path: orjson reads the level numbers as
-    floats) give exactly what the ordinary path gives, including its errors."""
+    """Book-shaped frames parsed from bytes (fast path: msgspec decodes the level
+    numbers as floats) give exactly what the ordinary path gives, errors included."""
     import orjson
 
     from trio_feeds.protocol import OkxAdapter
 
-    data: dict[str, object] = {"asks": asks, "bids": bids, "ts": "1597026383085"}
-    if channel == "books":
-        data.update(checksum=checksum, prevSeqId=1, seqId=2)
+    data: dict[str, object] = {"asks": asks, "bids": bids, "ts": ts}
+    if channel.startswith("books") and channel != "books5":
+        data.update(checksum=checksum, prevSeqId=1, seqId=seq)
     else:
-        data.update(instId="BTC-USDT", seqId=2)
+        data.update(instId="BTC-USDT", seqId=seq)
     msg: dict[str, object] = {"arg": {"channel": channel, "instId": "BTC-USDT"}, "data": [data]}
-    if channel == "books":
+    if channel.startswith("books") and channel != "books5":
         msg["action"] = action
     frame = orjson.dumps(msg)
-    fast = OkxAdapter().parse_one(frame, 1.0)
-    slow = OkxAdapter().parse_one(frame.decode(), 1.0)
+    adapters = [OkxAdapter(), OkxAdapter()]
+    if channel == "bbo-tbt":
+        for a in adapters:
+            a.subscribe([a.subscription("book" if as_book else "quote", "BTC-USDT", "bbo-tbt")])
+    fast = adapters[0].parse_one(frame, 1.0)
+    slow = adapters[1].parse_one(frame.decode(), 1.0)
     assert [type(x) for x in fast] == [type(x) for x in slow]
     for a, b in zip(fast, slow, strict=True):
-        if hasattr(a, "bids"):
+        if hasattr(a, "symbol"):
             assert a == b
+            assert repr(a) == repr(b)  # -0.0 vs 0.0 and int vs float would differ here
+        if hasattr(a, "bids"):
             assert all(type(v) is float for lv in a.bids + a.asks for v in lv)

@@ -17,11 +17,15 @@ Facts this module relies on (``PROTOCOLS.md`` §3):
 Parsing never raises: a frame (or one ``data`` item) that cannot be used
 becomes a :class:`~trio_feeds.protocol.ParseError` and parsing goes on.
 
-Speed notes.  ``float(str)`` is the dominant cost of a book frame; building
-one JSON array of the level strings, each suffixed with ``e0`` (so every value
-is a JSON float, never an int), and handing it to ``orjson.loads`` is ~2x
-faster and gives bit-identical floats.  Anything that does not fit that fast
-path falls back to ``float()``, which then decides what is valid.
+Speed notes.  ``float(str)`` is the dominant cost of a book frame.  Book-shaped
+pushes (``books*``, ``bbo-tbt``) arriving as ``bytes`` are decoded by
+:mod:`msgspec` straight into typed structs whose level prices and sizes are
+floats (``strict=False`` converts the JSON strings in C, correctly rounded,
+so bit-identical to ``float()``; NaN and infinities are refused by a range
+constraint).  That is about 2.5x faster than ``orjson`` + ``float()`` per
+level.  Anything that does not fit the typed shape (a non-zero checksum that
+needs the original strings, ``keep_raw``, an odd field) takes the ordinary
+``orjson`` path, which also names what was wrong.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ import math
 import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ClassVar, Final, TypeAlias
+from typing import Annotated, Any, ClassVar, Final, TypeAlias
 
+import msgspec
 import orjson
 
 from .._errors import ConfigError, ProtocolError
@@ -102,9 +107,6 @@ def _levels(levels: Any) -> Levels:
         raise TypeError(f"levels must be a list, got {type(levels).__name__}")
     if not levels:
         return ()
-    first = levels[0]
-    if first.__class__ is list and first and first[0].__class__ is float:
-        return tuple([(lv[0], lv[1]) for lv in levels])  # already floats (_numeric_levels)
     try:
         # One orjson call instead of two float() per level; "e0" makes every value a float.
         values = _loads("[" + "e0,".join(map("e0,".join, levels)) + "e0]")
@@ -124,8 +126,6 @@ def _levels(levels: Any) -> Levels:
 
 def _sides(bids: Any, asks: Any) -> tuple[Levels, Levels]:
     """Both sides of a book push in one orjson call (the common case), else side by side."""
-    if (bids and bids[0][0].__class__ is float) or (asks and asks[0][0].__class__ is float):
-        return _levels(bids), _levels(asks)
     if bids and asks and bids.__class__ is list and asks.__class__ is list:
         b0 = bids[0]
         width = len(b0)
@@ -149,33 +149,49 @@ def _sides(bids: Any, asks: Any) -> tuple[Levels, Levels]:
     return _levels(bids), _levels(asks)
 
 
-_BOOKS_TAG: Final = b'"channel":"books'
-_NUMERIC_CHANNELS: Final = frozenset({"books", "books5"})
+# ----------------------------------------------------------------- typed book pushes
+# Book-shaped pushes decoded by msgspec into these structs: level numbers become
+# floats in C.  Anything they do not describe raises msgspec.DecodeError and the
+# frame takes the ordinary path.
+
+_BOOK_TAG: Final = b'"asks":['
+_MAX_FLOAT: Final = 1.7976931348623157e308
+_Finite = Annotated[float, msgspec.Meta(ge=-_MAX_FLOAT, le=_MAX_FLOAT)]
+"""A finite float: NaN fails both bounds, infinities one of them."""
 
 
-def _numeric_levels(frame: bytes) -> bytes | None:
-    """``frame`` with the quotes around its level numbers replaced by float syntax.
+class _Level(msgspec.Struct, array_like=True, gc=False):
+    """``["px","sz",…]``: the elements after price and size are ignored."""
 
-    ``["8476.98","415","0","13"]`` becomes ``[8476.98e0,415e0,0e0,13e0]`` so that
-    one ``orjson.loads`` yields floats.  Only the ``asks``/``bids`` region before
-    ``"ts"`` is touched; None when the frame does not have that shape (the caller
-    then takes the ordinary path, which also reports problems precisely).
-    """
-    c = frame.find(b'"checksum":')
-    if c >= 0 and frame[c + 11 : c + 13] not in (b"0,", b"0}"):
-        return None  # a checksum to verify needs the original strings
-    a = frame.find(b'"asks":[')
-    b = frame.find(b'"bids":[')
-    if a < 0 or b < 0:
-        return None
-    start, last = (a, b) if a < b else (b, a)
-    end = frame.find(b'"ts":', last)
-    if end < 0:
-        return None
-    # Anything but plain decimal strings ("1e5", "", "abc", leading zeros) turns into
-    # invalid JSON here, so orjson refuses it and the caller falls back.
-    region = frame[start:end].replace(b'","', b"e0,").replace(b'["', b"[").replace(b'"]', b"e0]")
-    return frame[:start] + region + frame[end:]
+    price: _Finite
+    size: _Finite
+
+
+class _BookItem(msgspec.Struct, gc=False):
+    asks: list[_Level]
+    bids: list[_Level]
+    ts: str
+    seqId: int | str | None = None
+    prevSeqId: int | str | None = None
+    checksum: int | str | None = None
+
+
+class _BookArg(msgspec.Struct, gc=False):
+    channel: str
+    instId: str
+
+
+class _BookPush(msgspec.Struct, gc=False):
+    arg: _BookArg
+    data: list[_BookItem]
+    action: str | None = None
+
+
+_decode_book_push: Final = msgspec.json.Decoder(_BookPush, strict=False).decode
+
+
+def _pairs(levels: list[_Level]) -> Levels:
+    return tuple([(lv.price, lv.size) for lv in levels])
 
 
 def _text_levels(levels: Any) -> TextLevels:
@@ -352,6 +368,15 @@ class OkxAdapter(Adapter):
         for stream in STREAMS["candle"]:
             handlers[stream] = self._on_candle
         self._handlers = handlers
+        typed: dict[str, Callable[[_BookPush, float, list[Any]], bool]] = {
+            "bbo-tbt": self._typed_bbo,
+            "books5": self._typed_books5,
+            "books": self._typed_books,
+            "books-l2-tbt": self._typed_books,
+            "books50-l2-tbt": self._typed_books,
+            "books-elp": self._typed_books,
+        }
+        self._typed = typed
 
     # -- subscriptions -------------------------------------------------------------------
     def subscription(self, channel: str, symbol: str, stream: str | None = None) -> Subscription:
@@ -460,27 +485,16 @@ class OkxAdapter(Adapter):
     # -- receiving -----------------------------------------------------------------------
     def parse(self, frame: bytes | str, received_at: float, out: list[Any]) -> None:
         mark = len(out)
-        if frame.__class__ is bytes and _BOOKS_TAG in frame and not self.keep_raw:
-            # book pushes without a checksum to verify: let orjson parse the level
-            # numbers as floats directly (about 1.3x faster than strings, then float())
-            numeric = _numeric_levels(frame)
-            if numeric is not None:
-                try:
-                    msg = _loads(numeric)
-                    arg = msg["arg"]
-                    inst = arg["instId"]
-                    channel = arg["channel"]
-                    data = msg["data"]
-                    if (
-                        channel in _NUMERIC_CHANNELS
-                        and inst.__class__ is str
-                        and data.__class__ is list
-                    ):
-                        # the ordinary handlers: their level helpers take float rows as is
-                        self._handlers[channel](data, inst, msg, received_at, out)
-                        return
-                except Exception:
-                    del out[mark:]
+        if frame.__class__ is bytes and _BOOK_TAG in frame and not self.keep_raw:
+            # book-shaped pushes: msgspec reads the level numbers as floats in C
+            try:
+                push = _decode_book_push(frame)
+                typed = self._typed.get(push.arg.channel)
+                if typed is not None and typed(push, received_at, out):
+                    return
+            except Exception:
+                pass
+            del out[mark:]
         try:
             msg = _loads(frame)
             arg = msg["arg"]
@@ -716,6 +730,9 @@ class OkxAdapter(Adapter):
                     ask_px, ask_sz = float(ask[0]), float(ask[1])
                 else:
                     ask_px = ask_sz = 0.0
+                for x in (bid_px, bid_sz, ask_px, ask_sz):
+                    if not math.isfinite(x):
+                        raise ValueError(f"best bid/ask {x} is not a finite number")
                 quote = Quote(_EXCHANGE, inst, ts, received_at, bid_px, bid_sz, ask_px, ask_sz, seq)
                 if keep_raw:
                     _set(quote, "raw", d)
@@ -785,6 +802,83 @@ class OkxAdapter(Adapter):
             if keep_raw:
                 _set(rec, "raw", d)
             append(rec)
+
+    # -- typed book pushes (msgspec structs, see the speed notes at the top) -------------
+    # Each mirrors its dict twin above and returns False to send the frame down the
+    # ordinary path instead (which also names whatever is wrong with it).
+
+    def _typed_books(self, push: _BookPush, received_at: float, out: list[Any]) -> bool:
+        action = push.action
+        if action == "update":
+            snapshot = False
+        elif action == "snapshot":
+            snapshot = True
+        else:
+            return False
+        inst = push.arg.instId
+        append = out.append
+        for d in push.data:
+            checksum = d.checksum
+            if checksum is not None and checksum.__class__ is not int:
+                checksum = int(checksum)
+            if checksum:
+                return False  # verifying it needs the exchange's own strings
+            seq = d.seqId
+            prev = d.prevSeqId
+            append(
+                BookDelta(
+                    _EXCHANGE,
+                    inst,
+                    int(d.ts),
+                    received_at,
+                    _pairs(d.bids),
+                    _pairs(d.asks),
+                    snapshot,
+                    seq if seq is None or seq.__class__ is int else int(seq),
+                    prev if prev is None or prev.__class__ is int else int(prev),
+                    None,
+                    checksum,
+                )
+            )
+        return True
+
+    def _typed_books5(self, push: _BookPush, received_at: float, out: list[Any]) -> bool:
+        inst = push.arg.instId
+        append = out.append
+        for d in push.data:
+            seq = d.seqId
+            append(
+                Book(
+                    _EXCHANGE,
+                    inst,
+                    int(d.ts),
+                    received_at,
+                    _pairs(d.bids),
+                    _pairs(d.asks),
+                    seq if seq is None or seq.__class__ is int else int(seq),
+                )
+            )
+        return True
+
+    def _typed_bbo(self, push: _BookPush, received_at: float, out: list[Any]) -> bool:
+        inst = push.arg.instId
+        as_book = inst in self._bbo_as_book
+        as_quote = not as_book or inst in self._bbo_as_quote
+        append = out.append
+        for d in push.data:
+            ts = int(d.ts)
+            seq = d.seqId
+            if seq is not None and seq.__class__ is not int:
+                seq = int(seq)
+            bids = d.bids
+            asks = d.asks
+            if as_quote:
+                bid_px, bid_sz = (bids[0].price, bids[0].size) if bids else (0.0, 0.0)
+                ask_px, ask_sz = (asks[0].price, asks[0].size) if asks else (0.0, 0.0)
+                append(Quote(_EXCHANGE, inst, ts, received_at, bid_px, bid_sz, ask_px, ask_sz, seq))
+            if as_book:
+                append(Book(_EXCHANGE, inst, ts, received_at, _pairs(bids), _pairs(asks), seq))
+        return True
 
     def _on_candle(
         self, data: Any, inst: str, msg: dict[str, Any], received_at: float, out: list[Any]
