@@ -14,6 +14,11 @@ PYTHONS = ["3.11", "3.12", "3.13"]
 def tests(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
+    # the order book again on its pure-Python loops (what installs without a C compiler get)
+    session.run(
+        "python", "-m", "pytest", "-q", "tests/test_book.py", "tests/test_engine.py",
+        env={"TRIO_FEEDS_PURE_PYTHON": "1"},
+    )  # fmt: skip
 
 
 @nox.session

@@ -714,6 +714,124 @@ def test_incremental_book_equals_rebuilt(
     assert book.okx_checksum() == okx_crc32(_side_text(list(exp_bids)), _side_text(list(exp_asks)))
 
 
+def _model_apply(ref: dict[float, float], levels: Any) -> None:
+    for p, s in levels:
+        if s:
+            ref[p] = s
+        else:
+            ref.pop(p, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(snapshot=st.tuples(side, side), stream=updates, n=st.integers(0, 30))
+def test_book_without_texts_equals_a_plain_model(
+    snapshot: tuple[list[tuple[float, float]], list[tuple[float, float]]],
+    stream: list[tuple[list[tuple[float, float]], list[tuple[float, float]]]],
+    n: int,
+) -> None:
+    """The hot path (no checksum texts; the C loops when built) against two dicts."""
+    book = OrderBook()
+    sb, sa = snapshot
+    book.load_snapshot(sb, sa)
+    bids: dict[float, float] = {}
+    asks: dict[float, float] = {}
+    _model_apply(bids, sb)
+    _model_apply(asks, sa)
+    for ub, ua in stream:
+        book.apply(ub, ua)
+        _model_apply(bids, ub)
+        _model_apply(asks, ua)
+        exp_bids = tuple(sorted(bids.items(), reverse=True))
+        exp_asks = tuple(sorted(asks.items()))
+        assert book.top(n) == (exp_bids[:n], exp_asks[:n])
+        assert book.best_bid == (exp_bids[0] if exp_bids else None)
+        assert book.best_ask == (exp_asks[0] if exp_asks else None)
+    assert book.top() == (
+        tuple(sorted(bids.items(), reverse=True)),
+        tuple(sorted(asks.items())),
+    )
+    assert book.depth == (len(bids), len(asks))
+
+
+# the C loops against the Python ones they replace, element for element
+_book_mod = pytest.importorskip("trio_feeds._book")
+_wild_price = st.one_of(
+    st.sampled_from(TICK_PRICES),
+    st.sampled_from([0.0, -0.0, -1.5, 1e300, 5e-324]),
+    st.integers(-3, 3),
+)
+_wild_size = st.sampled_from([0.0, -0.0, 0, 1, 0.5, 2.25, -1.0, 1e-300, True, False])
+_wild_level = st.tuples(_wild_price, _wild_size) | st.lists(
+    st.sampled_from(TICK_PRICES), min_size=2, max_size=2
+)
+_wild_side = st.lists(_wild_level, max_size=12)
+
+
+def _speedups() -> Any:
+    try:
+        from trio_feeds import _speedups
+    except ImportError:
+        pytest.skip("the C extension trio_feeds._speedups is not built")
+    return _speedups
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    stream=st.lists(_wild_side, max_size=30),
+    negate=st.booleans(),
+    n=st.integers(-1, 15),
+    as_list=st.booleans(),
+)
+def test_c_book_loops_equal_the_python_loops(
+    stream: list[list[Any]], negate: bool, n: int, as_list: bool
+) -> None:
+    c = _speedups()
+    py_sizes: dict[Any, Any] = {}
+    py_keys: list[Any] = []
+    c_sizes: dict[Any, Any] = {}
+    c_keys: list[Any] = []
+    for levels in stream:
+        arg = list(levels) if as_list else tuple(levels)
+        _book_mod._apply_side_py(py_sizes, py_keys, arg, negate)
+        c.apply_side(c_sizes, c_keys, arg, negate)
+        assert c_sizes == py_sizes
+        assert list(c_sizes) == list(py_sizes)  # same insertion order too
+        assert c_keys == py_keys
+        assert c.top_side(c_sizes, c_keys, n, negate) == _book_mod._top_side_py(
+            py_sizes, py_keys, n, negate
+        )
+
+
+def test_c_book_loops_refuse_what_python_refuses() -> None:
+    c = _speedups()
+    for bad in ([(1.0, 2.0, 3.0)], [(1.0,)], [5.0], None):
+        with pytest.raises((TypeError, ValueError)):
+            _book_mod._apply_side_py({}, [], bad, False)
+        with pytest.raises((TypeError, ValueError)):
+            c.apply_side({}, [], bad, False)
+    with pytest.raises(TypeError):
+        c.apply_side([], [], [], False)  # sizes must be a dict
+    with pytest.raises(TypeError):
+        c.apply_side({}, [], [("x", 1.0)], False)  # a price that is not a number
+
+
+def test_speedups_are_in_use_when_required() -> None:
+    """CI sets TRIO_FEEDS_REQUIRE_SPEEDUPS=1: a C extension that failed to build fails here."""
+    import os
+
+    if not os.environ.get("TRIO_FEEDS_REQUIRE_SPEEDUPS"):
+        pytest.skip("TRIO_FEEDS_REQUIRE_SPEEDUPS is not set")
+    assert _book_mod.SPEEDUPS, "trio_feeds._speedups did not build or import"
+
+
+def test_top_refuses_a_negative_depth() -> None:
+    b = OrderBook()
+    b.load_snapshot([(1.0, 1.0)], [(2.0, 1.0)])
+    with pytest.raises(ValueError, match="n=-1"):
+        b.top(-1)
+    assert b.top(0) == ((), ())
+
+
 @settings(max_examples=200, deadline=None)
 @given(snapshot=st.tuples(side, side), stream=updates, depth=st.integers(1, 10))
 def test_trimmed_book_is_prefix_of_untrimmed_while_deletes_stay_inside(

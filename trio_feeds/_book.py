@@ -45,12 +45,12 @@ from ._records import Book, BookDelta, Level, Levels
 from .protocol.okx import book_checksum
 
 __all__ = [
+    "SPEEDUPS",
     "BinanceBookSync",
     "BookGap",
     "BookSyncOutput",
     "BookUpdated",
     "OkxBookSync",
-    "SPEEDUPS",
     "OrderBook",
     "ResubscribeRequest",
     "SnapshotRequest",
