@@ -667,6 +667,14 @@ def _side_text(levels: list[tuple[float, float]]) -> tuple[tuple[str, str], ...]
     return tuple((_text(p), _text(s) if s else "0") for p, s in levels)
 
 
+def _model_apply(ref: dict[float, float], levels: Any) -> None:
+    for p, s in levels:
+        if s:
+            ref[p] = s
+        else:
+            ref.pop(p, None)
+
+
 @settings(max_examples=300, deadline=None)
 @given(snapshot=st.tuples(side, side), stream=updates, n=st.integers(1, 30))
 def test_incremental_book_equals_rebuilt(
@@ -679,20 +687,12 @@ def test_incremental_book_equals_rebuilt(
     book.load_snapshot(sb, sa, text=(_side_text(sb), _side_text(sa)))
     bids: dict[float, float] = {}
     asks: dict[float, float] = {}
-    for ref, levels in ((bids, sb), (asks, sa)):
-        for p, s in levels:
-            if s:
-                ref[p] = s
-            else:
-                ref.pop(p, None)
+    _model_apply(bids, sb)
+    _model_apply(asks, sa)
     for ub, ua in stream:
         book.apply(ub, ua, text=(_side_text(ub), _side_text(ua)))
-        for ref, levels in ((bids, ub), (asks, ua)):
-            for p, s in levels:
-                if s:
-                    ref[p] = s
-                else:
-                    ref.pop(p, None)
+        _model_apply(bids, ub)
+        _model_apply(asks, ua)
     exp_bids = tuple(sorted(bids.items(), reverse=True))
     exp_asks = tuple(sorted(asks.items()))
     assert book.top() == (exp_bids, exp_asks)
@@ -712,14 +712,6 @@ def test_incremental_book_equals_rebuilt(
     assert book.has_text
     assert book.okx_checksum() == rebuilt.okx_checksum()
     assert book.okx_checksum() == okx_crc32(_side_text(list(exp_bids)), _side_text(list(exp_asks)))
-
-
-def _model_apply(ref: dict[float, float], levels: Any) -> None:
-    for p, s in levels:
-        if s:
-            ref[p] = s
-        else:
-            ref.pop(p, None)
 
 
 @settings(max_examples=300, deadline=None)

@@ -33,9 +33,10 @@ key_value(PyObject *item, double *out)
     return 0;
 }
 
-/* bisect_left over a list of numbers; -1 on error */
+/* bisect_left (right == 0) or bisect_right (right == 1, what insort uses) over a
+ * list of numbers; -1 on error */
 static Py_ssize_t
-bisect_left(PyObject *keys, double x)
+bisect(PyObject *keys, double x, int right)
 {
     Py_ssize_t lo = 0, hi = PyList_GET_SIZE(keys);
     while (lo < hi) {
@@ -43,28 +44,10 @@ bisect_left(PyObject *keys, double x)
         double v;
         if (key_value(PyList_GET_ITEM(keys, mid), &v) < 0)
             return -1;
-        if (v < x)
+        if (right ? !(x < v) : v < x)
             lo = mid + 1;
         else
             hi = mid;
-    }
-    return lo;
-}
-
-/* bisect_right, what insort uses */
-static Py_ssize_t
-bisect_right(PyObject *keys, double x)
-{
-    Py_ssize_t lo = 0, hi = PyList_GET_SIZE(keys);
-    while (lo < hi) {
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        double v;
-        if (key_value(PyList_GET_ITEM(keys, mid), &v) < 0)
-            return -1;
-        if (x < v)
-            hi = mid;
-        else
-            lo = mid + 1;
     }
     return lo;
 }
@@ -95,7 +78,7 @@ apply_one(PyObject *sizes, PyObject *keys, PyObject *price, PyObject *size, int 
         else {
             key = Py_NewRef(price);
         }
-        Py_ssize_t i = bisect_right(keys, p);
+        Py_ssize_t i = bisect(keys, p, 1);
         int rc = i < 0 ? -1 : PyList_Insert(keys, i, key);
         Py_DECREF(key);
         return rc;
@@ -108,7 +91,7 @@ apply_one(PyObject *sizes, PyObject *keys, PyObject *price, PyObject *size, int 
         return -1;
     if (PyDict_DelItem(sizes, price) < 0)
         return -1;
-    Py_ssize_t i = bisect_left(keys, negate ? -p : p);
+    Py_ssize_t i = bisect(keys, negate ? -p : p, 0);
     if (i < 0)
         return -1;
     if (i >= PyList_GET_SIZE(keys)) {
