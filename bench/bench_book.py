@@ -24,7 +24,7 @@ from typing import Any
 if importlib.util.find_spec("trio_feeds") is None:  # run from a checkout without install
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trio_feeds._book import BinanceBookSync, OkxBookSync, OrderBook, okx_crc32
+from trio_feeds._book import SPEEDUPS, BinanceBookSync, OkxBookSync, OrderBook, okx_crc32
 from trio_feeds._records import BookDelta
 
 TICK = 0.1
@@ -388,7 +388,7 @@ def bench_memory(symbols: int = 100) -> None:
 
 
 def main() -> None:
-    print(f"Python {sys.version.split()[0]}")
+    print(f"Python {sys.version.split()[0]}, book loops in {'C' if SPEEDUPS else 'pure Python'}")
     n = 50_000
     print("OKX books, 400 levels/side, 25-level updates via OkxBookSync.on_delta:")
     for label, wt in (("checksum 0 (current OKX)", False), ("legacy checksum verified", True)):

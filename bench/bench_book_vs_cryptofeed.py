@@ -49,7 +49,7 @@ sys.path.insert(0, str(HERE))
 
 from gen_okx_book_frames import generate  # noqa: E402
 
-from trio_feeds._book import BookUpdated, OkxBookSync  # noqa: E402
+from trio_feeds._book import SPEEDUPS, BookUpdated, OkxBookSync  # noqa: E402
 from trio_feeds._records import BookDelta  # noqa: E402
 from trio_feeds.protocol.okx import OkxAdapter  # noqa: E402
 
@@ -182,7 +182,8 @@ def main() -> None:
         peer = None
     print(
         f"frames: {path} ({n:,} updates, ~{mean:.1f} levels each, 400-level snapshot)\n"
-        f"trio_feeds: Python {sys.version.split()[0]}; uptime:{_uptime()}"
+        f"trio_feeds: Python {sys.version.split()[0]}, book loops in "
+        f"{'C' if SPEEDUPS else 'pure Python'}; uptime:{_uptime()}"
     )
 
     trio_modes = ("apply", "top20", "keeper")
