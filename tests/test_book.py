@@ -745,18 +745,24 @@ def test_book_without_texts_equals_a_plain_model(
     assert book.depth == (len(bids), len(asks))
 
 
-# the C loops against the Python ones they replace, element for element
+# the C book side against its pure-Python twin, operation by operation
 _book_mod = pytest.importorskip("trio_feeds._book")
 _wild_price = st.one_of(
     st.sampled_from(TICK_PRICES),
-    st.sampled_from([0.0, -0.0, -1.5, 1e300, 5e-324]),
+    st.sampled_from([0.0, -0.0, -1.5, 1e300, 5e-324, float("inf"), float("-inf")]),
     st.integers(-3, 3),
 )
 _wild_size = st.sampled_from([0.0, -0.0, 0, 1, 0.5, 2.25, -1.0, 1e-300, True, False])
 _wild_level = st.tuples(_wild_price, _wild_size) | st.lists(
-    st.sampled_from(TICK_PRICES), min_size=2, max_size=2
+    st.sampled_from(TICK_PRICES[:5]), min_size=2, max_size=2
 )
 _wild_side = st.lists(_wild_level, max_size=12)
+_side_op = st.one_of(
+    st.tuples(st.just("apply"), _wild_side, st.booleans()),
+    st.tuples(st.just("load"), _wild_side, st.booleans()),
+    st.tuples(st.just("trim"), st.integers(0, 12)),
+    st.tuples(st.just("clear")),
+)
 
 
 def _speedups() -> Any:
@@ -767,44 +773,59 @@ def _speedups() -> Any:
     return _speedups
 
 
-@settings(max_examples=400, deadline=None)
-@given(
-    stream=st.lists(_wild_side, max_size=30),
-    negate=st.booleans(),
-    n=st.integers(-1, 15),
-    as_list=st.booleans(),
-)
-def test_c_book_loops_equal_the_python_loops(
-    stream: list[list[Any]], negate: bool, n: int, as_list: bool
-) -> None:
-    c = _speedups()
-    py_sizes: dict[Any, Any] = {}
-    py_keys: list[Any] = []
-    c_sizes: dict[Any, Any] = {}
-    c_keys: list[Any] = []
-    for levels in stream:
-        arg = list(levels) if as_list else tuple(levels)
-        _book_mod._apply_side_py(py_sizes, py_keys, arg, negate)
-        c.apply_side(c_sizes, c_keys, arg, negate)
-        assert c_sizes == py_sizes
-        assert list(c_sizes) == list(py_sizes)  # same insertion order too
-        assert c_keys == py_keys
-        assert c.top_side(c_sizes, c_keys, n, negate) == _book_mod._top_side_py(
-            py_sizes, py_keys, n, negate
+def _exact(levels: Any) -> str:
+    """Levels as floats, compared by repr: -0.0 and 0.0 differ, 1 and 1.0 do not."""
+    if levels is None:
+        return "None"
+    if isinstance(levels[0] if levels else None, tuple):
+        return repr([(float(p), float(s)) for p, s in levels])
+    return repr([float(x) for x in levels])
+
+
+@settings(max_examples=500, deadline=None)
+@given(ops=st.lists(_side_op, max_size=25), ask=st.booleans(), n=st.integers(-1, 15))
+def test_c_book_side_equals_the_python_side(ops: list[Any], ask: bool, n: int) -> None:
+    c_side = _speedups().BookSide(ask)
+    py_side = _book_mod._PyBookSide(ask)
+    for op in ops:
+        if op[0] in ("apply", "load"):
+            levels = list(op[1]) if op[2] else tuple(op[1])
+            getattr(c_side, op[0])(levels)
+            getattr(py_side, op[0])(levels)
+        elif op[0] == "trim":
+            assert _exact(c_side.trim(op[1])) == _exact(py_side.trim(op[1]))
+        else:
+            c_side.clear()
+            py_side.clear()
+        assert len(c_side) == len(py_side)
+        assert _exact(c_side.top(-1)) == _exact(py_side.top(-1))
+        assert _exact(c_side.top(n)) == _exact(py_side.top(n))
+        c_best, py_best = c_side.best(), py_side.best()
+        assert _exact(None if c_best is None else [c_best]) == _exact(
+            None if py_best is None else [py_best]
         )
+        for p in TICK_PRICES[:5]:
+            assert float(c_side.get(p)) == float(py_side.get(p))
 
 
-def test_c_book_loops_refuse_what_python_refuses() -> None:
-    c = _speedups()
-    for bad in ([(1.0, 2.0, 3.0)], [(1.0,)], [5.0], None):
-        with pytest.raises((TypeError, ValueError)):
-            _book_mod._apply_side_py({}, [], bad, False)
-        with pytest.raises((TypeError, ValueError)):
-            c.apply_side({}, [], bad, False)
-    with pytest.raises(TypeError):
-        c.apply_side([], [], [], False)  # sizes must be a dict
-    with pytest.raises(TypeError):
-        c.apply_side({}, [], [("x", 1.0)], False)  # a price that is not a number
+def test_book_sides_refuse_bad_levels() -> None:
+    sides = [_book_mod._PyBookSide(False)]
+    try:
+        sides.append(_speedups().BookSide(False))
+    except pytest.skip.Exception:
+        pass
+    for side in sides:
+        side.apply([(1.0, 1.0)])
+        for bad in ([(float("nan"), 1.0)], [(1.0, 2.0, 3.0)], [(1.0,)], [5.0], None):
+            with pytest.raises((TypeError, ValueError)):
+                side.apply(bad)
+            with pytest.raises((TypeError, ValueError)):
+                side.load(bad)
+        with pytest.raises(TypeError):
+            side.apply([("x", 1.0)])  # a price that is not a number
+        with pytest.raises(ValueError, match="trim"):
+            side.trim(-1)
+        assert side.top(-1) == ((1.0, 1.0),)  # what was refused changed nothing
 
 
 def test_speedups_are_in_use_when_required() -> None:

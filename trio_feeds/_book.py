@@ -150,66 +150,112 @@ def _fmt(x: float) -> str:
 
 
 # --------------------------------------------------------------------------- book sides
-# One side of a book is a dict price -> size plus a list of keys sorted ascending
-# with the best level LAST (bids hold price, asks -price): book activity clusters
-# at the top, so inserting and deleting there moves only the few keys after it.
-# These two loops are the hot path; trio_feeds/_speedups.c has C versions that do exactly the same,
-# element for element (tests/test_book.py compares them on random streams).
 
 
-def _apply_side_py(
-    sizes: dict[Any, Any], keys: list[Any], levels: Iterable[Level], negate: bool
-) -> None:
-    """Absolute sizes; size 0 deletes (a no-op when the price is absent)."""
-    if negate:
+class _PyBookSide:
+    """One side of a book in pure Python; ``trio_feeds._speedups.BookSide`` is its C twin.
+
+    A ``dict`` key -> size plus a ``list`` of the keys kept sorted with
+    :mod:`bisect`, ascending with the best level LAST; the key is the price on
+    the bid side and ``-price`` on the ask side, so the best level always has
+    the largest key.  Book activity clusters at the top, so an insert or
+    delete there moves only the few keys after it; a size change is one dict
+    store.  The C twin keeps the same order in two C arrays of doubles (no
+    hashing, no Python objects until levels are asked for).  Both refuse a NaN
+    price; the C twin reads numbers as doubles (so it gives back floats where
+    this one gives back what it was given, e.g. ints).  tests/test_book.py runs
+    both on random streams and compares them after every step.
+    """
+
+    __slots__ = ("_ask", "_keys", "_sizes")
+
+    def __init__(self, ask_side: bool) -> None:
+        self._ask = bool(ask_side)
+        self._keys: list[float] = []
+        self._sizes: dict[float, float] = {}
+
+    def apply(self, levels: Iterable[Level]) -> None:
+        """``(price, size)`` pairs in order: size 0 deletes (a no-op when absent), else sets."""
+        sizes = self._sizes
+        keys = self._keys
+        ask = self._ask
         for price, size in levels:
+            if price != price:
+                raise ValueError("a level's price is NaN")
+            k = -price if ask else price
             if size:
-                if price not in sizes:
-                    insort(keys, -price)
-                sizes[price] = size
-            elif price in sizes:
-                del sizes[price]
-                del keys[bisect_left(keys, -price)]
-    else:
-        for price, size in levels:
-            if size:
-                if price not in sizes:
-                    insort(keys, price)
-                sizes[price] = size
-            elif price in sizes:
-                del sizes[price]
-                del keys[bisect_left(keys, price)]
+                if k not in sizes:
+                    insort(keys, k)
+                sizes[k] = size
+            elif k in sizes:
+                del sizes[k]
+                del keys[bisect_left(keys, k)]
+
+    def load(self, levels: Iterable[Level]) -> None:
+        """Replace every level: a repeated price's last size wins; size-0 levels are dropped."""
+        last = dict(levels)  # keeps a repeated price's first key and its last size
+        if any(p != p for p in last):
+            raise ValueError("a level's price is NaN")
+        if self._ask:
+            sizes = {-p: s for p, s in last.items() if s}
+        else:
+            sizes = {p: s for p, s in last.items() if s}
+        self._sizes = sizes
+        self._keys = sorted(sizes)
+
+    def top(self, n: int) -> Levels:
+        """The ``n`` best ``(price, size)``, best first; all when ``n < 0``."""
+        keys = self._keys
+        keys = keys[::-1] if n < 0 else keys[: -n - 1 : -1]
+        sizes = self._sizes
+        if self._ask:
+            return tuple([(-k, sizes[k]) for k in keys])
+        return tuple([(k, sizes[k]) for k in keys])
+
+    def best(self) -> Level | None:
+        if not self._keys:
+            return None
+        k = self._keys[-1]
+        return (-k if self._ask else k, self._sizes[k])
+
+    def get(self, price: float) -> float:
+        return self._sizes.get(-price if self._ask else price, 0.0)
+
+    def trim(self, n: int) -> list[float]:
+        """Keep the ``n`` best levels; returns the removed prices, worst first."""
+        if n < 0:
+            raise ValueError(f"trim({n}): the number of levels to keep must be >= 0")
+        keys = self._keys
+        excess = len(keys) - n
+        if excess <= 0:
+            return []
+        removed = keys[:excess]
+        sizes = self._sizes
+        for k in removed:
+            del sizes[k]
+        del keys[:excess]
+        return [-k for k in removed] if self._ask else removed
+
+    def clear(self) -> None:
+        self._sizes.clear()
+        self._keys.clear()
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
-def _top_side_py(sizes: dict[Any, Any], keys: list[Any], n: int, negate: bool) -> Levels:
-    """The ``n`` best ``(price, size)`` levels, best first (all when ``n < 0``)."""
-    keys = _best(keys, n)
-    if negate:
-        return tuple([(-k, sizes[-k]) for k in keys])
-    return tuple([(k, sizes[k]) for k in keys])
-
-
-def _best(keys: list[Any], n: int | None) -> list[Any]:
-    """The ``n`` best keys (all for None or ``n < 0``), best first."""
-    if n is None or n < 0:
-        return keys[::-1]
-    return keys[: -n - 1 : -1]
-
-
-_apply_side = _apply_side_py
-_top_side = _top_side_py
+BookSide: Any = _PyBookSide
 SPEEDUPS = False
-"""True when the C versions of the book loops (``trio_feeds._speedups``) are in use.
+"""True when the C version of a book side (``trio_feeds._speedups.BookSide``) is in use.
 
-They are built at install time when a C compiler is available; without one
-the package installs and runs the same pure-Python code.  Set the environment
-variable ``TRIO_FEEDS_PURE_PYTHON=1`` to use the Python versions anyway.
+It is built at install time when a C compiler is available; without one the
+package installs and runs the same logic in pure Python.  Set the environment
+variable ``TRIO_FEEDS_PURE_PYTHON=1`` to use the Python version anyway.
 """
 if not os.environ.get("TRIO_FEEDS_PURE_PYTHON"):
     try:
-        from ._speedups import apply_side as _apply_side
-        from ._speedups import top_side as _top_side
-    except ImportError:  # not built: the pure-Python loops above
+        from ._speedups import BookSide
+    except ImportError:  # not built: the pure-Python side above
         pass
     else:
         SPEEDUPS = True
@@ -221,16 +267,11 @@ if not os.environ.get("TRIO_FEEDS_PURE_PYTHON"):
 class OrderBook:
     """L2 book for one symbol: float prices, absolute float sizes.
 
-    Layout: per side a plain ``dict`` price -> size plus a plain sorted
-    ``list`` of keys kept with :mod:`bisect`, ascending with the best level
-    last (bids hold ``price``, asks ``-price``).  A size change of an existing
-    level, the common case, is a single dict store; the list is touched only
-    on insert and delete, where the memmove covers just the levels between
-    the change and the top of the book, where most changes happen (best-last
-    measured 1.6x faster than best-first on OKX ``books`` traffic, which was
-    itself about 2x faster here than ``sortedcontainers.SortedList``).
-    ``top(n)`` slices the list from its end.  The two loops have C versions
-    (:data:`SPEEDUPS`).
+    Layout: two :class:`_PyBookSide`-like sides (sorted, best level last; in C
+    when :data:`SPEEDUPS`).  A size change of an existing level, the common
+    case, is a binary search and a store; inserts and deletes move only the
+    levels between the change and the top of the book, where most changes
+    happen.  ``top(n)`` reads the last ``n`` levels backwards.
 
     ``max_depth``: when set, levels beyond the ``max_depth`` best of a side
     are discarded after every ``apply``/``load_snapshot``.  Only safe when
@@ -246,13 +287,14 @@ class OrderBook:
     ``apply`` without text drops all texts (``has_text`` becomes False) until
     the next snapshot with text, so the cost is only paid while checksums are
     in use.
+
+    Prices must be numbers (a NaN price raises ``ValueError``); sizes are
+    absolute and a size of 0 deletes.
     """
 
     __slots__ = (
-        "_ask_keys",
         "_ask_text",
         "_asks",
-        "_bid_keys",
         "_bid_text",
         "_bids",
         "_has_text",
@@ -266,10 +308,8 @@ class OrderBook:
         self.max_depth = max_depth
         self.sequence: int | None = None
         """Last applied sequence id; set by the sync state machines."""
-        self._bids: dict[float, float] = {}
-        self._asks: dict[float, float] = {}
-        self._bid_keys: list[float] = []  # price, ascending: best last
-        self._ask_keys: list[float] = []  # -price, ascending: best last
+        self._bids = BookSide(False)
+        self._asks = BookSide(True)
         self._bid_text: dict[float, LevelText] = {}
         self._ask_text: dict[float, LevelText] = {}
         self._has_text = False
@@ -279,8 +319,6 @@ class OrderBook:
     def clear(self) -> None:
         self._bids.clear()
         self._asks.clear()
-        self._bid_keys.clear()
-        self._ask_keys.clear()
         self._bid_text.clear()
         self._ask_text.clear()
         self._has_text = False
@@ -293,12 +331,8 @@ class OrderBook:
         seq = self.sequence
         self.clear()
         self.sequence = seq
-        bd = {p: s for p, s in dict(bids).items() if s}
-        ad = {p: s for p, s in dict(asks).items() if s}
-        self._bids = bd
-        self._asks = ad
-        self._bid_keys = sorted(bd)
-        self._ask_keys = sorted(-p for p in ad)
+        self._bids.load(bids)
+        self._asks.load(asks)
         if text is not None:
             self._set_text(bids, asks, text)
             self._has_text = True
@@ -310,48 +344,16 @@ class OrderBook:
     ) -> None:
         """Apply changed levels: absolute sizes; size 0 deletes (no-op if absent)."""
         if self._has_text:
-            if text is not None:
-                self._apply_with_text(bids, asks, text)
-                if self.max_depth is not None:
-                    self._trim()
-                return
-            self._bid_text.clear()
-            self._ask_text.clear()
-            self._has_text = False
-        _apply_side(self._bids, self._bid_keys, bids, False)
-        _apply_side(self._asks, self._ask_keys, asks, True)
+            if text is None:  # texts stop here: drop them all (see the class docstring)
+                self._bid_text.clear()
+                self._ask_text.clear()
+                self._has_text = False
+            else:
+                self._set_text(bids, asks, text)
+        self._bids.apply(bids)
+        self._asks.apply(asks)
         if self.max_depth is not None:
             self._trim()
-
-    def _apply_with_text(
-        self, bids: Sequence[Level], asks: Sequence[Level], text: BookText
-    ) -> None:
-        sizes = self._bids
-        keys = self._bid_keys
-        texts = self._bid_text
-        for (price, size), t in zip(bids, text[0], strict=True):
-            if size:
-                if price not in sizes:
-                    insort(keys, price)
-                sizes[price] = size
-                texts[price] = t
-            elif price in sizes:
-                del sizes[price]
-                del texts[price]
-                del keys[bisect_left(keys, price)]
-        sizes = self._asks
-        keys = self._ask_keys
-        texts = self._ask_text
-        for (price, size), t in zip(asks, text[1], strict=True):
-            if size:
-                if price not in sizes:
-                    insort(keys, -price)
-                sizes[price] = size
-                texts[price] = t
-            elif price in sizes:
-                del sizes[price]
-                del texts[price]
-                del keys[bisect_left(keys, -price)]
 
     def _set_text(self, bids: Sequence[Level], asks: Sequence[Level], text: BookText) -> None:
         for levels, texts, store in (
@@ -367,21 +369,11 @@ class OrderBook:
     def _trim(self) -> None:
         n = self.max_depth
         assert n is not None
-        keys = self._bid_keys
-        excess = len(keys) - n
-        if excess > 0:  # the worst levels are at the front
-            for p in keys[:excess]:
-                del self._bids[p]
-                self._bid_text.pop(p, None)
-            del keys[:excess]
-        keys = self._ask_keys
-        excess = len(keys) - n
-        if excess > 0:
-            for k in keys[:excess]:
-                p = -k
-                del self._asks[p]
-                self._ask_text.pop(p, None)
-            del keys[:excess]
+        for side, texts in ((self._bids, self._bid_text), (self._asks, self._ask_text)):
+            removed = side.trim(n)
+            if removed and texts:
+                for p in removed:
+                    texts.pop(p, None)
 
     # ----------------------------------------------------------------- queries
 
@@ -391,41 +383,30 @@ class OrderBook:
             n = -1
         elif n < 0:
             raise ValueError(f"n={n!r}: the number of levels must be >= 0 (or None for all)")
-        return (
-            _top_side(self._bids, self._bid_keys, n, False),
-            _top_side(self._asks, self._ask_keys, n, True),
-        )
+        return self._bids.top(n), self._asks.top(n)
 
     @property
     def bids(self) -> Levels:
-        return self.top()[0]
+        return self._bids.top(-1)  # type: ignore[no-any-return]
 
     @property
     def asks(self) -> Levels:
-        return self.top()[1]
+        return self._asks.top(-1)  # type: ignore[no-any-return]
 
     @property
     def best_bid(self) -> Level | None:
-        if not self._bid_keys:
-            return None
-        p: float = self._bid_keys[-1]
-        return (p, self._bids[p])
+        return self._bids.best()  # type: ignore[no-any-return]
 
     @property
     def best_ask(self) -> Level | None:
-        if not self._ask_keys:
-            return None
-        p: float = -self._ask_keys[-1]
-        return (p, self._asks[p])
+        return self._asks.best()  # type: ignore[no-any-return]
 
     @property
     def crossed(self) -> bool:
         """True when the best bid is at or above the best ask (can happen pre-open on OKX)."""
-        if not self._bid_keys or not self._ask_keys:
-            return False
-        bid: float = self._bid_keys[-1]
-        ask: float = -self._ask_keys[-1]
-        return bid >= ask
+        bid = self._bids.best()
+        ask = self._asks.best()
+        return bid is not None and ask is not None and bid[0] >= ask[0]
 
     @property
     def bid_depth(self) -> int:
@@ -444,11 +425,11 @@ class OrderBook:
         return len(self._bids) + len(self._asks)
 
     def __bool__(self) -> bool:
-        return bool(self._bids or self._asks)
+        return bool(len(self._bids) or len(self._asks))
 
     def size_at(self, side: Literal["bid", "ask"], price: float) -> float:
         """Size at ``price`` (0.0 when absent)."""
-        return (self._bids if side == "bid" else self._asks).get(price, 0.0)
+        return (self._bids if side == "bid" else self._asks).get(price)  # type: ignore[no-any-return]
 
     @property
     def has_text(self) -> bool:
@@ -457,20 +438,14 @@ class OrderBook:
 
     def top_text(self, n: int = OKX_CHECKSUM_DEPTH) -> tuple[list[LevelText], list[LevelText]]:
         """The ``n`` best levels per side as text (received strings, or formatted floats)."""
-        bt = self._bid_text
-        at = self._ask_text
-        bs = self._bids
-        as_ = self._asks
-        bids: list[LevelText] = []
-        for p in _best(self._bid_keys, n):
-            t = bt.get(p)
-            bids.append(t if t is not None else (_fmt(p), _fmt(bs[p])))
-        asks: list[LevelText] = []
-        for k in _best(self._ask_keys, n):
-            p = -k
-            t = at.get(p)
-            asks.append(t if t is not None else (_fmt(p), _fmt(as_[p])))
-        return bids, asks
+        out: list[list[LevelText]] = []
+        for side, texts in ((self._bids, self._bid_text), (self._asks, self._ask_text)):
+            levels: list[LevelText] = []
+            for p, s in side.top(n):
+                t = texts.get(p)
+                levels.append(t if t is not None else (_fmt(p), _fmt(s)))
+            out.append(levels)
+        return out[0], out[1]
 
     def okx_checksum(self) -> int:
         """OKX legacy CRC32 (signed int32) over the 25 best levels per side.
@@ -481,8 +456,8 @@ class OrderBook:
         if self._has_text:
             bt = self._bid_text
             at = self._ask_text
-            bids = [bt[p] for p in _best(self._bid_keys, OKX_CHECKSUM_DEPTH)]
-            asks = [at[-k] for k in _best(self._ask_keys, OKX_CHECKSUM_DEPTH)]
+            bids = [bt[p] for p, _ in self._bids.top(OKX_CHECKSUM_DEPTH)]
+            asks = [at[p] for p, _ in self._asks.top(OKX_CHECKSUM_DEPTH)]
         else:
             bids, asks = self.top_text(OKX_CHECKSUM_DEPTH)
         return okx_crc32(bids, asks)
