@@ -861,3 +861,169 @@ def test_stateful_parse_equals_fresh_parse(rows: list[tuple[Any, ...]]) -> None:
         got = a.parse_one(frame, received_at)
         want = BinanceAdapter().parse_one(frame, received_at)
         assert repr(got) == repr(want)  # repr: nan != nan
+
+
+# --------------------------------------------------------------------------- typed depth path
+
+_MISSING: Any = object()  # a field left out of the frame
+
+
+def _now_and_then(
+    usual: st.SearchStrategy[Any], odd: st.SearchStrategy[Any], one_in: int
+) -> st.SearchStrategy[Any]:
+    """``odd`` about once in ``one_in`` draws, else ``usual`` (``one_of`` weighs them alike)."""
+    return st.sampled_from([False] * (one_in - 1) + [True]).flatmap(lambda o: odd if o else usual)
+
+
+_price = st.decimals(min_value=0, max_value=10**7, places=8, allow_nan=False).map(
+    lambda d: format(d.normalize(), "f")
+)
+_good_value = _now_and_then(_price, st.integers(0, 2**70) | st.floats(0, 1e300), 6)
+_good_levels = st.lists(st.lists(_good_value, min_size=2, max_size=2), max_size=8)
+_odd_value = st.one_of(
+    # both read these (msgspec "-0" as 0.0, float() as -0.0)
+    st.sampled_from(["-0", "-0.0", "-1.5", "0", "1e5", "1E-3", "4.9e-324"]),
+    # not a number, or not finite (float() gives nan or inf, msgspec refuses)
+    st.sampled_from(["", "abc", "NaN", "nan", "inf", "Infinity", "1e400", "0x10"]),
+    # float() reads these (even the full-width 1), msgspec does not
+    st.sampled_from(["007", "1.", ".5", " 1", "1_0", "\uff11", "1e5 ", "+1"]),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["true", "null", "[]", "{}"]).map(orjson.loads),  # fresh [] and {}
+)
+_odd_row = st.one_of(
+    st.lists(_good_value, max_size=1),
+    st.lists(_good_value, min_size=3, max_size=3),
+    st.sampled_from(["12", 12, None, {"1": "2"}]),
+)
+_odd_levels = st.sampled_from([_MISSING, None, "12", {"12": "3"}, 5])
+_odd_int = st.one_of(
+    st.sampled_from(["7", " 7", "1_0", "1.0", "1e3", "", "x", None, _MISSING, True]),
+    st.sampled_from([-0.0, 2.0, 2.5, 1e20, 12345678901234567.5, -1, 2**63 - 1, 2**63, 2**64]),
+    # orjson reads integers past 64 bits as floats, so int() gives the nearest double
+    st.sampled_from([2**64 - 1, 2**64 + 1, 10**25 + 1, -(2**63), -(2**63) - 3]),
+    st.integers(-(2**70), 2**70),
+)
+_depth_int = _now_and_then(st.integers(0, 2**62), _odd_int, 6)
+
+
+@_LIMITS
+@given(
+    st.sampled_from(
+        [
+            *("btcusdt@depth@100ms", "btcusdt@depth", "btcusdt@depth10@100ms", "btcusdt@depth5"),
+            *("ETHBTC@depth20", "btcusdt@trade"),
+        ]
+    ),
+    st.booleans(),
+    st.tuples(_depth_int, _depth_int, _depth_int),
+    _good_levels,
+    _good_levels,
+    st.sampled_from(["x" * 200, "x" * 200, "", "\u00e9" * 100]),
+    st.data(),
+)
+def test_the_typed_depth_path_equals_the_string_path(
+    stream: str,
+    subscribed: bool,
+    ints: tuple[Any, Any, Any],
+    bids: list[list[Any]],
+    asks: list[list[Any]],
+    pad: str,
+    data: st.DataObject,
+) -> None:
+    """Depth frames parsed from bytes (fast path: msgspec decodes the level numbers as
+    floats) give exactly what the ordinary path gives for str, errors included."""
+    diff = stream.startswith("btcusdt@depth@") or stream.endswith("@depth")
+    first, last, ts = ints
+    levels = {"bids": bids, "asks": asks}
+    for _ in range(data.draw(st.integers(0, 2), label="mutations")):
+        what = data.draw(st.sampled_from(["value", "value", "row", "levels", "shape"]))
+        side = levels[data.draw(st.sampled_from(sorted(levels)))]
+        if what in ("value", "row") and side.__class__ is list and side:
+            row = data.draw(st.integers(0, len(side) - 1))
+            if what == "row":
+                side[row] = data.draw(_odd_row)
+            elif side[row].__class__ is list and side[row]:
+                side[row][data.draw(st.integers(0, len(side[row]) - 1))] = data.draw(_odd_value)
+        elif what == "levels":
+            levels[data.draw(st.sampled_from(sorted(levels)))] = data.draw(_odd_levels)
+        elif what == "shape":
+            diff = not diff
+    payload: dict[str, Any] = {"pad": pad} if pad else {}  # long enough for the typed path
+    if diff:  # depthUpdate: the ordinary path ignores e and s
+        payload.update(e="depthUpdate", E=ts, s="BTCUSDT", U=first, u=last)
+        payload.update(b=levels["bids"], a=levels["asks"])
+    else:
+        payload.update(lastUpdateId=last, **levels)
+    payload = {k: v for k, v in payload.items() if v is not _MISSING}
+    # json, not orjson: integers beyond 64 bits; ensure_ascii=False keeps the padding's é
+    msg = {"stream": stream, "data": payload}
+    frame = json.dumps(msg, separators=(",", ":"), ensure_ascii=False).encode()
+    fast, slow = BinanceAdapter(), BinanceAdapter()
+    if subscribed and stream.startswith("btcusdt@depth"):
+        for a in (fast, slow):
+            a.subscribe([a.subscription("book", "BTC-USDT", stream.partition("@")[2])])
+    want = slow.parse_one(frame.decode(), RX)
+    for _ in range(2):  # the first frame of an unsubscribed stream builds its handlers
+        got = fast.parse_one(frame, RX)
+        assert [type(x) for x in got] == [type(x) for x in want]
+        assert repr(got) == repr(want)  # -0.0 vs 0.0, int vs float and the problem text
+        for x in got:
+            if isinstance(x, Book | BookDelta):
+                assert all(type(v) is float for lv in x.bids + x.asks for v in lv)
+                assert type(x.sequence) is int
+
+
+def _typed_taken(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record what each ``_parse_typed`` call returns (True: the frame took the typed path)."""
+    taken: list[bool] = []
+    real = BinanceAdapter._parse_typed
+
+    def spy(self: BinanceAdapter, frame: bytes | str, received_at: float, out: list[Any]) -> bool:
+        taken.append(real(self, frame, received_at, out))
+        return taken[-1]
+
+    monkeypatch.setattr(BinanceAdapter, "_parse_typed", spy)
+    return taken
+
+
+def test_depth_bytes_take_the_typed_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    taken = _typed_taken(monkeypatch)
+    a = BinanceAdapter()
+    a.subscribe([a.subscription("book", "BTC-USDT", "depth5")])
+    frames = [DEPTH5, DEPTH_DIFF, DEPTH_DIFF, DEPTH10_100MS, DEPTH10_100MS]
+    got = a.parse_many([f.encode() for f in frames], RX)
+    # subscribed: typed at once; first seen: ordinary, then typed
+    assert taken == [True, False, True, False, True]
+    assert repr(got) == repr(BinanceAdapter().parse_many(frames, RX))
+    d = got[2]
+    assert isinstance(d, BookDelta)
+    assert (d.symbol, d.timestamp, d.first_sequence, d.sequence) == (
+        "NKN-USDT",
+        1633998512568,
+        499869753,
+        499869754,
+    )
+    assert d.bids == ((0.3517, 4265.0),) and d.asks == ((0.3529, 10968.0),)
+    assert not d.snapshot and d.raw is None
+
+
+def test_typed_path_skips_other_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    taken = _typed_taken(monkeypatch)
+    a = BinanceAdapter()
+    a.subscribe([a.subscription("book", "BTC-USDT", "depth5")])
+    # trade and bookTicker frames never get as far as the typed attempt
+    a.parse_many([TRADE.encode(), BOOK_TICKER.encode(), DEPTH5], RX)
+    assert taken == []
+    # str frames, keep_raw, minus signs and non-ASCII bytes take the ordinary path
+    raw = BinanceAdapter(keep_raw=True)
+    raw.subscribe([raw.subscription("book", "BTC-USDT", "depth5")])
+    (book,) = raw.parse_one(DEPTH5.encode(), RX)
+    assert isinstance(book, Book) and book.raw is not None
+    negative = DEPTH5.replace('"7.31683000"', '"-0"').encode()
+    (book,) = a.parse_one(negative, RX)
+    assert isinstance(book, Book) and repr(book.bids[0][1]) == "-0.0"  # msgspec says 0.0
+    bad_utf8 = DEPTH5.encode().replace(b'"bids"', b'"x":"\xff","bids"')
+    (error,) = a.parse_one(bad_utf8, RX)
+    assert isinstance(error, ParseError) and "invalid JSON" in error.problem
+    assert taken == [False, False, False]

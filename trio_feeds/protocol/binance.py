@@ -11,6 +11,19 @@ first seen), and a direct slot-filling constructor for the frozen record.
 price string repeats (``float(str)`` is the costliest step left).  Anything
 unusable becomes a :class:`~trio_feeds.protocol.ParseError` naming the stream
 and field; :meth:`BinanceAdapter.parse` never raises.
+
+Speed notes.  In a depth frame ``float(str)`` per level dominates.  ``@depth*``
+frames arriving as ``bytes`` (without ``keep_raw``) are decoded by
+:mod:`msgspec` straight into a typed struct whose levels are tuples of floats
+(``strict=False`` converts the JSON strings in C, correctly rounded, so
+bit-identical to ``float()``; NaN and infinities are refused by a range
+constraint, rows of other than two elements by the tuple type): a 20-level
+frame parses ~1.6x faster.  The attempt is gated by the frame's length and
+last bytes (a depth frame ends in ``]}}``), so trade and quote frames pay one
+``len()`` for it.  Anything the typed shape refuses (an odd field, a stream
+not seen yet, any minus sign: msgspec reads ``"-0"`` as ``0.0``; any
+non-ASCII byte: msgspec skips unknown fields without checking their UTF-8)
+takes the ordinary ``orjson`` path, which also names what was wrong.
 """
 
 from __future__ import annotations
@@ -18,9 +31,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from types import MemberDescriptorType
-from typing import Any, ClassVar, Final, TypeVar, cast
+from typing import Annotated, Any, ClassVar, Final, TypeAlias, TypeVar, cast
 
 import attrs
+import msgspec
 import orjson
 
 from .._errors import ConfigError, ProtocolError, SymbolError
@@ -171,6 +185,49 @@ class _Bad(Exception):
     """Internal: a frame we recognised as unusable; ``args[0]`` is the problem."""
 
 
+# --------------------------------------------------------------------------- typed depth frames
+# ``@depth*`` frames decoded by msgspec into these structs: level numbers become floats
+# in C.  Anything they do not describe raises, or leaves a needed field None, and the
+# frame takes the ordinary path.
+
+_MAX_FLOAT: Final = 1.7976931348623157e308
+_Finite = Annotated[float, msgspec.Meta(ge=-_MAX_FLOAT, le=_MAX_FLOAT)]
+"""A finite float: NaN fails both bounds, infinities one of them."""
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+"""Past 64 bits orjson reads integers as floats, which ``int()`` then rounds: fall back."""
+_Id: TypeAlias = _Int64 | str | None
+"""A JSON string stays a str for ``int()`` (``strict=False`` would read "1.0" or "1e5")."""
+_TypedLevels: TypeAlias = tuple[tuple[_Finite, _Finite], ...] | None
+"""``[["px","qty"], ...]``: exactly two elements per row, as ``for p, q in rows`` needs."""
+
+
+class _Depth(msgspec.Struct, gc=False):
+    """Either depth payload: ``depthUpdate`` (E U u b a) or partial (lastUpdateId bids asks)."""
+
+    E: _Id = None
+    U: _Id = None
+    u: _Id = None
+    b: _TypedLevels = None
+    a: _TypedLevels = None
+    lastUpdateId: _Id = None
+    bids: _TypedLevels = None
+    asks: _TypedLevels = None
+
+
+class _DepthFrame(msgspec.Struct, gc=False):
+    stream: str
+    data: _Depth
+
+
+_decode_depth: Final = msgspec.json.Decoder(_DepthFrame, strict=False).decode
+#: Shorter frames skip the typed attempt: trade and bookTicker frames (~140-190 bytes),
+#: and depth frames of about one level, which would gain little.
+_TYPED_MIN_SIZE: Final = 192
+
+TypedHandler = Callable[[_Depth, float], object]
+"""``typed(payload, received_at) -> record``, or None to take the ordinary path."""
+
+
 # --------------------------------------------------------------------------- handlers
 
 
@@ -290,6 +347,43 @@ def _diff_depth_handler(symbol: str, keep_raw: bool) -> Handler:
         )  # fmt: skip
 
     return handle
+
+
+def _typed_partial_handler(symbol: str) -> TypedHandler:
+    """:func:`_partial_depth_handler` (without ``raw``) for a :class:`_Depth`."""
+
+    def handle(d: _Depth, r: float) -> Book | None:
+        seq, bids, asks = d.lastUpdateId, d.bids, d.asks
+        if seq is None or bids is None or asks is None:
+            return None
+        return _new_book(
+            NAME, symbol, int(r * 1000), r, bids, asks,
+            seq if seq.__class__ is int else int(seq), False,
+        )  # fmt: skip
+
+    return handle
+
+
+def _typed_diff_handler(symbol: str) -> TypedHandler:
+    """:func:`_diff_depth_handler` (without ``raw``) for a :class:`_Depth`."""
+
+    def handle(d: _Depth, r: float) -> BookDelta | None:
+        ts, first, last, b, a = d.E, d.U, d.u, d.b, d.a
+        if ts is None or first is None or last is None or b is None or a is None:
+            return None
+        return _new_delta(
+            NAME, symbol, ts if ts.__class__ is int else int(ts), r, b, a, False,
+            last if last.__class__ is int else int(last),
+            first_sequence=first if first.__class__ is int else int(first),
+        )  # fmt: skip
+
+    return handle
+
+
+_TYPED: Final[dict[str, Callable[[str], TypedHandler]]] = {
+    "depth_partial": _typed_partial_handler,
+    "depth_diff": _typed_diff_handler,
+}
 
 
 def _kline_handler(symbol: str, keep_raw: bool) -> Handler:
@@ -517,6 +611,7 @@ class BinanceAdapter(Adapter):
 
     def __init__(self, *, keep_raw: bool = False) -> None:
         self._handlers: dict[object, Handler] = {}
+        self._typed: dict[str, TypedHandler] = {}  # depth streams: twins of _handlers
         self._bare: dict[tuple[str, str], Handler] = {}
         self._symbols: dict[str, str] = {}  # "btcusdt" -> "BTC-USDT" as subscribed
         self._partial_topics: set[str] = set()
@@ -534,6 +629,7 @@ class BinanceAdapter(Adapter):
     def keep_raw(self, value: bool) -> None:
         self._keep_raw = bool(value)
         self._handlers.clear()
+        self._typed.clear()
         self._bare.clear()
         self._handlers["!serverShutdown"] = _shutdown_handler
 
@@ -587,10 +683,19 @@ class BinanceAdapter(Adapter):
         if kind == "depth_partial":
             self._partial_topics.add(sub.topic)
         if kind is not None:
-            self._handlers[sub.topic] = _make_handler(kind, sub.symbol, self._keep_raw)
+            self._cache(sub.topic, kind, sub.symbol)
 
     # -- receiving -----------------------------------------------------------------------
     def parse(self, frame: bytes | str, received_at: float, out: list[Any]) -> None:
+        # Keep other frames off the typed path cheaply: trade and quote frames are shorter
+        # than _TYPED_MIN_SIZE, and a depth frame's last field is a level array, so it
+        # ends in "]}}" (93 is "]"; a str frame gives a str).
+        if (
+            len(frame) > _TYPED_MIN_SIZE
+            and frame[-3] == 93
+            and self._parse_typed(frame, received_at, out)
+        ):
+            return
         try:
             msg = _loads(frame)
             try:
@@ -601,6 +706,26 @@ class BinanceAdapter(Adapter):
             out.append(handler(msg["data"], received_at))
         except Exception as exc:
             out.append(_parse_error(frame, exc))
+
+    def _parse_typed(self, frame: bytes | str, received_at: float, out: list[Any]) -> bool:
+        """A ``bytes`` depth frame through msgspec (module speed notes); False if not taken."""
+        if (
+            not isinstance(frame, bytes)
+            or self._keep_raw
+            or frame.find(b"@depth", 0, 64) < 0  # the stream name comes first
+            or b"-" in frame  # msgspec reads "-0" as 0.0, float() as -0.0
+            or not frame.isascii()  # msgspec does not check UTF-8 in fields it skips
+        ):
+            return False
+        try:
+            msg = _decode_depth(frame)
+            record = self._typed[msg.stream](msg.data, received_at)
+        except Exception:  # the ordinary path names the problem
+            return False
+        if record is None:
+            return False
+        out.append(record)
+        return True
 
     def _parse_other(self, msg: Any, received_at: float, out: list[Any]) -> None:
         if not isinstance(msg, dict):
@@ -665,9 +790,16 @@ class BinanceAdapter(Adapter):
                 symbol = from_binance(prefix.upper())
             except SymbolError as e:
                 raise _Bad(f"stream {stream!r}: {e}") from None
-        handler = _make_handler(kind, symbol, self._keep_raw)
         if len(self._handlers) < _MAX_CACHED:
-            self._handlers[stream] = handler
+            return self._cache(stream, kind, symbol)
+        return _make_handler(kind, symbol, self._keep_raw)
+
+    def _cache(self, stream: str, kind: str, symbol: str) -> Handler:
+        """Build and keep the handler of a stream (and its typed twin for a depth stream)."""
+        handler = self._handlers[stream] = _make_handler(kind, symbol, self._keep_raw)
+        typed = _TYPED.get(kind)
+        if typed is not None:
+            self._typed[stream] = typed(symbol)
         return handler
 
     def _take(self, rid: object) -> tuple[str, tuple[Subscription, ...]] | None:
