@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from trio_feeds import (
@@ -824,7 +824,9 @@ _level_value = st.one_of(
     st.decimals(min_value=0, max_value=10**7, places=8, allow_nan=False).map(
         lambda d: format(d.normalize(), "f")
     ),
-    st.sampled_from(["0", "1e5", "", "abc", "-1.5", "007", "NaN", "1.", ".5"]),
+    st.sampled_from(
+        ["0", "1e5", "", "abc", "-1.5", "-0", "-0.0", "-0e0", "007", "NaN", "1.", ".5"]
+    ),
 )
 _level = st.lists(_level_value, min_size=4, max_size=4)
 
@@ -834,6 +836,9 @@ _int_field = st.one_of(
 )
 
 
+@FUZZ
+@example([["-0", "1", "0", "1"]], [["1", "-0.0", "0", "1"]], "books5", "snapshot", 0, "1", 1, False)
+@example([["1", "-0", "0", "1"]], [], "books", "snapshot", 0, "1", 1, False)
 @given(
     st.lists(_level, max_size=6),
     st.lists(_level, max_size=6),
@@ -882,3 +887,19 @@ def test_the_typed_fast_path_equals_the_string_path(
             assert repr(a) == repr(b)  # -0.0 vs 0.0 and int vs float would differ here
         if hasattr(a, "bids"):
             assert all(type(v) is float for lv in a.bids + a.asks for v in lv)
+
+
+def test_a_book_frame_with_bad_utf8_is_an_error_not_a_book() -> None:
+    """The typed path must not accept what the ordinary JSON parser refuses."""
+    from trio_feeds.protocol import OkxAdapter, ParseError
+
+    frame = (
+        b'{"arg":{"channel":"books5","instId":"BTC-USDT"},"data":[{"x":"\xff",'
+        b'"asks":[["100","1","0","1"]],"bids":[["99","2","0","1"]],'
+        b'"instId":"BTC-USDT","ts":"1597026383085","seqId":1}]}'
+    )
+    (error,) = OkxAdapter().parse_one(frame, 1.0)
+    assert isinstance(error, ParseError)
+    good = frame.replace(b'"x":"\xff",', b"")
+    (book,) = OkxAdapter().parse_one(good, 1.0)
+    assert book.asks == ((100.0, 1.0),) and book.bids == ((99.0, 2.0),)

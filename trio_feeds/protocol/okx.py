@@ -155,6 +155,8 @@ def _sides(bids: Any, asks: Any) -> tuple[Levels, Levels]:
 # frame takes the ordinary path.
 
 _BOOK_TAG: Final = b'"asks":['
+_NEGATIVE: Final = b'"-'
+"""A JSON string that starts with a minus: such frames take the ordinary path."""
 _MAX_FLOAT: Final = 1.7976931348623157e308
 _Finite = Annotated[float, msgspec.Meta(ge=-_MAX_FLOAT, le=_MAX_FLOAT)]
 """A finite float: NaN fails both bounds, infinities one of them."""
@@ -485,7 +487,13 @@ class OkxAdapter(Adapter):
     # -- receiving -----------------------------------------------------------------------
     def parse(self, frame: bytes | str, received_at: float, out: list[Any]) -> None:
         mark = len(out)
-        if frame.__class__ is bytes and _BOOK_TAG in frame and not self.keep_raw:
+        if (
+            frame.__class__ is bytes
+            and _BOOK_TAG in frame
+            and not self.keep_raw
+            and _NEGATIVE not in frame  # msgspec reads "-0" as 0.0, float() as -0.0
+            and frame.isascii()  # msgspec does not check UTF-8 in fields it skips
+        ):
             # book-shaped pushes: msgspec reads the level numbers as floats in C
             try:
                 push = _decode_book_push(frame)
