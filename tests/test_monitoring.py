@@ -45,9 +45,19 @@ async def monitored_feed(
         nursery.cancel_scope.cancel()
 
 
+def _both_streaming(feed: trio_feeds.Feed) -> bool:
+    health = feed.health()
+    return (
+        health.healthy
+        and health.connected_sources == 2
+        and all(s.messages_received > 0 for s in health.sources.values())
+    )
+
+
 async def wait_until_healthy(feed: trio_feeds.Feed) -> None:
-    with trio.fail_after(5):
-        while not (feed.health().healthy and feed.health().connected_sources == 2):  # noqa: ASYNC110
+    """Connected is not enough: wait until both sources have delivered data."""
+    with trio.fail_after(10):
+        while not _both_streaming(feed):  # noqa: ASYNC110
             await trio.sleep(0.02)
 
 
