@@ -17,6 +17,7 @@ def tests(session: nox.Session) -> None:
     # the order book again on its pure-Python loops (what installs without a C compiler get)
     session.run(
         "python", "-m", "pytest", "-q", "tests/test_book.py", "tests/test_engine.py",
+        "tests/test_fast.py", "tests/test_okx_adapter.py", "tests/test_binance_adapter.py",
         env={"TRIO_FEEDS_PURE_PYTHON": "1"},
     )  # fmt: skip
 

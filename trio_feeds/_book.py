@@ -31,7 +31,6 @@ Every ``on_*`` method returns a list of outputs (:data:`BookSyncOutput`):
 
 from __future__ import annotations
 
-import os
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -41,6 +40,8 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
+from ._accel import speedups
+from ._fast import fast_constructor, new_book
 from ._records import Book, BookDelta, Level, Levels
 from .protocol.okx import book_checksum
 
@@ -80,6 +81,9 @@ class BookUpdated:
     """Exchange time (ms) of the last frame applied."""
     received_at: float
     snapshot: bool = False
+
+
+_new_updated = fast_constructor(BookUpdated)
 
 
 @attrs.frozen(slots=True)
@@ -252,13 +256,9 @@ It is built at install time when a C compiler is available; without one the
 package installs and runs the same logic in pure Python.  Set the environment
 variable ``TRIO_FEEDS_PURE_PYTHON=1`` to use the Python version anyway.
 """
-if not os.environ.get("TRIO_FEEDS_PURE_PYTHON"):
-    try:
-        from ._speedups import BookSide
-    except ImportError:  # not built: the pure-Python side above
-        pass
-    else:
-        SPEEDUPS = True
+if speedups is not None:
+    BookSide = speedups.BookSide
+    SPEEDUPS = True
 
 
 # --------------------------------------------------------------------------- order book
@@ -473,17 +473,14 @@ class OrderBook:
         exchange_time: bool = True,
     ) -> Book:
         """A :class:`~trio_feeds.Book` of the ``depth`` best levels (all if None)."""
-        bids, asks = self.top(depth)
-        return Book(
-            exchange=exchange,
-            symbol=symbol,
-            timestamp=timestamp,
-            received_at=received_at,
-            bids=bids,
-            asks=asks,
-            sequence=self.sequence,
-            exchange_time=exchange_time,
-        )
+        if depth is None:
+            depth = -1
+        elif depth < 0:
+            raise ValueError(f"depth={depth!r}: the number of levels must be >= 0 (or None)")
+        return new_book(
+            exchange, symbol, timestamp, received_at,
+            self._bids.top(depth), self._asks.top(depth), self.sequence, exchange_time,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return (
@@ -540,7 +537,7 @@ class _SyncBase:
         return SnapshotRequest(self.exchange, self.symbol, reason)
 
     def _updated(self, d: BookDelta, snapshot: bool = False) -> BookUpdated:
-        return BookUpdated(
+        return _new_updated(
             self.exchange, self.symbol, self.book.sequence, d.timestamp, d.received_at, snapshot
         )
 
@@ -782,7 +779,7 @@ class OkxBookSync(_SyncBase):
                 book.apply(delta.bids, delta.asks, delta.text)
                 book.sequence = seq = delta.sequence
                 self._last_ts = ts = delta.timestamp
-                return [BookUpdated("okx", self.symbol, seq, ts, delta.received_at)]
+                return [_new_updated("okx", self.symbol, seq, ts, delta.received_at)]
             out: list[BookSyncOutput] = []
             if self._live(delta, out):
                 out.append(self._updated(delta))

@@ -26,9 +26,25 @@
  *
  * Prices and sizes are read as C doubles (floats, ints, anything with
  * __float__); a NaN price is refused with ValueError, like the Python twin.
+ *
+ * Also pairs(price, size, levels): the (price, size) tuples of a list of
+ * objects, read through two slot (member) descriptors, e.g. those of the
+ * msgspec struct that protocol/okx.py decodes a level into.  Equal to
+ * tuple([(price.__get__(x), size.__get__(x)) for x in levels]); items of the
+ * descriptors' own class are read at the slot offsets directly.
+ *
+ * And RecordBuilder(cls, names, params, npos, defaults, missing): a callable
+ * that builds an instance of a slotted class (the frozen attrs records)
+ * without calling __init__, storing each field at its slot offset.  names are
+ * all the fields (slots) in order; params the indices of those the caller
+ * passes, the first npos of which may be positional; defaults[i] is field i's
+ * default or `missing`.  trio_feeds/_fast.py only uses it for classes whose
+ * __init__ does nothing but store its arguments, and checks a trial build
+ * against the real constructor.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h> /* T_OBJECT_EX (Py_T_OBJECT_EX from 3.12) */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -415,21 +431,275 @@ static PyTypeObject BookSideType = {
     .tp_as_sequence = &BookSide_as_sequence,
 };
 
+/* ------------------------------------------------------------------------ pairs */
+
+static int
+slot_offset(PyObject *descr, PyTypeObject **owner, Py_ssize_t *offset)
+{
+    if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyErr_Format(PyExc_TypeError, "pairs(): expected a slot (member) descriptor, got %.100s",
+                     Py_TYPE(descr)->tp_name);
+        return -1;
+    }
+    PyMemberDef *def = ((PyMemberDescrObject *)descr)->d_member;
+    *owner = PyDescr_TYPE(descr);
+    /* Only plain object slots are read directly; any other kind goes through
+     * the descriptor (offset -1). */
+    *offset = (def->type == T_OBJECT_EX && !(def->flags & READ_RESTRICTED)) ? def->offset : -1;
+    return 0;
+}
+
+static inline PyObject *
+read_slot(PyObject *descr, PyObject *item, PyTypeObject *owner, Py_ssize_t offset)
+{
+    if (offset >= 0 && Py_IS_TYPE(item, owner)) {
+        PyObject *v = *(PyObject **)((char *)item + offset);
+        if (v != NULL)
+            return Py_NewRef(v);
+    }
+    /* the descriptor itself: raises what `descr.__get__(item)` raises */
+    return Py_TYPE(descr)->tp_descr_get(descr, item, (PyObject *)Py_TYPE(item));
+}
+
+static PyObject *
+speedups_pairs(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "pairs() takes 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    PyObject *pd = args[0], *sd = args[1], *levels = args[2];
+    if (!PyList_Check(levels)) {
+        PyErr_Format(PyExc_TypeError, "pairs(): levels must be a list, got %.100s",
+                     Py_TYPE(levels)->tp_name);
+        return NULL;
+    }
+    PyTypeObject *powner, *sowner;
+    Py_ssize_t poff, soff;
+    if (slot_offset(pd, &powner, &poff) < 0 || slot_offset(sd, &sowner, &soff) < 0)
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(levels);
+    PyObject *out = PyTuple_New(n);
+    if (out == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i >= PyList_GET_SIZE(levels)) {
+            PyErr_SetString(PyExc_RuntimeError, "pairs(): the list changed size");
+            goto error;
+        }
+        PyObject *item = PyList_GET_ITEM(levels, i);
+        Py_INCREF(item);
+        PyObject *p = read_slot(pd, item, powner, poff);
+        PyObject *q = p == NULL ? NULL : read_slot(sd, item, sowner, soff);
+        Py_DECREF(item);
+        if (q == NULL) {
+            Py_XDECREF(p);
+            goto error;
+        }
+        PyObject *pair = PyTuple_New(2);
+        if (pair == NULL) {
+            Py_DECREF(p);
+            Py_DECREF(q);
+            goto error;
+        }
+        PyTuple_SET_ITEM(pair, 0, p);
+        PyTuple_SET_ITEM(pair, 1, q);
+        PyTuple_SET_ITEM(out, i, pair);
+    }
+    return out;
+error:
+    Py_DECREF(out);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------ RecordBuilder */
+
+#define MAX_FIELDS 64
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyTypeObject *cls;
+    Py_ssize_t nfields;
+    Py_ssize_t nparams;
+    Py_ssize_t npos;
+    Py_ssize_t offsets[MAX_FIELDS];
+    Py_ssize_t params[MAX_FIELDS]; /* field index of each parameter */
+    PyObject *names[MAX_FIELDS];    /* owned */
+    PyObject *defaults[MAX_FIELDS]; /* owned, NULL: required */
+} RecordBuilder;
+
+static PyObject *
+RecordBuilder_call(RecordBuilder *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *vals[MAX_FIELDS];
+    const char *cls = self->cls->tp_name;
+    if (nargs > self->npos) {
+        PyErr_Format(PyExc_TypeError, "%.100s() takes %zd positional arguments but %zd were given",
+                     cls, self->npos, nargs);
+        return NULL;
+    }
+    memset(vals, 0, sizeof(PyObject *) * (size_t)self->nfields);
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        vals[self->params[i]] = args[i];
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t j = 0; j < nkw; j++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, j);
+        Py_ssize_t found = -1;
+        for (Py_ssize_t k = 0; k < self->nparams && found < 0; k++)
+            if (self->names[self->params[k]] == key)
+                found = self->params[k];
+        for (Py_ssize_t k = 0; k < self->nparams && found < 0; k++) {
+            int eq = PyObject_RichCompareBool(self->names[self->params[k]], key, Py_EQ);
+            if (eq < 0)
+                return NULL;
+            if (eq)
+                found = self->params[k];
+        }
+        if (found < 0) {
+            PyErr_Format(PyExc_TypeError, "%.100s() got an unexpected keyword argument '%U'", cls,
+                         key);
+            return NULL;
+        }
+        if (vals[found] != NULL) {
+            PyErr_Format(PyExc_TypeError, "%.100s() got multiple values for argument '%U'", cls,
+                         key);
+            return NULL;
+        }
+        vals[found] = args[nargs + j];
+    }
+    for (Py_ssize_t f = 0; f < self->nfields; f++) {
+        if (vals[f] == NULL) {
+            vals[f] = self->defaults[f];
+            if (vals[f] == NULL) {
+                PyErr_Format(PyExc_TypeError, "%.100s() missing required argument: '%U'", cls,
+                             self->names[f]);
+                return NULL;
+            }
+        }
+    }
+    PyObject *o = self->cls->tp_alloc(self->cls, 0);
+    if (o == NULL)
+        return NULL;
+    for (Py_ssize_t f = 0; f < self->nfields; f++)
+        *(PyObject **)((char *)o + self->offsets[f]) = Py_NewRef(vals[f]);
+    return o;
+}
+
+static void
+RecordBuilder_dealloc(RecordBuilder *self)
+{
+    for (Py_ssize_t f = 0; f < self->nfields; f++) {
+        Py_XDECREF(self->names[f]);
+        Py_XDECREF(self->defaults[f]);
+    }
+    Py_XDECREF(self->cls);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+RecordBuilder_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *cls, *names, *params, *defaults, *missing;
+    Py_ssize_t npos;
+    static char *kwlist[] = {"cls", "names", "params", "npos", "defaults", "missing", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!O!nO!O:RecordBuilder", kwlist,
+                                     &PyType_Type, &cls, &PyTuple_Type, &names, &PyTuple_Type,
+                                     &params, &npos, &PyTuple_Type, &defaults, &missing))
+        return NULL;
+    PyTypeObject *t = (PyTypeObject *)cls;
+    Py_ssize_t n = PyTuple_GET_SIZE(names), np = PyTuple_GET_SIZE(params);
+    if (n > MAX_FIELDS || PyTuple_GET_SIZE(defaults) != n || np > n || npos < 0 || npos > np) {
+        PyErr_SetString(PyExc_ValueError, "RecordBuilder: inconsistent field tables");
+        return NULL;
+    }
+    if (t->tp_new != PyBaseObject_Type.tp_new || t->tp_alloc == NULL) {
+        PyErr_Format(PyExc_TypeError, "RecordBuilder: %.100s has its own __new__", t->tp_name);
+        return NULL;
+    }
+    RecordBuilder *self = (RecordBuilder *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->vectorcall = (vectorcallfunc)RecordBuilder_call;
+    self->cls = (PyTypeObject *)Py_NewRef(cls);
+    for (Py_ssize_t f = 0; f < n; f++) {
+        PyObject *name = PyTuple_GET_ITEM(names, f);
+        PyObject *d = PyUnicode_Check(name) ? PyObject_GetAttr(cls, name) : NULL;
+        if (d == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "RecordBuilder: field names must be str");
+            goto error;
+        }
+        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) && PyDescr_TYPE(d) == t &&
+                 ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
+        Py_ssize_t off = ok ? ((PyMemberDescrObject *)d)->d_member->offset : -1;
+        Py_DECREF(d);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "RecordBuilder: %.100s.%U is not an object slot",
+                         t->tp_name, name);
+            goto error;
+        }
+        self->offsets[f] = off;
+        self->names[f] = Py_NewRef(name);
+        PyObject *dflt = PyTuple_GET_ITEM(defaults, f);
+        self->defaults[f] = dflt == missing ? NULL : Py_NewRef(dflt);
+        self->nfields = f + 1;
+    }
+    for (Py_ssize_t k = 0; k < np; k++) {
+        Py_ssize_t idx = PyLong_AsSsize_t(PyTuple_GET_ITEM(params, k));
+        if (idx == -1 && PyErr_Occurred())
+            goto error;
+        if (idx < 0 || idx >= n) {
+            PyErr_SetString(PyExc_ValueError, "RecordBuilder: a parameter index is out of range");
+            goto error;
+        }
+        self->params[k] = idx;
+    }
+    self->nparams = np;
+    self->npos = npos;
+    return (PyObject *)self;
+error:
+    Py_DECREF(self);
+    return NULL;
+}
+
+static PyTypeObject RecordBuilderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "trio_feeds._speedups.RecordBuilder",
+    .tp_doc = "Builds instances of a slotted class by storing each field at its slot offset.",
+    .tp_basicsize = sizeof(RecordBuilder),
+    .tp_itemsize = 0,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = RecordBuilder_new,
+    .tp_dealloc = (destructor)RecordBuilder_dealloc,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(RecordBuilder, vectorcall),
+};
+
+static PyMethodDef module_methods[] = {
+    {"pairs", (PyCFunction)(void (*)(void))speedups_pairs, METH_FASTCALL,
+     "pairs(price, size, levels): tuple of (price, size) read through two slot descriptors."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "trio_feeds._speedups",
-    "Optional C version of an order book side (see trio_feeds/_book.py).", -1, NULL,
+    "Optional C version of an order book side (see trio_feeds/_book.py).", -1, module_methods,
     NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    if (PyType_Ready(&BookSideType) < 0)
+    if (PyType_Ready(&BookSideType) < 0 || PyType_Ready(&RecordBuilderType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "BookSide", (PyObject *)&BookSideType) < 0) {
+    if (PyModule_AddObjectRef(m, "BookSide", (PyObject *)&BookSideType) < 0 ||
+        PyModule_AddObjectRef(m, "RecordBuilder", (PyObject *)&RecordBuilderType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

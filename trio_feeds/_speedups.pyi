@@ -1,4 +1,5 @@
 from collections.abc import Iterable
+from typing import Any
 
 class BookSide:
     def __init__(self, ask_side: bool) -> None: ...
@@ -10,3 +11,17 @@ class BookSide:
     def trim(self, n: int) -> list[float]: ...
     def clear(self) -> None: ...
     def __len__(self) -> int: ...
+
+def pairs(price: object, size: object, levels: list[Any], /) -> tuple[tuple[Any, Any], ...]: ...
+
+class RecordBuilder:
+    def __init__(
+        self,
+        cls: type,
+        names: tuple[str, ...],
+        params: tuple[int, ...],
+        npos: int,
+        defaults: tuple[object, ...],
+        missing: object,
+    ) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...

@@ -30,14 +30,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from types import MemberDescriptorType
-from typing import Annotated, Any, ClassVar, Final, TypeAlias, TypeVar, cast
+from typing import Annotated, Any, ClassVar, Final, TypeAlias
 
-import attrs
 import msgspec
 import orjson
 
 from .._errors import ConfigError, ProtocolError, SymbolError
+from .._fast import new_book as _new_book
+from .._fast import new_candle as _new_candle
+from .._fast import new_delta as _new_delta
+from .._fast import new_quote as _new_quote
+from .._fast import new_ticker as _new_ticker
+from .._fast import new_trade as _new_trade
 from .._records import Book, BookDelta, Candle, Levels, Quote, Side, Ticker, Trade
 from .._symbols import canonical, from_binance, to_binance, to_binance_stream
 from ._base import Adapter, normalize_channel
@@ -100,72 +104,6 @@ _EVENT_STREAM: Final[dict[str, str]] = {
     "depthUpdate": "depth",
     "kline": "kline_1m",
 }
-
-
-# --------------------------------------------------------------------------- fast records
-
-_R = TypeVar("_R")
-
-
-def _fast_constructor(cls: type[_R]) -> Callable[..., _R]:
-    """A drop-in for ``cls(...)`` that fills a frozen slotted attrs instance's slots directly.
-
-    attrs' frozen ``__init__`` goes through ``object.__setattr__`` per field;
-    setting the member descriptors from a plain function builds the very same
-    object in ~55% of the time, which the hot path needs.  Same signature as
-    ``cls``.  Falls back to ``cls`` itself when the class has anything the
-    shortcut would skip (validators, converters, factories, ``__attrs_*_init__``)
-    or when a trial build differs from the real constructor's.
-    """
-    fields = attrs.fields(cast(Any, cls))
-    if (
-        hasattr(cls, "__attrs_post_init__")
-        or hasattr(cls, "__attrs_pre_init__")
-        or any(
-            not isinstance(cls.__dict__.get(f.name), MemberDescriptorType)
-            or f.validator is not None
-            or f.converter is not None
-            or isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
-            or f.alias != f.name
-            for f in fields
-        )
-    ):
-        return cls
-    ns: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "__name__": __name__}
-    positional: list[str] = []
-    keyword: list[str] = []
-    body: list[str] = []
-    for f in fields:
-        ns[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
-        if f.default is not attrs.NOTHING:
-            ns[f"_d_{f.name}"] = f.default
-        if not f.init:
-            body.append(f"    _set_{f.name}(o, _d_{f.name})")
-            continue
-        param = f.name if f.default is attrs.NOTHING else f"{f.name}=_d_{f.name}"
-        (keyword if f.kw_only else positional).append(param)
-        body.append(f"    _set_{f.name}(o, {f.name})")
-    params = ", ".join(positional + (["*", *keyword] if keyword else []))
-    src = f"def build({params}):\n    o = _new(_cls)\n" + "\n".join(body) + "\n    return o\n"
-    exec(src, ns)  # the technique attrs itself uses to generate __init__
-    build = cast(Callable[..., _R], ns["build"])
-    # Trial: the same arguments must give the same slots as the real constructor.
-    args = [object() for f in fields if f.init and not f.kw_only and f.default is attrs.NOTHING]
-    extra = {f.name: object() for f in fields if f.init and f.kw_only}
-    try:
-        ref, got = cls(*args, **extra), build(*args, **extra)
-        same = all(getattr(ref, f.name) is getattr(got, f.name) for f in fields)
-    except Exception:  # pragma: no cover - a record shape this shortcut does not know
-        same = False
-    return build if same else cls
-
-
-_new_trade = _fast_constructor(Trade)
-_new_quote = _fast_constructor(Quote)
-_new_ticker = _fast_constructor(Ticker)
-_new_book = _fast_constructor(Book)
-_new_delta = _fast_constructor(BookDelta)
-_new_candle = _fast_constructor(Candle)
 
 
 def _stream_kind(native: str) -> str | None:

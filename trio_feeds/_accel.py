@@ -1,0 +1,18 @@
+"""The optional C extension, if it is built and not switched off (internal).
+
+``trio_feeds._speedups`` is compiled at install time when a C compiler is
+available; without one the package installs and runs the same logic in pure
+Python.  Set ``TRIO_FEEDS_PURE_PYTHON=1`` to use the Python versions anyway.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+speedups: ModuleType | None = None
+if not os.environ.get("TRIO_FEEDS_PURE_PYTHON"):
+    try:
+        from . import _speedups as speedups
+    except ImportError:  # not built: callers use their pure-Python twins
+        speedups = None
