@@ -154,3 +154,21 @@ def test_the_c_helpers_are_in_use_when_required() -> None:
     for build in (new_book, new_delta, new_trade):
         assert isinstance(build, speedups.RecordBuilder)
     assert okx._pairs is not okx._py_pairs
+
+
+def test_no_reference_is_leaked_or_lost() -> None:
+    """Each field value gains one reference per record and gets it back when the
+    record goes; the same for the levels read by ``pairs``."""
+    import sys
+
+    price, size, marker = 123456.5, 7.25, object()
+    before = [sys.getrefcount(price), sys.getrefcount(size), sys.getrefcount(marker)]
+    for build in _builders(_records.Book):
+        books = [build("okx", "BTC-USDT", 1, 1.0, (), (), marker) for _ in range(100)]
+        assert sys.getrefcount(marker) == before[2] + 100
+        del books
+    levels = [okx._Level(price, size) for _ in range(50)]
+    pairs = [okx._pairs(levels) for _ in range(10)]
+    assert sys.getrefcount(price) == before[0] + 50 * 11
+    del pairs, levels
+    assert [sys.getrefcount(price), sys.getrefcount(size), sys.getrefcount(marker)] == before
