@@ -55,6 +55,7 @@ from ._events import (
     excerpt,
 )
 from ._subscription import Subscription
+from ._typed import Finite as _Finite
 
 __all__ = [
     "BinanceAdapter",
@@ -128,9 +129,6 @@ class _Bad(Exception):
 # in C.  Anything they do not describe raises, or leaves a needed field None, and the
 # frame takes the ordinary path.
 
-_MAX_FLOAT: Final = 1.7976931348623157e308
-_Finite = Annotated[float, msgspec.Meta(ge=-_MAX_FLOAT, le=_MAX_FLOAT)]
-"""A finite float: NaN fails both bounds, infinities one of them."""
 _Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 """Past 64 bits orjson reads integers as floats, which ``int()`` then rounds: fall back."""
 _Id: TypeAlias = _Int64 | str | None

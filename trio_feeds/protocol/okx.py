@@ -35,7 +35,7 @@ import math
 import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from typing import Annotated, Any, ClassVar, Final, TypeAlias
+from typing import Any, ClassVar, Final, TypeAlias
 
 import msgspec
 import orjson
@@ -62,6 +62,7 @@ from ._events import (
     excerpt,
 )
 from ._subscription import Subscription
+from ._typed import Finite as _Finite
 
 __all__ = [
     "BUSINESS_PATH",
@@ -176,11 +177,6 @@ def _negative_string(frame: bytes) -> bool:
             return True
         i = frame.find(45, i + 1)
     return False
-
-
-_MAX_FLOAT: Final = 1.7976931348623157e308
-_Finite = Annotated[float, msgspec.Meta(ge=-_MAX_FLOAT, le=_MAX_FLOAT)]
-"""A finite float: NaN fails both bounds, infinities one of them."""
 
 
 class _Level(msgspec.Struct, array_like=True, gc=False):
