@@ -6,7 +6,7 @@
   legacy checksum (texts kept + CRC per update).  If
   ``trio_feeds.protocol.okx`` exists, also raw-JSON parse + apply.
 * Binance: diff-depth deltas through ``BinanceBookSync``.
-* ``top(20)`` cost.
+* ``top(20)`` and ``to_record(depth=20)`` cost, on an unchanged book and after each update.
 * Memory of 100 symbols x 400-level books (tracemalloc).
 """
 
@@ -334,12 +334,28 @@ def bench_top(n: int) -> None:
     for _ in range(n):
         book.top(20)
     dt = time.perf_counter() - t0
-    print(f"  top(20): {dt / n * 1e6:.2f} us/call")
+    print(f"  top(20), book unchanged between calls: {dt / n * 1e6:.2f} us/call")
+    # after each 25-level update (the feed's case): the apply-only loop subtracted
+    updates = [sim.update(25, False) for _ in range(n // 4)]
+    costs = []
+    for query in (False, True):
+        best = float("inf")
+        for _ in range(3):
+            b = OrderBook()
+            b.load_snapshot(snap.bids, snap.asks)
+            t0 = time.perf_counter()
+            for d in updates:
+                b.apply(d.bids, d.asks)
+                if query:
+                    b.to_record("okx", "BTC-USDT", 0, 0.0, 20)
+            best = min(best, time.perf_counter() - t0)
+        costs.append(best / len(updates))
+    print(f"  to_record(depth=20) after each 25-level update: {(costs[1] - costs[0]) * 1e6:.2f} us")
     t0 = time.perf_counter()
     for _ in range(n):
         book.to_record("okx", "BTC-USDT", 0, 0.0, 20)
     dt = time.perf_counter() - t0
-    print(f"  to_record(depth=20): {dt / n * 1e6:.2f} us/call")
+    print(f"  to_record(depth=20), book unchanged: {dt / n * 1e6:.2f} us/call")
     t0 = time.perf_counter()
     for _ in range(n // 10):
         book.okx_checksum()

@@ -927,3 +927,48 @@ def test_book_keeper_builds_one_whole_book_per_symbol_per_batch() -> None:
     # an update then a broken chain in the same batch: no torn or stale book, a Gap
     out = keeper.process([delta(4, 3, ((103.0, 1.0),)), delta(9, 7, ((104.0, 1.0),))])
     assert [r.kind for r in out] == ["gap"]
+
+
+def test_book_side_keeps_no_memory_after_clear_or_deletion() -> None:
+    """The C side keeps each level's (price, size) tuple once returned, until the level
+    changes: after heavy use, clearing or dropping the side must give all of it back."""
+    import gc
+    import random
+    import tracemalloc
+
+    rnd = random.Random(5)
+    kinds = [_book_mod._PyBookSide]
+    try:
+        kinds.append(_speedups().BookSide)
+    except pytest.skip.Exception:
+        pass
+
+    def churn(side: Any) -> None:
+        side.load([(100.0 + i / 10, 1.0 + i) for i in range(400)])
+        for step in range(3000):
+            side.apply(
+                [(100.0 + rnd.randrange(450) / 10, rnd.choice([0.0, 1.5, 2.5])) for _ in range(25)]
+            )
+            side.top(20)
+            side.best()
+            if step % 500 == 0:
+                side.trim(300)
+            if step % 700 == 0:
+                side.load([(100.0 + i / 10, 3.0) for i in range(50)])
+
+    for kind in kinds:
+        for ask in (False, True):
+            churn(kind(ask))  # warm up the allocator's pools
+            gc.collect()
+            tracemalloc.start()
+            try:
+                base = tracemalloc.get_traced_memory()[0]
+                side = kind(ask)
+                churn(side)
+                side.clear()
+                del side
+                gc.collect()
+                left = tracemalloc.get_traced_memory()[0] - base
+            finally:
+                tracemalloc.stop()
+            assert left < 4096, f"{kind.__name__}: {left} bytes kept"

@@ -5,7 +5,9 @@
  * and compares them after every step.  The package works without this module.
  *
  * Layout: two C arrays, keys[] and sizes[], sorted ascending by key with the
- * best level LAST.  The key is the price on the bid side and -price on the ask
+ * best level LAST (and a third, cache[], holding each level's (price, size)
+ * tuple from the first time top() or best() returns it until the level
+ * changes, so consecutive top-N copies share the unchanged levels).  The key is the price on the bid side and -price on the ask
  * side, so "best" is always the largest key.  Book activity clusters at the
  * top, so inserting or deleting there moves only the few levels after it, and
  * a size change is a binary search over contiguous doubles and one store: no
@@ -53,6 +55,9 @@ typedef struct {
     PyObject_HEAD
     double *keys;  /* ascending, best last */
     double *sizes; /* aligned with keys */
+    PyObject **cache; /* aligned with keys: the level's (price, size) tuple once asked
+                         for, NULL until then and after the level changes; NULL at and
+                         beyond len */
     Py_ssize_t len;
     Py_ssize_t cap;
     int ask;       /* keys hold -price */
@@ -144,8 +149,23 @@ reserve(BookSide *s, Py_ssize_t need)
         return -1;
     }
     s->sizes = sizes;
+    PyObject **cache = PyMem_Realloc(s->cache, (size_t)cap * sizeof(PyObject *));
+    if (cache == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memset(cache + s->cap, 0, (size_t)(cap - s->cap) * sizeof(PyObject *));
+    s->cache = cache;
     s->cap = cap;
     return 0;
+}
+
+/* drop the cached tuples of [from, to) */
+static void
+forget(BookSide *s, Py_ssize_t from, Py_ssize_t to)
+{
+    for (Py_ssize_t j = from; j < to; j++)
+        Py_CLEAR(s->cache[j]);
 }
 
 static int
@@ -157,6 +177,7 @@ apply_level(BookSide *s, double price, double size)
     if (size != 0.0) { /* NaN counts as non-zero, as it is truthy in Python */
         if (found) {
             s->sizes[i] = size;
+            Py_CLEAR(s->cache[i]);
             return 0;
         }
         if (reserve(s, s->len + 1) < 0)
@@ -165,18 +186,24 @@ apply_level(BookSide *s, double price, double size)
         if (tail) {
             memmove(s->keys + i + 1, s->keys + i, (size_t)tail * sizeof(double));
             memmove(s->sizes + i + 1, s->sizes + i, (size_t)tail * sizeof(double));
+            memmove(s->cache + i + 1, s->cache + i, (size_t)tail * sizeof(PyObject *));
         }
         s->keys[i] = k;
         s->sizes[i] = size;
+        s->cache[i] = NULL;
         s->len++;
     }
     else if (found) {
+        PyObject *gone = s->cache[i];
         Py_ssize_t tail = s->len - i - 1;
         if (tail) {
             memmove(s->keys + i, s->keys + i + 1, (size_t)tail * sizeof(double));
             memmove(s->sizes + i, s->sizes + i + 1, (size_t)tail * sizeof(double));
+            memmove(s->cache + i, s->cache + i + 1, (size_t)tail * sizeof(PyObject *));
         }
         s->len--;
+        s->cache[s->len] = NULL;
+        Py_XDECREF(gone); /* last: the arrays are consistent again */
     }
     return 0;
 }
@@ -204,6 +231,20 @@ level_tuple(const BookSide *s, Py_ssize_t j)
     return pair;
 }
 
+/* level j's (price, size) tuple, a new reference; made once and kept until level j changes */
+static inline PyObject *
+cached_level(BookSide *s, Py_ssize_t j)
+{
+    PyObject *pair = s->cache[j];
+    if (pair == NULL) {
+        pair = level_tuple(s, j);
+        if (pair == NULL)
+            return NULL;
+        s->cache[j] = pair;
+    }
+    return Py_NewRef(pair);
+}
+
 /* ------------------------------------------------------------------ methods */
 
 static int
@@ -213,6 +254,8 @@ BookSide_init(BookSide *self, PyObject *args, PyObject *kwds)
     int ask = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "p", kwlist, &ask))
         return -1;
+    if (self->cache != NULL)
+        forget(self, 0, self->len);
     self->ask = ask;
     self->len = 0;
     return 0;
@@ -221,6 +264,9 @@ BookSide_init(BookSide *self, PyObject *args, PyObject *kwds)
 static void
 BookSide_dealloc(BookSide *self)
 {
+    if (self->cache != NULL)
+        forget(self, 0, self->len);
+    PyMem_Free(self->cache);
     PyMem_Free(self->keys);
     PyMem_Free(self->sizes);
     Py_TYPE(self)->tp_free((PyObject *)self);
@@ -292,6 +338,7 @@ BookSide_load(BookSide *self, PyObject *levels)
         PyMem_Free(entries);
         return NULL;
     }
+    forget(self, 0, self->len); /* every entry becomes NULL: the new levels have none */
     Py_ssize_t len = 0;
     for (Py_ssize_t i = 0; i < n;) {
         /* a run of equal keys: the first one's key (as a dict keeps its first key),
@@ -323,7 +370,7 @@ BookSide_top(BookSide *self, PyObject *arg)
     if (out == NULL)
         return NULL;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *pair = level_tuple(self, self->len - 1 - i);
+        PyObject *pair = cached_level(self, self->len - 1 - i);
         if (pair == NULL) {
             Py_DECREF(out);
             return NULL;
@@ -338,7 +385,7 @@ BookSide_best(BookSide *self, PyObject *Py_UNUSED(ignored))
 {
     if (self->len == 0)
         Py_RETURN_NONE;
-    return level_tuple(self, self->len - 1);
+    return cached_level(self, self->len - 1);
 }
 
 static PyObject *
@@ -379,8 +426,11 @@ BookSide_trim(BookSide *self, PyObject *arg)
         }
         PyList_SET_ITEM(removed, i, price);
     }
+    forget(self, 0, excess);
     memmove(self->keys, self->keys + excess, (size_t)n * sizeof(double));
     memmove(self->sizes, self->sizes + excess, (size_t)n * sizeof(double));
+    memmove(self->cache, self->cache + excess, (size_t)n * sizeof(PyObject *));
+    memset(self->cache + n, 0, (size_t)excess * sizeof(PyObject *));
     self->len = n;
     return removed;
 }
@@ -388,6 +438,8 @@ BookSide_trim(BookSide *self, PyObject *arg)
 static PyObject *
 BookSide_clear(BookSide *self, PyObject *Py_UNUSED(ignored))
 {
+    if (self->cache != NULL)
+        forget(self, 0, self->len);
     self->len = 0;
     Py_RETURN_NONE;
 }
