@@ -248,17 +248,14 @@ class _PyBookSide:
         return len(self._keys)
 
 
-BookSide: Any = _PyBookSide
-SPEEDUPS = False
+SPEEDUPS = speedups is not None
 """True when the C version of a book side (``trio_feeds._speedups.BookSide``) is in use.
 
 It is built at install time when a C compiler is available; without one the
 package installs and runs the same logic in pure Python.  Set the environment
 variable ``TRIO_FEEDS_PURE_PYTHON=1`` to use the Python version anyway.
 """
-if speedups is not None:
-    BookSide = speedups.BookSide
-    SPEEDUPS = True
+BookSide: Any = speedups.BookSide if speedups is not None else _PyBookSide
 
 
 # --------------------------------------------------------------------------- order book
@@ -473,14 +470,10 @@ class OrderBook:
         exchange_time: bool = True,
     ) -> Book:
         """A :class:`~trio_feeds.Book` of the ``depth`` best levels (all if None)."""
-        if depth is None:
-            depth = -1
-        elif depth < 0:
-            raise ValueError(f"depth={depth!r}: the number of levels must be >= 0 (or None)")
+        bids, asks = self.top(depth)
         return new_book(
-            exchange, symbol, timestamp, received_at,
-            self._bids.top(depth), self._asks.top(depth), self.sequence, exchange_time,
-        )  # fmt: skip
+            exchange, symbol, timestamp, received_at, bids, asks, self.sequence, exchange_time
+        )
 
     def __repr__(self) -> str:
         return (

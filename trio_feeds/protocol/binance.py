@@ -21,9 +21,9 @@ constraint, rows of other than two elements by the tuple type): a 20-level
 frame parses ~1.6x faster.  The attempt is gated by the frame's length and
 last bytes (a depth frame ends in ``]}}``), so trade and quote frames pay one
 ``len()`` for it.  Anything the typed shape refuses (an odd field, a stream
-not seen yet, any minus sign: msgspec reads ``"-0"`` as ``0.0``; any
-non-ASCII byte: msgspec skips unknown fields without checking their UTF-8)
-takes the ordinary ``orjson`` path, which also names what was wrong.
+not seen yet, a frame msgspec might read differently: see
+:func:`~trio_feeds.protocol._typed.reads_as_strings_do`) takes the ordinary
+``orjson`` path, which also names what was wrong.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from ._events import (
 )
 from ._subscription import Subscription
 from ._typed import Finite as _Finite
+from ._typed import reads_as_strings_do
 
 __all__ = [
     "BinanceAdapter",
@@ -649,8 +650,7 @@ class BinanceAdapter(Adapter):
             not isinstance(frame, bytes)
             or self._keep_raw
             or frame.find(b"@depth", 0, 64) < 0  # the stream name comes first
-            or b"-" in frame  # msgspec reads "-0" as 0.0, float() as -0.0
-            or not frame.isascii()  # msgspec does not check UTF-8 in fields it skips
+            or not reads_as_strings_do(frame)
         ):
             return False
         try:
