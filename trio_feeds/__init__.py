@@ -11,10 +11,13 @@ from ._convert import structure as structure
 from ._convert import unstructure as unstructure
 from ._errors import ConfigError as ConfigError
 from ._errors import FeedError as FeedError
+from ._errors import HandshakeRejected as HandshakeRejected
 from ._errors import ProtocolError as ProtocolError
 from ._errors import ReconnectLimitError as ReconnectLimitError
 from ._errors import SubscriptionError as SubscriptionError
 from ._errors import SymbolError as SymbolError
+from ._errors import TLSCertificateError as TLSCertificateError
+from ._errors import TLSError as TLSError
 from ._errors import TrioFeedsError as TrioFeedsError
 from ._records import Book as Book
 from ._records import BookDelta as BookDelta

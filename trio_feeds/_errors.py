@@ -4,11 +4,20 @@
 
     TrioFeedsError
     ├── ConfigError (also ValueError)          a wrong argument or setting; names it
-    │   └── SymbolError                        an unknown or malformed symbol; names it
+    │   ├── SymbolError                        an unknown or malformed symbol; names it
+    │   └── TLSCertificateError (also TLSError) the server's certificate was not accepted
+    ├── TLSError                               a TLS handshake failed (``reason``: tls_reset,
+    │                                          tls_protocol, tls_certificate); ``__cause__``
+    │                                          is the ssl / socket error behind it
     ├── ProtocolError                          the exchange sent something we cannot use
+    │   └── HandshakeRejected                  the WebSocket handshake got an HTTP error
     ├── SubscriptionError                      the exchange refused a subscription
     └── FeedError                              a feed stopped for good
         └── ReconnectLimitError                max_reconnect_attempts was reached
+
+Connection failures (``TLSError``, ``HandshakeRejected``, timeouts, resets) do not end a
+feed: they become ``SourceEvent`` s naming the reason and the connection is retried with
+backoff (``certificate_errors="fatal"`` makes ``TLSCertificateError`` end it instead).
 
 Parsers never raise on bad input: a bad frame becomes a ``ParseError`` event
 (``trio_feeds.protocol``) and the frames after it are parsed normally.
@@ -38,6 +47,49 @@ class SymbolError(ConfigError):
 
 class ProtocolError(TrioFeedsError):
     """The remote side broke the protocol."""
+
+
+class HandshakeRejected(ProtocolError):
+    """The server answered the WebSocket handshake with an HTTP error (429, 503, …)."""
+
+    def __init__(self, url: str, status: int, phrase: str = "", body: str = "") -> None:
+        text = f"HTTP {status} {phrase}".strip()
+        super().__init__(
+            f"WebSocket handshake with {url} refused: {text}" + (f": {body}" if body else "")
+        )
+        self.url = url
+        self.status = status
+        self.phrase = phrase
+        self.body = body
+
+
+class TLSError(TrioFeedsError):
+    """The TLS handshake with a server failed.
+
+    ``reason`` is ``"tls_reset"`` (the connection was reset or closed during the handshake),
+    ``"tls_protocol"`` (the server does not speak TLS there, e.g. plain HTTP on a TLS port,
+    or broke the protocol) or ``"tls_certificate"`` (see :class:`TLSCertificateError`);
+    ``detail`` says what happened.  ``__cause__`` is the ``ssl`` or socket error behind it.
+    """
+
+    def __init__(self, reason: str, detail: str, url: str = "") -> None:
+        where = f" with {url}" if url else ""
+        super().__init__(f"TLS handshake{where} failed ({reason}): {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.url = url
+
+
+class TLSCertificateError(TLSError, ConfigError):
+    """The server's certificate was not accepted (untrusted issuer, wrong host name, expired).
+
+    Retried like any connection failure, unless the feed was opened with
+    ``certificate_errors="fatal"``: then it ends the feed (it is a :class:`ConfigError`:
+    a certificate that is not trusted is usually a setting to fix, or an attack).
+    """
+
+    def __init__(self, detail: str, url: str = "") -> None:
+        super().__init__("tls_certificate", detail, url)
 
 
 class SubscriptionError(TrioFeedsError):

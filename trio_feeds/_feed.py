@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from ._buffer import RecordBuffer
 from ._errors import ConfigError, ReconnectLimitError
 from ._limits import shared_budget
 from ._records import DATA_KINDS, Item
+from ._redact import redact
 from ._source import Settings, Source, status_of
 from ._stats import Health
 from ._symbols import canonical
@@ -129,8 +131,9 @@ class Feed:
                 await source.run()
             except* ReconnectLimitError as group:
                 # through the channel, behind the "gave_up" event the source sent before
+                error = _unwrap(group)  # the ReconnectLimitError itself, not a group of one
                 try:
-                    source._send.send_nowait(("", [group.exceptions[0]]))
+                    source._send.send_nowait(("", [error]))
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     pass
         if self._source_scopes.get(name) is scope:
@@ -261,16 +264,21 @@ def _base_url(name: str, exchange: str, url: Any, schemes: tuple[str, ...]) -> s
             f"({', '.join(sorted(ADAPTERS))})"
         )
     if not isinstance(url, str):
-        raise ConfigError(f"{name}[{exchange!r}] must be a URL string, got {url!r}")
-    parts = urlsplit(url)
+        raise ConfigError(f"{name}[{exchange!r}] must be a URL string, got {redact(repr(url))}")
+    shown = redact(repr(url))
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise ConfigError(f"{name}[{exchange!r}] = {shown}: {redact(exc)}") from None
     if parts.scheme not in schemes or not parts.hostname:
         raise ConfigError(
-            f"{name}[{exchange!r}] = {url!r}: expected "
+            f"{name}[{exchange!r}] = {shown}: expected "
             + " or ".join(f"{s}://host:port" for s in schemes)
         )
     if parts.path not in ("", "/") or parts.query:
         raise ConfigError(
-            f"{name}[{exchange!r}] = {url!r}: give scheme, host and port only; "
+            f"{name}[{exchange!r}] = {shown}: give scheme, host and port only; "
             "the exchange's own paths are added by trio_feeds"
         )
     return f"{parts.scheme}://{parts.netloc}"
@@ -307,6 +315,8 @@ async def open_feed(
     book_deltas: bool = False,
     connector: Connector | None = None,
     http_transport: httpx.AsyncBaseTransport | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    certificate_errors: str = "retry",
     clock: Callable[[], float] | None = None,
     seed: int | None = None,
 ) -> AsyncIterator[Feed]:
@@ -325,6 +335,14 @@ async def open_feed(
     ``connector`` replaces how byte streams are opened (``trio_feeds.testing``
     passes an in-memory one); ``clock`` replaces ``time.time`` for
     receive times (virtual-time tests).
+
+    ``ssl_context`` is the TLS configuration for ``wss://`` and ``https://`` (default: the
+    system trust store, certificate and host name verified); it is used by the default
+    connector and, unless ``http_transport`` is given, for REST.  A failed TLS handshake is
+    a ``SourceEvent`` (reason ``tls_certificate``, ``tls_reset``, ``tls_protocol`` or
+    ``connect_timeout``) and is retried with backoff; ``certificate_errors="fatal"`` makes
+    a refused certificate end the feed with :class:`~trio_feeds.TLSCertificateError` (a
+    ``ConfigError``) instead.
     """
     ex_names = _names("exchanges", exchanges)
     if len(set(ex_names)) != len(ex_names):
@@ -350,6 +368,14 @@ async def open_feed(
         http_transport=http_transport,
         book_deltas=bool(book_deltas),
     )
+    if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
+        raise ConfigError(f"ssl_context must be an ssl.SSLContext or None, got {ssl_context!r}")
+    if certificate_errors not in ("retry", "fatal"):
+        raise ConfigError(
+            f"certificate_errors must be 'retry' or 'fatal', got {certificate_errors!r}"
+        )
+    settings.ssl_context = ssl_context
+    settings.certificate_errors = certificate_errors
     if isinstance(book_depth, bool) or not isinstance(book_depth, int) or book_depth < 1:
         raise ConfigError(
             f"book_depth must be a positive int (levels per side), got {book_depth!r}"
@@ -379,7 +405,7 @@ async def open_feed(
         )
     if primary is None:
         primary = ex_names[0]
-    if primary not in adapters:
+    if not isinstance(primary, str) or primary not in adapters:
         raise ConfigError(f"primary {primary!r} is not one of exchanges {ex_names}")
     if conflict not in CONFLICT_MODES:
         raise ConfigError(f"conflict must be one of {', '.join(CONFLICT_MODES)}, got {conflict!r}")
@@ -430,6 +456,10 @@ async def open_feed(
         connected=lambda name: sources[name].connected,
     )
     feed = Feed(sources, buffer, aggregator, settings.clock, settings.stale_after, events_in_stream)
+    owned_transport: _TLSTransport | None = None
+    if ssl_context is not None and http_transport is None:
+        owned_transport = _TLSTransport(ssl_context)
+        settings.http_transport = owned_transport
 
     try:
         async with trio.open_nursery() as nursery:
@@ -449,7 +479,32 @@ async def open_feed(
             finally:
                 nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        raise _unwrap(group) from None
+        leaf = _unwrap(group)
+        if leaf is group:
+            raise
+        # the caller's own exception, with its cause (e.g. the ssl error behind a TLSError)
+        raise leaf from leaf.__cause__
+    finally:
+        if owned_transport is not None:
+            with trio.CancelScope(shield=True):
+                await owned_transport.close()
+
+
+class _TLSTransport(httpx.AsyncBaseTransport):
+    """REST over ``https://`` with the feed's ``ssl_context``; shared by the feed's sources
+    (each closes its client; the feed closes this once at the end)."""
+
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        self._inner = httpx.AsyncHTTPTransport(verify=ssl_context)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        await self._inner.aclose()
 
 
 def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:

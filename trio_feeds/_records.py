@@ -257,12 +257,22 @@ class SubscriptionRejected:
 @attrs.frozen(slots=True)
 class SourceEvent:
     """A change in a source's connection: ``"connected"``, ``"disconnected"``,
-    ``"reconnecting"``, ``"error"`` or ``"gave_up"`` (``state``)."""
+    ``"reconnecting"``, ``"error"``, ``"gave_up"``, ``"server_shutdown"`` or ``"handoff"``
+    (``state``).
+
+    ``reason`` is short and machine-friendly where there is one (``"tls_certificate"``,
+    ``"tls_reset"``, ``"tls_protocol"``, ``"connect_timeout"``, ``"handshake_rejected"``,
+    ``"closed"``, ``"malformed_frame"``, …); ``detail`` is for people.  ``count`` > 1 on an
+    ``"error"`` event: that many errors of this ``reason`` were coalesced into this one
+    (see ``docs/engine.md``, "Errors").  No credential ever appears in ``detail``.
+    """
 
     exchange: str
     state: str
     detail: str
     timestamp: int
+    reason: str = ""
+    count: int = 1
     kind: Literal["source"] = _kind("source")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import random
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -27,11 +28,25 @@ import attrs
 import trio
 
 from ._books import BookKeeper, RestClient
-from ._errors import ProtocolError, ReconnectLimitError
+from ._errors import (
+    HandshakeRejected,
+    ProtocolError,
+    ReconnectLimitError,
+    TLSCertificateError,
+    TLSError,
+)
 from ._limits import LIMITS, Backoff, ConnectionBudget, ExchangeBudget
 from ._records import Gap, SourceEvent, SubscriptionRejected
+from ._redact import redact
 from ._stats import Rolling, SourceStatus
-from ._ws import ConnectionClosed, Connector, WebSocket, connect_websocket
+from ._ws import (
+    ConnectionClosed,
+    Connector,
+    ConnectProgress,
+    WebSocket,
+    connect_websocket,
+    tls_error,
+)
 from .protocol import (
     Adapter,
     ExchangeError,
@@ -71,6 +86,22 @@ class Settings:
     http_transport: Any = None
     book_depth: int = 20
     book_deltas: bool = False
+    #: TLS for the default connector (None: the system trust store)
+    ssl_context: ssl.SSLContext | None = None
+    #: "retry" (a certificate failure is retried like any connect failure) or "fatal"
+    certificate_errors: str = "retry"
+
+
+#: what a connection attempt may fail with (anything else is a bug and is raised)
+CONNECT_ERRORS = (
+    OSError,
+    ConnectionClosed,
+    trio.TooSlowError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+    ProtocolError,
+    TLSError,
+)
 
 
 class SessionEnded(Exception):
@@ -152,7 +183,7 @@ class Source:
         self.reconnects = 0
         self.gaps = 0
         self.connections_opened = 0
-        self.last_error: str | None = None
+        self._last_error: str | None = None
         self.rtt = Rolling(256)
         self.lag = Rolling(1024)
         self.last_data: dict[Subscription, float] = {}
@@ -166,6 +197,15 @@ class Source:
         self._by_topic: dict[tuple[str, str], Subscription] = {
             (s.channel, s.symbol): s for s in self.subscriptions
         }
+
+    @property
+    def last_error(self) -> str | None:
+        """The latest error, as people read it (credentials redacted)."""
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, value: str | None) -> None:
+        self._last_error = None if value is None else redact(value)
 
     @property
     def connected(self) -> bool:
@@ -227,8 +267,8 @@ class Source:
         except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
             pass
 
-    def _event(self, state: str, detail: str) -> None:
-        self._emit([SourceEvent(self.exchange, state, detail, self._now_ms())])
+    def _event(self, state: str, detail: str, reason: str = "") -> None:
+        self._emit([SourceEvent(self.exchange, state, redact(detail), self._now_ms(), reason)])
 
     # -- the reconnect loop ----------------------------------------------------------------
     async def _keep_shard(self, shard: list[Subscription]) -> None:
@@ -250,17 +290,12 @@ class Source:
                 try:
                     await self.budget.connect()
                     await nursery.start(self._session, shard, ended, box, nursery, dedupe)
-                except (
-                    OSError,
-                    ConnectionClosed,
-                    trio.TooSlowError,
-                    ProtocolError,
-                    BaseExceptionGroup,
-                ) as exc:
+                except (*CONNECT_ERRORS, SessionEnded, BaseExceptionGroup) as exc:
                     reason, detail = explain(exc)
                     if reason == "timeout":
                         reason = "connect_timeout"
                     self._failed(reason, detail)
+                    self._maybe_fatal(exc)
                 else:
                     if down_since is not None:
                         self._gap(shard, down_since, "reconnect")
@@ -314,7 +349,15 @@ class Source:
         self.last_error = f"{reason}: {detail}" if detail else reason
         if self.live_sessions == 0:
             self.connected_since = None
-        self._event("disconnected", self.last_error)
+        self._event("disconnected", self.last_error or "", reason)
+
+    def _maybe_fatal(self, exc: BaseException) -> None:
+        """``certificate_errors="fatal"``: a refused certificate ends the feed."""
+        if self.settings.certificate_errors != "fatal":
+            return
+        for leaf in _leaves(exc):
+            if isinstance(leaf, TLSCertificateError):
+                raise leaf
 
     def _last_seen_ms(self, shard: list[Subscription]) -> int:
         """The exchange time (ms) of the newest record this shard delivered.
@@ -357,8 +400,16 @@ class Source:
         url = self.url + endpoint
         conn_budget = ConnectionBudget(self.limits)
         self.state = "connecting"
-        with trio.fail_after(s.connect_timeout):
-            ws = await connect_websocket(url, s.connector)
+        progress = ConnectProgress()
+        try:
+            with trio.fail_after(s.connect_timeout):
+                ws = await connect_websocket(
+                    url, s.connector, ssl_context=s.ssl_context, progress=progress
+                )
+        except trio.TooSlowError:
+            raise SessionEnded(
+                "connect_timeout", f"{progress.phase} not done within {s.connect_timeout:g} s"
+            ) from None
         self.connections_opened += 1
         session = _Session(self, adapter, ws, shard, conn_budget, dedupe)
         handed_over = False
@@ -390,14 +441,7 @@ class Source:
                     handoff_reason = await session.wait_handoff()
                     # make-before-break: open the replacement first; this one keeps
                     # delivering until the replacement is subscribed.
-                    try:
-                        await self.budget.connect()
-                        replacement = await shard_nursery.start(
-                            self._session, shard, ended, box, shard_nursery, dedupe, True
-                        )
-                    except (OSError, ConnectionClosed, trio.TooSlowError, ProtocolError) as exc:
-                        self._event("error", f"replacement connection failed: {exc}")
-                        await trio.sleep_forever()  # keep this one until it dies
+                    replacement = await self._replace(shard, ended, box, shard_nursery, dedupe)
                     handed_over = True
                     self._event("handoff", handoff_reason)
                     # Overlap: frames the exchange sent on this connection before the
@@ -409,7 +453,8 @@ class Source:
                     if replacement.first_ts is not None and not session.caught_up(replacement):
                         self._handoff_gap(shard, session, replacement)
                     scope.cancel()
-        except (SessionEnded, ConnectionClosed, trio.TooSlowError, BaseExceptionGroup) as exc:
+        except (SessionEnded, *CONNECT_ERRORS, BaseExceptionGroup) as exc:
+            self._maybe_fatal(exc)  # a refused replacement certificate, when that is fatal
             box["reason"], box["detail"] = explain(exc)
             # died during the overlap: a clean close (its close frame follows the last data
             # frame) lost nothing; an abrupt end may have
@@ -426,6 +471,48 @@ class Source:
         if not session.live and not handed_over:
             # failed before it was established: report like a connect failure
             raise ConnectionClosed(1006, box.get("detail") or box.get("reason", "failed"))
+
+    async def _replace(
+        self,
+        shard: list[Subscription],
+        ended: trio.Event,
+        box: dict[str, Any],
+        shard_nursery: trio.Nursery,
+        dedupe: _Dedupe,
+    ) -> _Session:
+        """Open the make-before-break replacement, retrying with backoff while the old
+        connection (whose scope this runs in) keeps delivering."""
+        s = self.settings
+        backoff = Backoff(
+            base=s.reconnect_delay,
+            cap=s.max_reconnect_delay,
+            stable_after=s.stable_after,
+            rng=s.rng,
+        )
+        attempt = 0
+        while True:
+            try:
+                await self.budget.connect()
+                new: _Session = await shard_nursery.start(
+                    self._session, shard, ended, box, shard_nursery, dedupe, True
+                )
+                return new
+            except (*CONNECT_ERRORS, SessionEnded, BaseExceptionGroup) as exc:
+                reason, detail = explain(exc)
+                if reason == "timeout":
+                    reason = "connect_timeout"
+                self.errors += 1
+                self.last_error = f"replacement connection failed: {reason}: {detail}"
+                self.state = "streaming"
+                self._event("error", self.last_error or "", reason)
+                self._maybe_fatal(exc)
+            attempt += 1
+            delay = backoff.next_delay()
+            self.reconnect_delays.append(delay)
+            self._event(
+                "reconnecting", f"replacement in {delay:.3f} s (attempt {attempt})", "handoff"
+            )
+            await trio.sleep(delay)
 
 
 class _Session:
@@ -754,16 +841,27 @@ def explain(exc: BaseException) -> tuple[str, str]:
     leaves = _leaves(exc)
     for leaf in leaves:
         if isinstance(leaf, SessionEnded):
-            return leaf.reason, leaf.detail
+            return leaf.reason, redact(leaf.detail)
     for leaf in leaves:
+        if isinstance(leaf, TLSError):
+            return leaf.reason, redact(leaf.detail)
         if isinstance(leaf, ConnectionClosed):
-            return "closed", f"{leaf.code} {leaf.reason}".strip()
+            return "closed", redact(f"{leaf.code} {leaf.reason}".strip())
         if isinstance(leaf, trio.TooSlowError):
             return "timeout", "timed out"
+        if isinstance(leaf, HandshakeRejected):
+            return "handshake_rejected", redact(str(leaf))
         if isinstance(leaf, ProtocolError):
-            return "protocol_error", str(leaf)
+            return "protocol_error", redact(str(leaf))
+        if isinstance(leaf, (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError)):
+            cause = leaf.__cause__ or leaf.__context__
+            if isinstance(leaf, ssl.SSLError) or isinstance(cause, ssl.SSLError):
+                # a connector that did its own TLS: classified like ours
+                tls = tls_error(leaf)
+                return tls.reason, redact(tls.detail)
+            return "connect_failed", redact(f"{type(leaf).__name__}: {leaf} {cause or ''}".strip())
         if isinstance(leaf, OSError):
-            return "connect_failed", f"{type(leaf).__name__}: {leaf}"
+            return "connect_failed", redact(f"{type(leaf).__name__}: {leaf}")
     raise exc
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -23,7 +24,8 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from ._errors import ConfigError, ProtocolError
+from ._errors import ConfigError, HandshakeRejected, ProtocolError, TLSCertificateError, TLSError
+from ._redact import redact
 
 Connector = Callable[[str], Awaitable[trio.abc.Stream]]
 """``async (url) -> stream``: opens the byte stream a WebSocket runs on.
@@ -56,28 +58,126 @@ _default_ssl: ssl.SSLContext | None = None
 
 
 def _ssl_context() -> ssl.SSLContext:
+    """The system trust store, certificate and host name verification on."""
     global _default_ssl
     if _default_ssl is None:
         _default_ssl = ssl.create_default_context()
     return _default_ssl
 
 
-async def default_connector(url: str) -> trio.abc.Stream:
-    """TCP, plus TLS with certificate verification for ``wss://``."""
+#: OpenSSL reasons that mean "the other side does not speak TLS here" (plain HTTP, …)
+_NOT_TLS = frozenset(
+    {"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "HTTPS_PROXY_REQUEST", "PACKET_LENGTH_TOO_LONG",
+     "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL"}
+)  # fmt: skip
+
+
+def tls_error(exc: BaseException, url: str = "") -> TLSError:
+    """The :class:`TLSError` for a failed handshake (``exc``: what ``SSLStream`` raised).
+
+    trio raises ``BrokenResourceError`` whose ``__cause__`` is the ``ssl`` or socket
+    error; the reason is read from that.
+    """
+    where = redact(url)
+    cause: BaseException | None = exc
+    if isinstance(exc, (trio.BrokenResourceError, trio.ClosedResourceError)):
+        cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        why = cause.verify_message or cause.reason or str(cause)
+        return TLSCertificateError(f"certificate not accepted: {why}", where)
+    if isinstance(cause, ssl.SSLError) and not isinstance(
+        cause, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
+    ):
+        name = cause.reason or type(cause).__name__
+        hint = (
+            " (the server does not speak TLS there: plain HTTP on a TLS port?)"
+            if name in _NOT_TLS
+            else ""
+        )
+        return TLSError("tls_protocol", f"{name}{hint}", where)
+    if cause is None or isinstance(cause, (ssl.SSLError, EOFError)):
+        return TLSError("tls_reset", "the server closed the connection during the handshake", where)
+    detail = f"connection broken during the handshake: {type(cause).__name__}: {cause}"
+    return TLSError("tls_reset", detail, where)
+
+
+async def start_tls(
+    stream: trio.abc.Stream,
+    context: ssl.SSLContext | None,
+    server_hostname: str,
+    url: str = "",
+) -> trio.SSLStream[trio.abc.Stream]:
+    """Wrap ``stream`` in TLS and complete the handshake (``context=None``: system defaults).
+
+    A failed handshake raises :class:`~trio_feeds.TLSError` (or
+    :class:`~trio_feeds.TLSCertificateError`) naming the reason, with the ``ssl`` or socket
+    error as ``__cause__``; the stream is closed.
+    """
+    progress = _PROGRESS.get()
+    if progress is not None:
+        progress.phase = "TLS handshake"
+    tls = trio.SSLStream(
+        stream, context or _ssl_context(), server_hostname=server_hostname, https_compatible=True
+    )
+    try:
+        await tls.do_handshake()
+    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        await trio.aclose_forcefully(tls)
+        raise tls_error(exc, url) from (exc.__cause__ or exc)
+    except BaseException:
+        await trio.aclose_forcefully(tls)
+        raise
+    return tls
+
+
+class ConnectProgress:
+    """How far a connection attempt got (for timeout messages): ``phase`` is
+    ``"TCP connect"``, ``"TLS handshake"`` or ``"WebSocket handshake"``."""
+
+    __slots__ = ("phase",)
+
+    def __init__(self) -> None:
+        self.phase = "connect"
+
+
+#: the attempt in progress in this task (so that connectors using start_tls report it too)
+_PROGRESS: ContextVar[ConnectProgress | None] = ContextVar("trio_feeds_progress", default=None)
+
+
+async def open_stream(
+    url: str,
+    ssl_context: ssl.SSLContext | None = None,
+    progress: ConnectProgress | None = None,
+) -> trio.abc.Stream:
+    """TCP, plus TLS with certificate verification for ``wss://`` (``ssl_context``, or the
+    system trust store)."""
     parts = urlsplit(url)
-    secure = parts.scheme == "wss"
+    secure = parts.scheme in ("wss", "https")
     host = parts.hostname or ""
     port = parts.port or (443 if secure else 80)
+    progress = progress or _PROGRESS.get()
+    if progress is not None:
+        progress.phase = "TCP connect"
     tcp = await trio.open_tcp_stream(host, port)
     if not secure:
         return tcp
-    stream = trio.SSLStream(tcp, _ssl_context(), server_hostname=host, https_compatible=True)
-    try:
-        await stream.do_handshake()
-    except BaseException:
-        await trio.aclose_forcefully(stream)
-        raise
-    return stream
+    return await start_tls(tcp, ssl_context, host, url)
+
+
+async def default_connector(url: str) -> trio.abc.Stream:
+    """TCP, plus TLS with certificate verification (system trust store) for ``wss://``."""
+    return await open_stream(url)
+
+
+def tls_connector(ssl_context: ssl.SSLContext | None) -> Connector:
+    """A connector like :func:`default_connector` whose TLS uses ``ssl_context``."""
+    if ssl_context is None:
+        return default_connector
+
+    async def connect(url: str) -> trio.abc.Stream:
+        return await open_stream(url, ssl_context)
+
+    return connect
 
 
 class WebSocket:
@@ -275,17 +375,38 @@ class WebSocket:
         await trio.aclose_forcefully(self._stream)
 
 
-async def connect_websocket(url: str, connector: Connector | None = None) -> WebSocket:
+async def connect_websocket(
+    url: str,
+    connector: Connector | None = None,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    progress: ConnectProgress | None = None,
+) -> WebSocket:
     """Open ``url`` and complete the WebSocket handshake.
 
-    No timeout of its own: wrap it in ``trio.fail_after`` (the engine does,
-    with ``connect_timeout``).
+    ``connector`` opens the byte stream (default: TCP, and TLS for ``wss://`` with
+    ``ssl_context`` or the system trust store).  No timeout of its own: wrap it in
+    ``trio.fail_after`` (the engine does, with ``connect_timeout``); ``progress.phase``
+    then says which step was too slow.  A refused handshake raises
+    :class:`~trio_feeds.HandshakeRejected` with the HTTP status.
     """
+    shown = redact(url)
     try:
         uri = parse_uri(url)
     except InvalidURI as exc:
-        raise ConfigError(f"invalid WebSocket URL {url!r}: {exc}") from None
-    stream = await (connector or default_connector)(url)
+        raise ConfigError(f"invalid WebSocket URL {shown!r}: {redact(exc)}") from None
+    token = _PROGRESS.set(progress)
+    try:
+        if connector is None:
+            stream = await open_stream(url, ssl_context, progress)
+        else:
+            if progress is not None:
+                progress.phase = "connect"
+            stream = await connector(url)
+    finally:
+        _PROGRESS.reset(token)
+    if progress is not None:
+        progress.phase = "WebSocket handshake"
     try:
         protocol = ClientProtocol(uri, max_size=MAX_MESSAGE)
         request = protocol.connect()
@@ -297,7 +418,9 @@ async def connect_websocket(url: str, connector: Connector | None = None) -> Web
             try:
                 data = await stream.receive_some(READ_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise ConnectionClosed(1006, f"transport error during handshake: {exc}") from None
+                raise ConnectionClosed(
+                    1006, f"transport error during handshake: {redact(exc)}"
+                ) from None
             if not data:
                 protocol.receive_eof()
                 raise ConnectionClosed(1006, "connection closed during the handshake")
@@ -306,7 +429,8 @@ async def connect_websocket(url: str, connector: Connector | None = None) -> Web
             if end >= 0:
                 break
             if len(raw) > 65536:
-                raise ProtocolError(f"WebSocket handshake with {url}: response head too large")
+                raise ProtocolError(f"WebSocket handshake with {shown}: response head too large")
+        _check_status(shown, raw, end)
         # websockets sees exactly the response head; frames after it start at a boundary
         protocol.receive_data(raw[: end + 4])
         events = protocol.events_received()
@@ -314,7 +438,10 @@ async def connect_websocket(url: str, connector: Connector | None = None) -> Web
         failure = protocol.handshake_exc
         if failure is not None or response is None:
             status = getattr(response, "status_code", "?")
-            raise ProtocolError(f"WebSocket handshake with {url} failed (HTTP {status}): {failure}")
+            raise ProtocolError(
+                f"WebSocket handshake with {shown} failed (HTTP {status}): "
+                f"{redact(failure or 'incomplete response')}"
+            )
         ws._pending = ws._absorb(raw[end + 4 :])
         await ws._flush()
         return ws
@@ -323,11 +450,35 @@ async def connect_websocket(url: str, connector: Connector | None = None) -> Web
         raise
 
 
+def _check_status(url: str, raw: bytes, end: int) -> None:
+    """Raise :class:`HandshakeRejected` when the response is not ``101 Switching Protocols``.
+
+    Read here, not by websockets: it waits for the whole body of an error response before it
+    reports anything, and the status must not be lost.
+    """
+    line = raw[: raw.find(b"\r\n")].decode("latin-1", "replace")
+    parts = line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise ProtocolError(f"WebSocket handshake with {url}: not an HTTP response: {line[:80]!r}")
+    status = int(parts[1])
+    if status == 101:
+        return
+    phrase = parts[2].strip() if len(parts) > 2 else ""
+    body = raw[end + 4 : end + 4 + 300].decode("utf-8", "replace")
+    body = " ".join(body.split())
+    raise HandshakeRejected(url, status, phrase, redact(body))
+
+
 __all__ = [
+    "ConnectProgress",
     "ConnectionClosed",
     "Connector",
     "InvalidHandshake",
     "WebSocket",
     "connect_websocket",
     "default_connector",
+    "open_stream",
+    "start_tls",
+    "tls_connector",
+    "tls_error",
 ]

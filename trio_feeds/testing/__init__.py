@@ -4,8 +4,9 @@ Like :mod:`trio.testing`, this package is not imported by ``import trio_feeds``.
 simulators speak the exchanges' real public WebSocket protocols and REST book endpoints,
 push data from a deterministic :class:`MarketSimulator`, and can inject faults (drops,
 silence, malformed frames, sequence gaps, shutdown notices, latency, refused connections,
-HTTP 429).  They run over loopback TCP or over in-memory streams, so whole reconnect
-scenarios run under ``trio.testing.MockClock`` in milliseconds.
+HTTP 429, TLS handshake faults).  They run over loopback TCP or over in-memory streams, so
+whole reconnect scenarios run under ``trio.testing.MockClock`` in milliseconds.  With
+``tls=True`` they serve ``wss://`` with certificates from a test CA made for the run.
 
 Entry point: :func:`open_simulated_exchanges`.
 """
@@ -29,8 +30,11 @@ from ._server import RestRequest as RestRequest
 from ._server import SimConnection as SimConnection
 from ._server import SimulatedExchange as SimulatedExchange
 from ._server import Violation as Violation
+from ._tls import TLS_FAULTS as TLS_FAULTS
+from ._tls import TestPKI as TestPKI
 
 __all__ = [
+    "TLS_FAULTS",
     "BookChange",
     "Candle",
     "ConnectionAttempt",
@@ -47,6 +51,7 @@ __all__ = [
     "SymbolSpec",
     "SymbolUpdate",
     "TakerOrder",
+    "TestPKI",
     "Violation",
     "okx_checksum",
     "open_simulated_exchanges",

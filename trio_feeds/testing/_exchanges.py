@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +15,7 @@ from ._binance import SimulatedBinance
 from ._market import MarketSimulator, SymbolSpec
 from ._okx import SimulatedOkx
 from ._server import SimulatedExchange
+from ._tls import TestPKI
 
 __all__ = ["SimulatedExchanges", "open_simulated_exchanges"]
 
@@ -35,15 +37,28 @@ class SimulatedExchanges:
         binance: the :class:`SimulatedBinance`.
         okx: the :class:`SimulatedOkx`.
         memory: True in memory mode.
+        pki: the test certificate authority when serving TLS (``tls=True``), else None.
     """
 
     def __init__(
-        self, market: MarketSimulator, binance: SimulatedBinance, okx: SimulatedOkx, memory: bool
+        self,
+        market: MarketSimulator,
+        binance: SimulatedBinance,
+        okx: SimulatedOkx,
+        memory: bool,
+        pki: TestPKI | None = None,
     ) -> None:
         self.market = market
         self.binance = binance
         self.okx = okx
         self.memory = memory
+        self.pki = pki
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """With ``tls=True``: a client ``ssl.SSLContext`` that trusts the simulators' test CA
+        (and nothing else), for ``open_feed(ssl_context=...)``.  None without TLS."""
+        return self.pki.client_context if self.pki is not None else None
 
     @property
     def sims(self) -> dict[str, SimulatedExchange]:
@@ -75,6 +90,7 @@ class SimulatedExchanges:
         """``async connector(url) -> trio.abc.Stream`` to the simulator at ``url``'s host:port.
 
         In memory mode the stream is one half of an in-memory pair; in TCP mode a TCP stream.
+        With ``tls=True`` the TLS handshake is done on it (with the test CA's trust).
         The caller does the WebSocket handshake (with whatever path and query it wants).
         """
         return await self._route(url, rest=False).connect(url)
@@ -100,6 +116,7 @@ async def open_simulated_exchanges(
     market: MarketSimulator | None = None,
     binance_options: Mapping[str, Any] | None = None,
     okx_options: Mapping[str, Any] | None = None,
+    tls: bool = False,
 ) -> AsyncIterator[SimulatedExchanges]:
     """Run a simulated Binance and a simulated OKX on one shared market.
 
@@ -111,6 +128,9 @@ async def open_simulated_exchanges(
         market: use this market instead of building one.
         binance_options, okx_options: keyword arguments for :class:`SimulatedBinance` /
             :class:`SimulatedOkx` (e.g. ``{"unknown_symbol": "accept"}``, ``{"checksum": True}``).
+        tls: serve ``wss://`` and ``https://`` with certificates from a test CA made for this
+            run (needs ``trustme``); ``sims.ssl_context`` trusts it.  Handshake faults:
+            ``sims.binance.fail_tls("reset" | "certificate" | "plain_http" | "slow" | …)``.
 
     Example::
 
@@ -119,10 +139,17 @@ async def open_simulated_exchanges(
     """
     if market is None:
         market = MarketSimulator(symbols, seed=seed, rate=rate)
-    binance = SimulatedBinance(market, **dict(binance_options or {}))
-    okx = SimulatedOkx(market, **dict(okx_options or {}))
+    b_opts, o_opts = dict(binance_options or {}), dict(okx_options or {})
+    pki: TestPKI | None = None
+    if tls:
+        hosts = [str(o["host"]) for o in (b_opts, o_opts) if "host" in o]
+        pki = TestPKI(hosts)
+        b_opts.setdefault("tls", pki)
+        o_opts.setdefault("tls", pki)
+    binance = SimulatedBinance(market, **b_opts)
+    okx = SimulatedOkx(market, **o_opts)
     async with trio.open_nursery() as nursery:
         await nursery.start(market.run)
         async with binance.serve(memory=memory), okx.serve(memory=memory):
-            yield SimulatedExchanges(market, binance, okx, memory)
+            yield SimulatedExchanges(market, binance, okx, memory, pki)
         nursery.cancel_scope.cancel()

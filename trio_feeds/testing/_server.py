@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import socket
+import ssl
 import struct
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -40,7 +41,9 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from .._ws import start_tls
 from ._market import MarketSimulator, MarketTick
+from ._tls import TLS_FAULTS, TestPKI
 
 if TYPE_CHECKING:
     from typing import Self
@@ -63,8 +66,10 @@ class ConnectionAttempt:
     """One incoming WebSocket connection attempt.
 
     ``outcome`` is ``"accepted"``, ``"refused"`` (fault: closed before the handshake),
-    ``"rejected"`` (handshake answered with an HTTP error; ``status`` says which) or
-    ``"failed"`` (the client went away or sent garbage during the handshake).
+    ``"rejected"`` (handshake answered with an HTTP error; ``status`` says which),
+    ``"failed"`` (the client went away or sent garbage during the handshake) or
+    ``"tls_failed"`` (a TLS fault was injected, ``detail`` names it; or the TLS handshake
+    failed, ``detail`` says how).
     """
 
     time: float
@@ -72,6 +77,7 @@ class ConnectionAttempt:
     path: str
     outcome: str
     status: int | None = None
+    detail: str = ""
 
 
 @attrs.frozen
@@ -294,11 +300,8 @@ class SimConnection:
             self._closing = True
             self.closed_at = trio.current_time()
             self.sim._on_close(self)
-            if self._dropped and isinstance(self._stream, trio.SocketStream):
-                with contextlib.suppress(OSError):
-                    self._stream.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                    )
+            if self._dropped:
+                _linger_zero(self._stream)
             await trio.aclose_forcefully(self._stream)
             self.closed.set()
 
@@ -387,6 +390,19 @@ class SimConnection:
             await self._send_bytes(self._ws.send(Message(data=text)))
 
 
+def _linger_zero(stream: trio.abc.Stream) -> None:
+    """Make closing this (TCP) stream send a reset instead of a clean FIN."""
+    while isinstance(stream, trio.SSLStream):
+        stream = stream.transport_stream
+    if isinstance(stream, trio.SocketStream):
+        with contextlib.suppress(OSError):
+            stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def _netloc(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 def _garble(text: str, n: int) -> str:
     if n % 2 == 0:
         return text[: max(1, len(text) // 2)]
@@ -433,8 +449,14 @@ class SimulatedExchange:
         max_backlog: int | None = 100_000,
         close_timeout: float = 2.0,
         handshake_timeout: float = 10.0,
+        tls: bool | TestPKI = False,
     ) -> None:
         self.market = market
+        #: the test certificate authority (``tls=True``), else None
+        self.pki: TestPKI | None = (
+            tls if isinstance(tls, TestPKI) else TestPKI([host]) if tls else None
+        )
+        self._tls_faults: list[tuple[str, float]] = []
         self.host = host
         self.max_message_size = max_message_size
         self.max_backlog = max_backlog
@@ -458,30 +480,50 @@ class SimulatedExchange:
     # --- URLs and transports ------------------------------------------------------------
 
     @property
+    def tls(self) -> bool:
+        """True when serving ``wss://`` and ``https://`` (see :attr:`ssl_context`)."""
+        return self.pki is not None
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A client ``ssl.SSLContext`` trusting this simulator's test CA (None without TLS).
+
+        Pass it to ``open_feed(ssl_context=...)``; certificate and host name are verified as
+        for a real exchange.
+        """
+        return self.pki.client_context if self.pki is not None else None
+
+    @property
     def url(self) -> str:
-        """``ws://host:port`` (no path) of the WebSocket server; valid while serving."""
+        """``ws://host:port`` (``wss://`` with TLS; no path) of the WebSocket server; valid
+        while serving."""
+        scheme = "wss" if self.pki is not None else "ws"
         if self._memory:
-            return f"ws://{self.memory_host}:{self.memory_port}"
+            return f"{scheme}://{self.memory_host}:{self.memory_port}"
         if self._port is None:
             raise RuntimeError("not serving yet")
-        return f"ws://{self.host}:{self._port}"
+        return f"{scheme}://{_netloc(self.host)}:{self._port}"
 
     @property
     def rest_url(self) -> str:
-        """``http://host:port`` of the REST server; valid while serving."""
+        """``http://host:port`` (``https://`` with TLS) of the REST server; valid while
+        serving."""
+        scheme = "https" if self.pki is not None else "http"
         if self._memory:
-            return f"http://{self.memory_rest_host}"
+            return f"{scheme}://{self.memory_rest_host}"
         if self._rest_port is None:
             raise RuntimeError("not serving yet")
-        return f"http://{self.host}:{self._rest_port}"
+        return f"{scheme}://{_netloc(self.host)}:{self._rest_port}"
 
     @property
     def connector(self) -> Callable[[str], Awaitable[trio.abc.Stream]]:
         """``async connect(url) -> trio.abc.Stream`` reaching this server.
 
         Memory mode: a fresh in-memory stream pair whose server half this simulator serves.
-        TCP mode: ``trio.open_tcp_stream`` to the server's port.  The client then performs
-        its normal WebSocket handshake on the stream; the path it asks for is honoured.
+        TCP mode: ``trio.open_tcp_stream`` to the server's port.  With TLS, the TLS
+        handshake is done (verifying the test certificate, as trio_feeds' default connector
+        does, with the same errors).  The client then performs its normal WebSocket
+        handshake on the stream; the path it asks for is honoured.
         """
         return self.connect
 
@@ -489,12 +531,17 @@ class SimulatedExchange:
         """See :attr:`connector`; ``url`` is ignored except in error messages."""
         if self._nursery is None:
             raise RuntimeError(f"{self.name} simulator is not serving")
+        stream: trio.abc.Stream
         if self._memory:
             client, server = trio.testing.memory_stream_pair()
             self._nursery.start_soon(self._handle_stream, server, "memory")
-            return client
-        assert self._port is not None
-        return await trio.open_tcp_stream(self.host, self._port)
+            stream, host = client, self.memory_host
+        else:
+            assert self._port is not None
+            stream, host = await trio.open_tcp_stream(self.host, self._port), self.host
+        if self.pki is None:
+            return stream
+        return await start_tls(stream, self.pki.client_context, host, url or self.url)
 
     @property
     def http_transport(self) -> httpx.AsyncBaseTransport:
@@ -591,6 +638,11 @@ class SimulatedExchange:
                 return
         else:
             status = None
+        if self.pki is not None:
+            secure = await self._tls_handshake(stream, remote, now)
+            if secure is None:
+                return
+            stream = secure
         ws = WSConnection(ConnectionType.SERVER)
         request: Request | None = None
         try:
@@ -654,7 +706,60 @@ class SimulatedExchange:
             if conn in self.connections:
                 self.connections.remove(conn)
 
-    async def _handle_http(self, stream: trio.SocketStream) -> None:
+    async def _tls_handshake(
+        self, raw: trio.abc.Stream, remote: str, now: float
+    ) -> trio.abc.Stream | None:
+        """The server side of TLS, with the next injected fault if any; None: it failed."""
+        assert self.pki is not None
+        fault, delay = self._tls_faults.pop(0) if self._tls_faults else ("", 0.0)
+        if fault:
+            self.connection_log.append(
+                ConnectionAttempt(now, remote, "", "tls_failed", None, fault)
+            )
+        which = {"certificate": "untrusted", "hostname": "wrong_host"}.get(fault, "good")
+        if fault in ("reset", "close", "plain_http"):
+            with trio.move_on_after(self.handshake_timeout):
+                try:
+                    await raw.receive_some(65536)  # the ClientHello
+                    if fault == "plain_http":
+                        body = b"This port speaks plain HTTP, not TLS.\n"
+                        await raw.send_all(
+                            b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                            b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                        )
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+            if fault == "reset":
+                _linger_zero(raw)  # TCP: a reset, not a clean close
+            await trio.aclose_forcefully(raw)
+            return None
+        if fault == "slow":
+            await trio.sleep(delay)
+        tls = trio.SSLStream(raw, self.pki.server_context(which), server_side=True)
+        try:
+            with trio.fail_after(self.handshake_timeout):
+                await tls.do_handshake()
+        except (trio.TooSlowError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            if not fault:
+                cause = exc.__cause__ or exc
+                detail = f"handshake failed: {type(cause).__name__}: {cause}"
+                self.connection_log.append(
+                    ConnectionAttempt(now, remote, "", "tls_failed", None, detail)
+                )
+            await trio.aclose_forcefully(tls)
+            return None
+        return tls
+
+    async def _handle_http(self, stream: trio.abc.Stream) -> None:
+        if self.pki is not None:
+            tls = trio.SSLStream(stream, self.pki.server_context(), server_side=True)
+            try:
+                with trio.fail_after(self.handshake_timeout):
+                    await tls.do_handshake()
+            except (trio.TooSlowError, trio.BrokenResourceError, trio.ClosedResourceError):
+                await trio.aclose_forcefully(tls)
+                return
+            stream = tls
         conn = h11.Connection(h11.SERVER)
         try:
             while True:
@@ -808,6 +913,22 @@ class SimulatedExchange:
                 c.latency = None
         else:
             connection.latency = seconds
+
+    def fail_tls(self, fault: str = "reset", n: int = 1, *, delay: float = 60.0) -> None:
+        """Break the TLS handshake of the next ``n`` connection attempts (needs ``tls=True``).
+
+        ``fault``: ``"reset"`` (the server reads the ClientHello, then resets the TCP
+        connection; in memory mode it closes), ``"close"`` (closes cleanly instead),
+        ``"certificate"`` (serves a certificate from a CA the client does not trust),
+        ``"hostname"`` (a trusted certificate for another host name), ``"plain_http"``
+        (answers the ClientHello with a plain-text HTTP 400) or ``"slow"`` (waits ``delay``
+        seconds before answering: the client's connect timeout fires).
+        """
+        if self.pki is None:
+            raise RuntimeError(f"{self.name} simulator does not serve TLS (tls=True)")
+        if fault not in TLS_FAULTS:
+            raise ValueError(f"fault must be one of {', '.join(TLS_FAULTS)}, got {fault!r}")
+        self._tls_faults.extend([(fault, delay)] * n)
 
     def refuse_connections(self, n: int = 1, status: int | None = None) -> None:
         """Refuse the next ``n`` connection attempts: close the socket before the handshake,
