@@ -13,7 +13,11 @@ consumer falls behind by more than ``capacity`` items:
 * stream events (gaps, source switches, …) are never dropped.
 
 The consumer pops records synchronously, one at a time, from a deque: no
-task switch per record, only when the deque is empty.
+task switch per record, only when the deque is empty, or when the consumer has run
+for :data:`YIELD_AFTER` seconds since it last let other tasks run.  Then ``get`` yields
+once (a checkpoint), so that the socket readers answer pings and the heartbeats run
+between items *whatever the consumer does between them*: a consumer that blocks for
+20 ms per item yields at every item, a fast one every few thousand.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterable
+from time import perf_counter
 from typing import Any
 
 import trio
@@ -29,7 +34,8 @@ from ._records import Dropped
 
 CONFLATED_KINDS = frozenset({"quote", "ticker", "book"})
 DROPPABLE_KINDS = frozenset({"trade", "candle", "book_delta"})
-_CHECKPOINT_EVERY = 4096
+#: seconds of consumer time after which ``get`` lets the other tasks run once
+YIELD_AFTER = 0.002
 
 
 class RecordBuffer:
@@ -46,7 +52,7 @@ class RecordBuffer:
         self._lot = trio.lowlevel.ParkingLot()
         self._closed = False
         self._error: BaseException | None = None
-        self._since_checkpoint = 0
+        self._last_yield = perf_counter()
         #: records dropped so far (trades, candles, book deltas)
         self.dropped = 0
         #: records replaced by a newer one of the same key
@@ -133,11 +139,11 @@ class RecordBuffer:
         q = self._q
         while True:
             if q:
-                self._since_checkpoint += 1
-                if self._since_checkpoint >= _CHECKPOINT_EVERY:
-                    # keep the consumer from starving the readers on a long backlog
-                    self._since_checkpoint = 0
+                if perf_counter() - self._last_yield >= YIELD_AFTER:
+                    # The consumer has had the event loop for a while (a long backlog, or
+                    # blocking work per item): let the readers and heartbeats run once.
                     await trio.lowlevel.checkpoint()
+                    self._last_yield = perf_counter()
                     if not q:
                         continue
                 return q.popleft()
@@ -148,8 +154,8 @@ class RecordBuffer:
                 if self._error is not None:
                     raise self._error
                 raise trio.EndOfChannel
-            self._since_checkpoint = 0
             await self._lot.park()
+            self._last_yield = perf_counter()
 
     def drain(self) -> list[Any]:
         """Everything currently buffered, without waiting."""

@@ -1,0 +1,78 @@
+"""What the consumer does cannot take the feed down: blocking work per item, falling behind
+while the exchange sends garbage."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any
+
+import trio
+
+import trio_feeds
+from trio_feeds.testing import MarketSimulator, SimulatedBinance
+
+
+def _binance_in_thread(ready: queue.Queue[Any], stop: threading.Event) -> None:
+    """A simulated Binance on its own trio loop in a thread, so that it keeps sending (and
+    pinging) while the consumer's thread is blocked."""
+
+    async def main() -> None:
+        market = MarketSimulator(["BTC-USDT", "ETH-USDT"], seed=3, rate=200.0)
+        sim = SimulatedBinance(
+            market, ping_interval=0.25, pong_timeout=1.0, max_messages_per_second=None
+        )
+        async with sim.serve():
+            ready.put((sim.url, sim.rest_url))
+            while not stop.is_set():  # noqa: ASYNC110
+                await trio.sleep(0.05)
+            ready.put(
+                {
+                    "connections": len(sim.all_connections),
+                    "close_codes": [c.close_code for c in sim.all_connections],
+                    "violations": [v.kind for v in sim.violations],
+                    "pings_sent": sum(c.pings_sent for c in sim.all_connections),
+                    "pongs_received": sum(c.pongs_received for c in sim.all_connections),
+                }
+            )
+
+    trio.run(main)
+
+
+async def test_a_consumer_blocking_20ms_per_item_keeps_the_pings_answered() -> None:
+    """Real loopback and real time (blocking work does not exist in virtual time): the
+    simulated Binance pings every 0.25 s and closes with 1008 when a pong is 1 s late.  The
+    consumer blocks the event loop for 20 ms per item while a backlog builds up; the feed
+    must still answer every ping between items, so the connection survives."""
+    ready: queue.Queue[Any] = queue.Queue()
+    stop = threading.Event()
+    thread = threading.Thread(target=_binance_in_thread, args=(ready, stop), daemon=True)
+    thread.start()
+    url, rest_url = await trio.to_thread.run_sync(ready.get)
+    items = 0
+    backlog = 0
+    events: list[Any] = []
+    try:
+        async with trio_feeds.open_feed(
+            ["binance"], ["BTC-USDT", "ETH-USDT"], ["trade", "quote"],
+            urls={"binance": url}, rest_urls={"binance": rest_url},
+        ) as feed:  # fmt: skip
+            with trio.move_on_after(4.0):
+                async for item in feed:
+                    time.sleep(0.02)  # blocking work, as a careless consumer does  # noqa: ASYNC251
+                    items += 1
+                    backlog = max(backlog, feed.buffered)
+                    if item.kind == "source":
+                        events.append(item)
+    finally:
+        stop.set()
+        summary = await trio.to_thread.run_sync(ready.get)
+        await trio.to_thread.run_sync(thread.join)
+    assert backlog > 50, "the consumer was behind all along (the case that starved pings)"
+    assert summary["connections"] == 1, summary  # never replaced
+    assert 1008 not in summary["close_codes"]
+    assert "pong_timeout" not in summary["violations"]
+    assert summary["pings_sent"] >= 8
+    assert summary["pongs_received"] >= summary["pings_sent"] - 1
+    assert [e.state for e in events] == ["connected"]
