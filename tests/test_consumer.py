@@ -11,7 +11,7 @@ from typing import Any
 import trio
 
 import trio_feeds
-from trio_feeds.testing import MarketSimulator, SimulatedBinance
+from trio_feeds.testing import MarketSimulator, SimulatedBinance, open_simulated_exchanges
 
 
 def _binance_in_thread(ready: queue.Queue[Any], stop: threading.Event) -> None:
@@ -76,3 +76,73 @@ async def test_a_consumer_blocking_20ms_per_item_keeps_the_pings_answered() -> N
     assert summary["pings_sent"] >= 8
     assert summary["pongs_received"] >= summary["pings_sent"] - 1
     assert [e.state for e in events] == ["connected"]
+
+
+async def test_an_error_storm_with_a_consumer_that_does_not_read_stays_bounded(
+    autojump_clock: Any,
+) -> None:
+    """Thousands of malformed frames while the consumer reads nothing and buffer_size=1000:
+    the errors are coalesced per (source, reason), so the buffer holds about buffer_size
+    items, not one event per bad frame; every error is still counted."""
+    async with (
+        open_simulated_exchanges(["BTC-USDT", "ETH-USDT"], seed=5, memory=True, rate=200.0) as sims,
+        trio_feeds.open_feed(
+            ["binance"], ["BTC-USDT", "ETH-USDT"], ["trade", "quote"], urls=sims.urls,
+            connector=sims.connector, clock=sims.clock, buffer_size=1000,
+        ) as feed,
+    ):  # fmt: skip
+        await trio.sleep(1)
+        sims.binance.malformed(10**9)
+        await trio.sleep(60)
+        source = feed.sources["binance"]
+        assert source.errors > 5000, "a real storm"
+        assert feed.buffered < 1200
+        items = []
+        while True:
+            try:
+                items.append(feed.receive_nowait())
+            except trio.WouldBlock:
+                break
+        disconnects = [x for x in items if x.kind == "source" and x.state == "disconnected"]
+        errors = [x for x in items if x.kind == "source" and x.state == "error"]
+        assert {x.reason for x in errors} == {"malformed_frame"}
+        assert len(errors) <= 62  # the first, then one per second
+        for conn in sims.binance.connections:  # the storm ends; what was coalesced comes out
+            conn.malformed_pending = 0
+        await trio.sleep(3)
+        while True:
+            try:
+                x = feed.receive_nowait()
+            except trio.WouldBlock:
+                break
+            if x.kind == "source" and x.state == "error":
+                errors.append(x)
+            elif x.kind == "source" and x.state == "disconnected":
+                disconnects.append(x)  # a connection that only sends garbage goes stale
+        # every error is counted: the coalesced counts plus the disconnects
+        assert sum(x.count for x in errors) + len(disconnects) == source.errors
+
+
+async def test_the_first_error_is_shown_at_once_and_repeats_are_counted(
+    autojump_clock: Any,
+) -> None:
+    async with (
+        open_simulated_exchanges(["BTC-USDT"], seed=5, memory=True, rate=50.0) as sims,
+        trio_feeds.open_feed(
+            ["binance"], ["BTC-USDT"], ["trade", "quote"], urls=sims.urls,
+            connector=sims.connector, clock=sims.clock,
+        ) as feed,
+    ):  # fmt: skip
+        await trio.sleep(2)
+        sims.binance.malformed(3)
+        first_at = trio.current_time()
+        errors: list[tuple[float, Any]] = []
+        with trio.move_on_after(5):
+            async for item in feed:
+                if item.kind == "source" and item.state == "error":
+                    errors.append((trio.current_time(), item))  # noqa: PERF401
+        (t1, e1), (t2, e2) = errors
+        assert e1.count == 1 and t1 - first_at < 0.5  # the first: at once
+        assert e2.count == 2 and "2 more" in e2.detail  # the repeats: one event, counted
+        assert 0.9 <= t2 - t1 <= 1.1
+        assert e2.timestamp - e1.timestamp >= 900

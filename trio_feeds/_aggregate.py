@@ -154,8 +154,8 @@ class Aggregator:
                 elif state in ("disconnected", "gave_up"):
                     h.connected = self._connected(source) if self._connected else False
                     h.detail = item.detail
-                elif state == "error":
-                    h.errors.append(now)
+                elif state == "error":  # count > 1: coalesced repeats (see _source._error)
+                    h.errors.extend([now] * min(getattr(item, "count", 1), self.max_errors))
         if had_data:
             h.last_data = now
             self.deadlines[source] = now + self.stale_after

@@ -10,7 +10,9 @@ consumer falls behind by more than ``capacity`` items:
   consumer receives a :class:`~trio_feeds.Dropped` event per
   (exchange, symbol, kind) with the count, and :attr:`RecordBuffer.dropped`
   counts them all;
-* stream events (gaps, source switches, …) are never dropped.
+* stream events (gaps, source switches, …) are never dropped (their rate is bounded where
+  they are made: repeated errors are coalesced per source and reason, see
+  ``Source._error``).
 
 The consumer pops records synchronously, one at a time, from a deque: no
 task switch per record, only when the deque is empty, or when the consumer has run

@@ -61,6 +61,9 @@ from .protocol import (
 #: exchange streams whose frames are deltas that need a local book
 FULL_BOOK_STREAMS = frozenset({"depth", "depth@100ms", "books"})
 
+#: repeated errors of one reason within this many seconds are coalesced into one event
+ERROR_WINDOW = 1.0
+
 #: Binance closes every connection after 24 h; we hand over to a new one before that.
 MAX_CONNECTION_AGE: dict[str, float] = {"binance": 23.5 * 3600}
 
@@ -194,6 +197,9 @@ class Source:
         #: the most recent reconnect delays drawn (bounded: a long-lived feed must not grow)
         self.reconnect_delays: deque[float] = deque(maxlen=1024)
         self.idle_strikes: dict[int, int] = {}
+        #: reason -> [window end (trio time), errors counted since, latest detail]
+        self._error_windows: dict[str, list[Any]] = {}
+        self._errors_pending = trio.Event()
         self._by_topic: dict[tuple[str, str], Subscription] = {
             (s.channel, s.symbol): s for s in self.subscriptions
         }
@@ -248,10 +254,16 @@ class Source:
         if self.full_books:
             self.rest = RestClient(self.exchange, self.rest_url, self.settings.http_transport)
         try:
-            async with trio.open_nursery() as nursery:
-                for shard in self.shards:
-                    nursery.start_soon(self._keep_shard, shard)
-                task_status.started()
+            async with trio.open_nursery() as outer:
+                outer.start_soon(self._flush_errors)
+                try:
+                    async with trio.open_nursery() as nursery:
+                        for shard in self.shards:
+                            nursery.start_soon(self._keep_shard, shard)
+                        task_status.started()
+                finally:
+                    self._flush_errors_now(force=True)
+                    outer.cancel_scope.cancel()
         finally:
             if self.rest is not None:
                 with trio.CancelScope(shield=True):
@@ -269,6 +281,56 @@ class Source:
 
     def _event(self, state: str, detail: str, reason: str = "") -> None:
         self._emit([SourceEvent(self.exchange, state, redact(detail), self._now_ms(), reason)])
+
+    def _error(self, reason: str, detail: str) -> None:
+        """An ``"error"`` event, coalesced per ``reason`` (see ``docs/engine.md``, "Errors").
+
+        The first error of a reason goes out at once; the ones that follow within
+        :data:`ERROR_WINDOW` seconds are counted, and one event with ``count`` (and the
+        latest detail) goes out when the window closes.  A storm of bad frames thus costs
+        one event per second per reason, whatever the rate; memory stays bounded even
+        for a consumer that does not read.
+        """
+        window = self._error_windows.get(reason)
+        if window is None:
+            self._event("error", detail, reason)
+            self._error_windows[reason] = [trio.current_time() + ERROR_WINDOW, 0, ""]
+            self._errors_pending.set()
+        else:
+            window[1] += 1
+            window[2] = detail
+
+    def _flush_errors_now(self, force: bool = False) -> float:
+        """Emit the coalesced errors whose window closed; return the next window's end."""
+        now = trio.current_time()
+        next_end = math.inf
+        for reason, window in list(self._error_windows.items()):
+            end, count, detail = window
+            if end > now and not force:
+                next_end = min(next_end, end)
+                continue
+            if count:
+                self._emit(
+                    [
+                        SourceEvent(
+                            self.exchange, "error", redact(f"{count} more: {detail}"),
+                            self._now_ms(), reason, count,
+                        )
+                    ]
+                )  # fmt: skip
+                # still erring: keep coalescing (one event per window while it lasts)
+                window[:] = [now + ERROR_WINDOW, 0, ""]
+                next_end = min(next_end, now + ERROR_WINDOW)
+            else:
+                del self._error_windows[reason]
+        return next_end
+
+    async def _flush_errors(self) -> None:
+        while True:
+            await self._errors_pending.wait()
+            self._errors_pending = trio.Event()
+            while self._error_windows:  # noqa: ASYNC110 - a deadline, not a condition
+                await trio.sleep_until(self._flush_errors_now())
 
     # -- the reconnect loop ----------------------------------------------------------------
     async def _keep_shard(self, shard: list[Subscription]) -> None:
@@ -607,7 +669,7 @@ class _Session:
     def _book_error(self, message: str) -> None:
         self.source.errors += 1
         self.source.last_error = message
-        self.source._event("error", message)
+        self.source._error("book", message)
 
     async def _resubscribe_book(self, symbol: str) -> None:
         """OKX: a fresh snapshot for one book channel; the other channels are untouched."""
@@ -791,11 +853,11 @@ class _Session:
             elif isinstance(item, ParseError):
                 src.errors += 1
                 src.last_error = f"parse error: {item.problem}"
-                src._event("error", f"malformed frame: {item.problem}")
+                src._error("malformed_frame", f"malformed frame: {item.problem}")
             elif isinstance(item, ExchangeError):
                 src.errors += 1
                 src.last_error = f"exchange error {item.code}: {item.message}"
-                src._event("error", src.last_error)
+                src._error("exchange_error", src.last_error or "")
         return records
 
     def _on_rejected(self, item: Rejected) -> None:
@@ -816,7 +878,7 @@ class _Session:
                 )
             )
         if not subs:
-            src._event("error", f"request refused [{item.code}] {item.message}")
+            src._error("request_refused", f"request refused [{item.code}] {item.message}")
         src.last_error = f"subscription rejected [{item.code}] {item.message}"
         src._emit(events)
         self._resolve(subs)
