@@ -155,6 +155,55 @@ def test_record_then_replay(sim: dict[str, Any], tmp_path: Path) -> None:
     assert _run("replay", str(tmp_path / "missing.gz")).returncode == 2
 
 
+def test_stream_into_a_reader_that_never_reads_keeps_running_and_ends(
+    sim: dict[str, Any],
+) -> None:
+    """Standard output is a pipe nobody reads.  Once the pipe is full, the process must still
+    serve its monitor, and --duration must still end it (exit 0, a note on stderr)."""
+    import fcntl
+    import termios
+    import time
+
+    import httpx
+
+    r, w = os.pipe()
+    proc = subprocess.Popen(
+        [*CLI, "stream", "--exchange", "binance", "--exchange", "okx", "--symbol", "BTC-USDT",
+         "--symbol", "ETH-USDT", "--channel", "trade", "--channel", "quote", "--channel", "book",
+         "--conflict", "latest", "--duration", "8", "--monitor-port", "0", *sim["flags"]],
+        stdout=w, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    os.close(w)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        url = line.split()[1].rsplit("/api/", 1)[0]
+        capacity = fcntl.fcntl(r, 1032)  # F_GETPIPE_SZ
+        queued = bytearray(4)
+        history: list[int] = []
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            fcntl.ioctl(r, termios.FIONREAD, queued)
+            history.append(int.from_bytes(queued, "little"))
+            # full: more than half the pipe, and nothing more gets in for a second
+            if history[-1] > capacity // 2 and len(set(history[-6:])) == 1 and len(history) > 6:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the pipe never filled up: {history}")
+        # the writer is stuck on the full pipe; the event loop is not
+        answer = httpx.get(url + "/api/websocket/health", timeout=5)
+        assert answer.status_code in (200, 503) and "sources" in answer.json()
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(r)
+    assert proc.returncode == 0, err
+    assert "standard output was not being read" in err
+    assert "Traceback" not in err
+
+
 def test_stream_ends_cleanly_on_ctrl_c(sim: dict[str, Any]) -> None:
     proc = subprocess.Popen(
         [*CLI, "stream", "--exchange", "binance", *sim["flags"][:4]],

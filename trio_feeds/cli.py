@@ -3,22 +3,155 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
 
 from . import _convert
 from ._errors import ConfigError, TrioFeedsError
-from ._feed import Feed, open_feed
+from ._feed import Feed, _unwrap, open_feed
 
 _DATA = {"trade", "ticker", "quote", "book", "candle"}
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+class _Output:
+    """Standard output that never blocks the event loop.
+
+    Writes go to a bounded queue (``limit`` bytes); a worker thread writes it to the file
+    descriptor.  :meth:`write` waits while the queue is full, so a reader that stops
+    reading slows only the command's own consumer: the feed's readers, heartbeats, the
+    monitor and ``--duration`` keep running, and the feed applies its slow-consumer policy
+    (quotes conflated, trades dropped with a ``Dropped`` event).  :meth:`write_nowait`
+    (live table) drops instead.  At the end, :meth:`aclose` gives the reader ``grace``
+    seconds, then gives up on what is left (counted in :attr:`unwritten`).
+    """
+
+    def __init__(self, fd: int, limit: int = 1 << 20) -> None:
+        self.fd = fd
+        self.limit = limit
+        self._chunks: deque[bytes] = deque()
+        self._pending = 0
+        self._wake = trio.Event()
+        self._space = trio.Event()
+        self._idle = trio.Event()
+        self._idle.set()
+        #: writes refused by write_nowait because the queue was full
+        self.dropped = 0
+        #: writes still queued when the command ended (the reader never took them)
+        self.unwritten = 0
+
+    def _append(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._pending += len(data)
+        self._idle = trio.Event() if self._idle.is_set() else self._idle
+        self._wake.set()
+
+    async def write(self, data: bytes) -> None:
+        while self._pending >= self.limit:
+            if self._space.is_set():
+                self._space = trio.Event()
+            await self._space.wait()
+        self._append(data)
+
+    def write_nowait(self, data: bytes) -> bool:
+        if self._pending >= self.limit:
+            self.dropped += 1
+            return False
+        self._append(data)
+        return True
+
+    async def run(self) -> None:
+        """The writer: run it in a nursery for as long as the output is used."""
+        while True:
+            if not self._chunks:
+                self._idle.set()
+                self._wake = trio.Event()
+                await self._wake.wait()
+                continue
+            parts: list[bytes] = []
+            size = 0
+            while self._chunks and size < 256 * 1024:
+                part = self._chunks.popleft()
+                parts.append(part)
+                size += len(part)
+            try:
+                # abandon_on_cancel: a reader that never reads must not hold the exit
+                await trio.to_thread.run_sync(
+                    _write_all, self.fd, b"".join(parts), abandon_on_cancel=True
+                )
+            except BrokenPipeError:  # the reader is gone: nothing more to write
+                self._chunks.clear()
+            except trio.Cancelled:
+                self.unwritten += len(parts)
+                raise
+            finally:
+                self._pending -= size
+                self._space.set()
+
+    async def aclose(self, grace: float = 1.0) -> None:
+        """Wait (at most ``grace`` s) for the queue to be written."""
+        with trio.move_on_after(grace):
+            await self._idle.wait()
+        self.unwritten += len(self._chunks)
+        self._chunks.clear()
+
+    def file(self) -> Any:
+        """A text file object for rich's Console: writes are ``write_nowait``."""
+        return _OutputFile(self)
+
+
+class _OutputFile(io.TextIOBase):
+    def __init__(self, out: _Output) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        self._out.write_nowait(text.encode())
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return os.isatty(self._out.fd)
+
+    def fileno(self) -> int:
+        return self._out.fd
+
+
+@asynccontextmanager
+async def _stdout() -> AsyncIterator[_Output]:
+    """Standard output through an :class:`_Output`, reporting on stderr what it could not
+    write."""
+    sys.stdout.flush()
+    out = _Output(sys.stdout.fileno())
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(out.run)
+        try:
+            yield out
+        finally:
+            with trio.CancelScope(shield=True):
+                await out.aclose()
+            nursery.cancel_scope.cancel()
+    lost = out.unwritten + out.dropped
+    if lost:
+        print(f"trio-feeds: standard output was not being read: {lost} writes discarded",
+              file=sys.stderr)  # fmt: skip
 
 
 class _Board:
@@ -197,23 +330,22 @@ async def _stream(args: argparse.Namespace) -> int:
             print(
                 f"monitor: {url}/api/websocket/health  {url}/metrics", file=sys.stderr, flush=True
             )
-        with trio.move_on_after(args.duration if args.duration else float("inf")):
-            if open_sink is not None:
-                async with open_sink(args.sink) as sink:
-                    await _to_sink(feed, sink)
-            elif args.output == "table":
-                await _table(feed, config.exchanges)
-            else:
-                await _json_lines(feed)
+        async with _stdout() as out:
+            with trio.move_on_after(args.duration if args.duration else float("inf")):
+                if open_sink is not None:
+                    async with open_sink(args.sink) as sink:
+                        await _to_sink(feed, sink)
+                elif args.output == "table":
+                    await _table(feed, config.exchanges, out)
+                else:
+                    await _json_lines(feed, out)
         nursery.cancel_scope.cancel()
     return 0
 
 
-async def _json_lines(feed: Any) -> None:
-    out = sys.stdout.buffer
+async def _json_lines(feed: Any, out: _Output) -> None:
     async for item in feed:
-        out.write(_convert.dumps(item) + b"\n")
-        out.flush()
+        await out.write(_convert.dumps(item) + b"\n")
 
 
 async def _to_sink(feed: Feed, sink: Any, batch: int = 500) -> None:
@@ -227,12 +359,13 @@ async def _to_sink(feed: Feed, sink: Any, batch: int = 500) -> None:
         await sink.send_many(items)
 
 
-async def _table(feed: Feed, sources: Sequence[str]) -> None:
+async def _table(feed: Feed, sources: Sequence[str], out: _Output) -> None:
     from rich.console import Console, Group
     from rich.live import Live
     from rich.text import Text
 
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    tty = os.isatty(out.fd)
+    console = Console(file=out.file(), width=None if tty else 120, force_terminal=tty)
     board = _Board(list(sources))
 
     def render() -> Any:
@@ -321,17 +454,15 @@ async def _record(args: argparse.Namespace) -> int:
 async def _replay(args: argparse.Namespace) -> int:
     from ._recording import replay
 
-    out = sys.stdout.buffer
     kinds: Counter[tuple[str, str]] = Counter()
-    async with replay(args.file, args.speed) as feed:
+    async with _stdout() as out, replay(args.file, args.speed) as feed:
         async for item in feed:
             kinds[getattr(item, "exchange", "") or "", item.kind] += 1
             if args.json:
-                out.write(_convert.dumps(item) + b"\n")
+                await out.write(_convert.dumps(item) + b"\n")
             elif not args.quiet:
-                out.write(_line(item).encode() + b"\n")
+                await out.write(_line(item).encode() + b"\n")
         skipped = feed.replay.skipped
-    out.flush()
     summary = ", ".join(f"{n} {ex} {k}".replace("  ", " ") for (ex, k), n in sorted(kinds.items()))
     print(f"replayed {args.file}: {summary or 'nothing'}"
           + (f" ({skipped} recorded deliveries skipped)" if skipped else ""),
@@ -368,6 +499,11 @@ async def _interruptible(runner: Callable[[argparse.Namespace], Awaitable[int]],
                     result = await runner(args)
                 except TrioFeedsError as exc:  # reported by main(), not as an exception group
                     error = exc
+                except BaseExceptionGroup as group:
+                    leaf = _unwrap(group)
+                    if not isinstance(leaf, TrioFeedsError):
+                        raise
+                    error = leaf
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(watch)
