@@ -204,6 +204,39 @@ def test_stream_into_a_reader_that_never_reads_keeps_running_and_ends(
     assert "Traceback" not in err
 
 
+def test_no_password_in_cli_output_or_recordings(sim: dict[str, Any], tmp_path: Path) -> None:
+    secret, redis_secret = "Ws-S3cret-pw", "Redis-S3cret-pw"
+    flags = [
+        f.replace("://", f"://alice:{secret}@") if "=" in f and "://" in f else f
+        for f in sim["flags"]
+    ]
+    sink = f"redis://:{redis_secret}@127.0.0.1:1/0"  # nothing listens: the sink retries
+    streamed = _run(
+        "stream", "--exchange", "binance", "--channel", "trade", "--duration", "2",
+        "--monitor-port", "0", "--sink", sink, *flags[:4],
+    )  # fmt: skip
+    bad_sink = _run("stream", "--sink", f"redis://:{redis_secret}@127.0.0.1:6379/nodb", *flags)
+    bad_url = _run("stream", "--urls", f"binance=ws://alice:{secret}@h:1/path", "--duration", "1")
+    out = tmp_path / "secret.tfrec.gz"
+    recorded = _run(
+        "record", "--out", str(out), "--exchange", "binance", "--channel", "trade",
+        "--duration", "1.5", *flags[:4],
+    )  # fmt: skip
+    printed = _run("stream", "--exchange", "binance", "--duration", "1.5", *flags[:4])
+    assert streamed.returncode == 0, streamed.stderr
+    assert bad_sink.returncode == 2 and "database number" in bad_sink.stderr
+    assert bad_url.returncode == 2 and "alice:***@" in bad_url.stderr
+    assert recorded.returncode == 0, recorded.stderr
+    assert '"connected"' in printed.stdout and "alice:***@" in printed.stdout
+    import gzip
+
+    texts = [out.read_bytes() and gzip.decompress(out.read_bytes()).decode()]
+    for proc in (streamed, bad_sink, bad_url, recorded, printed):
+        texts += [proc.stdout, proc.stderr]
+    for text in texts:
+        assert secret not in text and redis_secret not in text
+
+
 def test_stream_ends_cleanly_on_ctrl_c(sim: dict[str, Any]) -> None:
     proc = subprocess.Popen(
         [*CLI, "stream", "--exchange", "binance", *sim["flags"][:4]],

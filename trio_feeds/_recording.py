@@ -35,6 +35,7 @@ import hashlib
 import logging
 import math
 import os
+import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -50,7 +51,8 @@ import trio.testing
 from ._errors import ConfigError
 from ._feed import Feed, open_feed
 from ._records import Item
-from ._ws import Connector, default_connector
+from ._redact import redact
+from ._ws import Connector, tls_connector
 
 __all__ = [
     "FORMAT_VERSION",
@@ -126,7 +128,9 @@ class _RecordingStream(trio.abc.Stream):
         except trio.BrokenResourceError as exc:
             if not self._ended:
                 self._ended = True
-                rec._write({"type": "eof", "conn": self._conn, "t": rec._now(), "error": str(exc)})
+                rec._write(
+                    {"type": "eof", "conn": self._conn, "t": rec._now(), "error": redact(exc)}
+                )
             raise
         t = rec._now()
         if data:
@@ -189,7 +193,8 @@ class _RecordingTransport(httpx.AsyncBaseTransport):
         rec = self._rec
         rec._rest_ids += 1
         entry: dict[str, Any] = {
-            "type": "rest", "id": rec._rest_ids, "method": request.method, "url": str(request.url),
+            "type": "rest", "id": rec._rest_ids, "method": request.method,
+            "url": redact(str(request.url)),
         }  # fmt: skip
         try:
             response = await self._inner.handle_async_request(request)
@@ -199,7 +204,7 @@ class _RecordingTransport(httpx.AsyncBaseTransport):
                 body = response.content
             await response.aclose()
         except Exception as exc:
-            entry.update(t=rec._now(), error=f"{type(exc).__name__}: {exc}")
+            entry.update(t=rec._now(), error=redact(f"{type(exc).__name__}: {exc}"))
             rec._write(entry)
             raise
         t = rec._now()
@@ -229,11 +234,14 @@ class Recorder:
         clock: Callable[[], float] | None = None,
         feed_args: Mapping[str, Any] | None = None,
         flush_interval: float = 0.25,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.path = os.fspath(path)
-        self._connector = connector or default_connector
+        self._connector = connector or tls_connector(ssl_context)
         self._owns_transport = http_transport is None
-        self._inner_transport = http_transport or httpx.AsyncHTTPTransport()
+        self._inner_transport = http_transport or httpx.AsyncHTTPTransport(
+            verify=ssl_context if ssl_context is not None else True
+        )
         self.clock = _StepClock(clock or time.time)
         self.http_transport: httpx.AsyncBaseTransport = _RecordingTransport(
             self, self._inner_transport
@@ -272,12 +280,12 @@ class Recorder:
             stream = await self._connector(url)
         except Exception as exc:
             self._write(
-                {"type": "connect_error", "url": url, "t": self._now(),
-                 "error": f"{type(exc).__name__}: {exc}"}
+                {"type": "connect_error", "url": redact(url), "t": self._now(),
+                 "error": redact(f"{type(exc).__name__}: {exc}")}
             )  # fmt: skip
             raise
         self._conns += 1
-        self._write({"type": "open", "conn": self._conns, "url": url, "t": self._now()})
+        self._write({"type": "open", "conn": self._conns, "url": redact(url), "t": self._now()})
         return _RecordingStream(self, self._conns, stream)
 
     def mark_end(self) -> None:
@@ -309,16 +317,20 @@ async def open_recorder(
     http_transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] | None = None,
     feed_args: Mapping[str, Any] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[Recorder]:
     """A :class:`Recorder` writing to ``path`` (gzip JSON lines) until the block exits.
 
     ``connector`` / ``http_transport`` / ``clock`` are what it wraps (defaults: TCP/TLS,
-    a new ``httpx.AsyncHTTPTransport``, ``time.time``).  ``feed_args`` (JSON-compatible
-    open_feed arguments) go into the header so that :func:`replay` can rebuild the feed.
+    a new ``httpx.AsyncHTTPTransport``, ``time.time``; both defaults use ``ssl_context``
+    for TLS when given).  URLs and errors are written with credentials redacted.
+    ``feed_args`` (JSON-compatible open_feed arguments) go into the header so that
+    :func:`replay` can rebuild the feed.
     """
     rec = Recorder(
-        path, connector=connector, http_transport=http_transport, clock=clock, feed_args=feed_args
-    )
+        path, connector=connector, http_transport=http_transport, clock=clock,
+        feed_args=feed_args, ssl_context=ssl_context,
+    )  # fmt: skip
     try:
         rec._file = await trio.to_thread.run_sync(gzip.open, rec.path, "wb")
     except OSError as exc:
@@ -346,16 +358,28 @@ async def open_recorder(
 
 
 def _jsonable(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON-compatible arguments, credentials in strings redacted (a recording is a
+    file that travels)."""
     out: dict[str, Any] = {}
     for key, value in args.items():
         if isinstance(value, (set, frozenset)):
             value = sorted(value)
         if isinstance(value, _JSONABLE):
-            out[key] = list(value) if isinstance(value, tuple) else value
+            out[key] = _redacted(list(value) if isinstance(value, tuple) else value)
     return out
 
 
-_NOT_RECORDED = frozenset({"connector", "http_transport", "clock"})
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
+_NOT_RECORDED = frozenset({"connector", "http_transport", "clock", "ssl_context"})
 
 
 @asynccontextmanager
@@ -386,6 +410,7 @@ async def record(
         http_transport=kwargs.pop("http_transport", None),
         clock=kwargs.pop("clock", None),
         feed_args=feed_args,
+        ssl_context=kwargs.get("ssl_context"),  # what the wrapped defaults use
     ) as rec, open_feed(
         exchanges, symbols, channels,
         connector=rec.connector, http_transport=rec.http_transport, clock=rec.clock,

@@ -16,6 +16,7 @@ feed's aggregator over a memory channel.
 
 from __future__ import annotations
 
+import base64
 import math
 import random
 import ssl
@@ -23,8 +24,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import attrs
+import httpx
 import trio
 
 from ._books import BookKeeper, RestClient
@@ -252,7 +255,12 @@ class Source:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep every shard connected until cancelled (or the reconnect limit is hit)."""
         if self.full_books:
-            self.rest = RestClient(self.exchange, self.rest_url, self.settings.http_transport)
+            base, auth = _split_userinfo(self.rest_url)
+            transport = self.settings.http_transport
+            if auth is not None:
+                # credentials go in a header, not in the URL that httpx logs
+                transport = _BasicAuth(transport, *auth)
+            self.rest = RestClient(self.exchange, base, transport)
         try:
             async with trio.open_nursery() as outer:
                 outer.start_soon(self._flush_errors)
@@ -887,6 +895,32 @@ class _Session:
         # run the retries beside the reader, never blocking it
         if self.nursery is not None:
             self.nursery.start_soon(self._retry_individually, subs)
+
+
+def _split_userinfo(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``https://user:pw@host:port`` -> (``https://host:port``, (user, pw))."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    auth = (unquote(parts.username or ""), unquote(parts.password or ""))
+    return urlunsplit(parts._replace(netloc=host)), auth
+
+
+class _BasicAuth(httpx.AsyncBaseTransport):
+    """Adds HTTP Basic credentials to every request (for REST base URLs with userinfo)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport | None, user: str, password: str) -> None:
+        self._inner = inner or httpx.AsyncHTTPTransport()
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        self._header = f"Basic {token}"
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        request.headers["Authorization"] = self._header
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

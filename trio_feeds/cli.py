@@ -19,6 +19,7 @@ import trio
 from . import _convert
 from ._errors import ConfigError, TrioFeedsError
 from ._feed import Feed, _unwrap, open_feed
+from ._redact import redact
 
 _DATA = {"trade", "ticker", "quote", "book", "candle"}
 
@@ -277,7 +278,7 @@ def _pairs(option: str, values: Sequence[str] | None) -> dict[str, str] | None:
         for part in value.split(","):
             name, sep, url = part.partition("=")
             if not sep or not name.strip() or not url.strip():
-                raise ConfigError(f"{option} expects EXCHANGE=URL, got {part!r}")
+                raise ConfigError(f"{option} expects EXCHANGE=URL, got {redact(repr(part))}")
             out[name.strip()] = url.strip()
     return out
 
@@ -412,7 +413,7 @@ def _health(args: argparse.Namespace) -> int:
         response = httpx.get(url, timeout=args.timeout)
         data = response.json()
     except (httpx.HTTPError, ValueError) as exc:
-        print(f"trio-feeds: cannot read {url}: {exc}", file=sys.stderr)
+        print(f"trio-feeds: cannot read {redact(url)}: {redact(exc)}", file=sys.stderr)
         return 2
     healthy = bool(data.get("healthy"))
     if args.json:
@@ -588,7 +589,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except TrioFeedsError as exc:
-        print(f"trio-feeds: {exc}", file=sys.stderr)
+        print(f"trio-feeds: {redact(exc)}", file=sys.stderr)
         return 2
 
 

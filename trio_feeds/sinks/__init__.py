@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 import trio
 
 from .._errors import ConfigError
+from .._redact import redact
 from ._base import DEFAULT_EVENTS_STREAM as DEFAULT_EVENTS_STREAM
 from ._base import DEFAULT_STREAM_TEMPLATE as DEFAULT_STREAM_TEMPLATE
 from ._base import ItemSource as ItemSource
@@ -86,11 +87,11 @@ REDIS_URL_OPTIONS = frozenset(
 def make_sink(url: str, **options: Any) -> RedisStreamSink | JsonlFileSink:
     """The sink for ``url``, not started (see :func:`open_sink`)."""
     if not isinstance(url, str) or not url.strip():
-        raise ConfigError(f"sink URL must be a non-empty string, got {url!r}")
+        raise ConfigError(f"sink URL must be a non-empty string, got {redact(repr(url))}")
     try:
         return _make_sink(url, **options)
     except TypeError as exc:  # an unknown keyword option
-        raise ConfigError(f"sink URL {url!r}: {exc}") from None
+        raise ConfigError(f"sink URL {redact(repr(url))}: {redact(exc)}") from None
 
 
 def _make_sink(url: str, **options: Any) -> RedisStreamSink | JsonlFileSink:
@@ -103,21 +104,21 @@ def _make_sink(url: str, **options: Any) -> RedisStreamSink | JsonlFileSink:
         unknown = sorted(set(query) - REDIS_URL_OPTIONS)
         if unknown:
             raise ConfigError(
-                f"sink URL {url!r}: unknown option(s) {unknown}; "
+                f"sink URL {redact(repr(url))}: unknown option(s) {unknown}; "
                 f"known: {', '.join(sorted(REDIS_URL_OPTIONS))}"
             )
         merged: dict[str, Any] = {**query, **options}
         try:
             return RedisStreamSink(base, **merged)
         except ConfigError as exc:
-            raise ConfigError(f"sink URL {url!r}: {exc}") from None
+            raise ConfigError(f"sink URL {redact(repr(url))}: {redact(exc)}") from None
     if scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path or parts.query:
-            raise ConfigError(f"sink URL {url!r}: expected file:///absolute/path.jsonl")
+            raise ConfigError(f"sink URL {redact(repr(url))}: expected file:///absolute/path.jsonl")
         return JsonlFileSink(unquote(parts.path), **options)
     if "://" in url or (scheme and len(scheme) > 1):
         raise ConfigError(
-            f"sink URL {url!r}: expected redis://host:port[/db], file:///path.jsonl, "
+            f"sink URL {redact(repr(url))}: expected redis://host:port[/db], file:///path.jsonl, "
             "a file path or '-' (standard output)"
         )
     return JsonlFileSink(url, **options)
@@ -143,7 +144,9 @@ async def open_sink(url: str, **options: Any) -> AsyncIterator[RedisStreamSink |
         try:
             await sink.open()
         except OSError as exc:
-            raise ConfigError(f"sink URL {url!r}: cannot open the file: {exc}") from None
+            raise ConfigError(
+                f"sink URL {redact(repr(url))}: cannot open the file: {redact(exc)}"
+            ) from None
         try:
             yield sink
         finally:

@@ -13,6 +13,7 @@ import trio
 from .._convert import dumps, loads
 from .._errors import ProtocolError
 from .._records import Item
+from .._redact import redact
 from ._base import SinkStats
 
 _CHUNK = 1 << 20
@@ -74,7 +75,7 @@ class JsonlFileSink:
         except OSError as exc:
             self._stats.errors += 1
             self._stats.dropped += len(items)
-            self._stats.last_error = repr(exc)
+            self._stats.last_error = redact(repr(exc))
             raise
         except BaseException:
             # cancelled before the batch was known to be written: never silently lost

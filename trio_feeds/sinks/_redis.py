@@ -31,6 +31,7 @@ import trio
 from .._convert import dumps, loads
 from .._errors import ConfigError, ProtocolError
 from .._records import Dropped, Item
+from .._redact import redact
 from .._validate import seconds
 from ._base import (
     DEFAULT_EVENTS_STREAM,
@@ -104,19 +105,23 @@ def parse_redis_url(url: str) -> tuple[str, dict[str, str]]:
     (``maxlen``, ``buffer_size``, …), not coredis ones.
     """
     if not isinstance(url, str):
-        raise ConfigError(f"Redis URL must be a string, got {url!r}")
+        raise ConfigError(f"Redis URL must be a string, got {redact(repr(url))}")
     parts = urlsplit(url)
     if parts.scheme not in ("redis", "rediss"):
-        raise ConfigError(f"Redis URL {url!r}: expected redis://host:port[/db]")
+        raise ConfigError(f"Redis URL {redact(repr(url))}: expected redis://host:port[/db]")
     try:
         port = parts.port
     except ValueError:
-        raise ConfigError(f"Redis URL {url!r}: bad port") from None
+        raise ConfigError(f"Redis URL {redact(repr(url))}: bad port") from None
     if not parts.hostname:
-        raise ConfigError(f"Redis URL {url!r}: no host (expected redis://host:port[/db])")
+        raise ConfigError(
+            f"Redis URL {redact(repr(url))}: no host (expected redis://host:port[/db])"
+        )
     db = parts.path.strip("/")
     if db and not db.isdigit():
-        raise ConfigError(f"Redis URL {url!r}: the path must be a database number, got {db!r}")
+        raise ConfigError(
+            f"Redis URL {redact(repr(url))}: the path must be a database number, got {db!r}"
+        )
     netloc = parts.netloc
     if port is None:
         netloc += ":6379"
@@ -201,7 +206,7 @@ class RedisStreamSink:
         self.url, options = parse_redis_url(url)
         if options:
             raise ConfigError(
-                f"Redis URL {url!r}: give options with open_sink(); "
+                f"Redis URL {redact(repr(url))}: give options with open_sink(); "
                 f"RedisStreamSink takes none in the URL, got {sorted(options)}"
             )
         self.stream_template = check_template(stream_template)
@@ -355,7 +360,7 @@ class RedisStreamSink:
                             await self._write_loop(client)
                     except* errors as group:
                         self._stats.errors += 1
-                        self._stats.last_error = repr(group.exceptions[0])
+                        self._stats.last_error = redact(repr(group.exceptions[0]))
                     self._stats.connected = False
                     self._progress.unpark_all()
                     await trio.sleep(delay * (0.5 + secrets.randbelow(1000) / 1000))
@@ -450,7 +455,7 @@ class RedisStreamSink:
             if isinstance(result, response_error):
                 failed += n
                 self._stats.errors += 1
-                self._stats.last_error = repr(result)
+                self._stats.last_error = redact(repr(result))
         return failed
 
     async def _recover(
