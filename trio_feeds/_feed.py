@@ -354,6 +354,8 @@ async def open_feed(
         n = normalize_channel(c)
         if n not in chan_names:
             chan_names.append(n)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"seed must be an int or None, got {seed!r}")
     settings = Settings(
         connect_timeout=seconds("connect_timeout", connect_timeout),
         heartbeat_interval=seconds("heartbeat_interval", heartbeat_interval),
@@ -413,6 +415,9 @@ async def open_feed(
         raise ConfigError(f"buffer_size must be a positive int, got {buffer_size!r}")
     # every entry is checked; entries for exchanges this feed does not use are allowed
     # (one map of endpoints for several feeds)
+    for arg, value in (("urls", urls), ("rest_urls", rest_urls)):
+        if value is not None and not isinstance(value, Mapping):
+            raise ConfigError(f"{arg} must be a mapping of exchange to URL, got {redact(value)}")
     ws_urls = {name: _base_url("urls", name, u, ("ws", "wss")) for name, u in (urls or {}).items()}
     _rest = {
         name: _base_url("rest_urls", name, u, ("http", "https"))

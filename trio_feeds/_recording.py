@@ -32,11 +32,13 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import inspect
 import logging
 import math
 import os
 import ssl
 import time
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -379,6 +381,9 @@ def _redacted(value: Any) -> Any:
     return value
 
 
+#: what a recording's header may name (open_feed's arguments)
+_FEED_ARGS = frozenset(inspect.signature(open_feed).parameters)
+
 _NOT_RECORDED = frozenset({"connector", "http_transport", "clock", "ssl_context"})
 
 
@@ -429,16 +434,87 @@ def load_recording(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     try:
         with gzip.open(p, "rb") as f:
             entries = [orjson.loads(line) for line in f if line.strip()]
-    except (OSError, EOFError, orjson.JSONDecodeError) as exc:
+    except (OSError, EOFError, ValueError, zlib.error) as exc:  # JSONDecodeError: ValueError
         raise ConfigError(f"cannot read the recording {p!r}: {exc}") from None
-    if not entries or entries[0].get("type") != "header":
+    if not entries or not isinstance(entries[0], dict) or entries[0].get("type") != "header":
         raise ConfigError(f"{p!r} is not a trio_feeds recording (no header)")
     version = entries[0].get("version")
     if version != FORMAT_VERSION:
         raise ConfigError(
             f"{p!r}: recording format version {version!r}, this trio_feeds reads {FORMAT_VERSION}"
         )
+    for i, entry in enumerate(entries, 1):
+        problem = _check_entry(entry)
+        if problem:
+            raise ConfigError(f"{p!r} line {i}: {problem}")
     return entries
+
+
+_CONN_KINDS = frozenset({"open", "send", "chunk", "eof", "close"})
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_b64(v: Any) -> bool:
+    if not isinstance(v, str):
+        return False
+    try:
+        base64.b64decode(v, validate=True)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_entry(e: Any) -> str | None:
+    """What is wrong with one recording entry (None: usable).  Unknown types are skipped
+    by replay, so only their ``type`` must be a string."""
+    if not isinstance(e, dict):
+        return f"not a JSON object: {str(e)[:60]!r}"
+    kind = e.get("type")
+    if not isinstance(kind, str):
+        return f"'type' must be a string, got {kind!r}"
+    if kind == "header":
+        if not isinstance(e.get("feed", {}), dict):
+            return "the header's 'feed' must be an object"
+        unknown = set(e.get("feed", {})) - _FEED_ARGS
+        if unknown:
+            return f"the header names unknown open_feed arguments {sorted(unknown)}"
+        if e.get("created") is not None and not _is_num(e["created"]):
+            return f"'created' must be a number, got {e['created']!r}"
+        return None
+    if kind not in (*_CONN_KINDS, "connect_error", "rest", "end"):
+        return None
+    if not _is_num(e.get("t")):
+        return f"{kind}: 't' must be a number, got {e.get('t')!r}"
+    if kind in _CONN_KINDS and not _is_int(e.get("conn")):
+        return f"{kind}: 'conn' must be an integer, got {e.get('conn')!r}"
+    if kind in ("open", "connect_error", "rest") and not isinstance(e.get("url"), str):
+        return f"{kind}: 'url' must be a string, got {e.get('url')!r}"
+    if not isinstance(e.get("error"), (str, type(None))):
+        return f"{kind}: 'error' must be a string or null, got {e.get('error')!r}"
+    if kind == "chunk" and not _is_b64(e.get("data")):
+        return "chunk: 'data' must be base64"
+    if kind == "rest":
+        if not isinstance(e.get("method"), str) or not isinstance(e.get("id"), (int, str)):
+            return "rest: 'method' must be a string and 'id' a number"
+        if e.get("error") is None:
+            status, headers = e.get("status"), e.get("headers")
+            if not (isinstance(status, int) and _is_int(status) and 100 <= status <= 599):
+                return f"rest: 'status' must be an HTTP status, got {status!r}"
+            if not isinstance(headers, list) or not all(
+                isinstance(h, list) and len(h) == 2 and all(isinstance(x, str) for x in h)
+                for h in headers
+            ):
+                return "rest: 'headers' must be a list of [name, value] strings"
+            if not _is_b64(e.get("body")):
+                return "rest: 'body' must be base64"
+    return None
 
 
 class _Sequencer:
@@ -744,7 +820,8 @@ class Replay:
     def feed_kwargs(self, **overrides: Any) -> dict[str, Any]:
         """The recorded open_feed arguments, with the replay's transport and timing."""
         kwargs = dict(self.feed_args)
-        okx = "okx" in kwargs.get("exchanges", ())
+        exchanges = kwargs.get("exchanges")
+        okx = isinstance(exchanges, (str, list, tuple)) and "okx" in exchanges
         kwargs.update(
             connector=self.connector,
             http_transport=self.http_transport,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
+import math
 import os
 import signal
 import sys
@@ -43,9 +45,15 @@ class _Output:
     seconds, then gives up on what is left (counted in :attr:`unwritten`).
     """
 
-    def __init__(self, fd: int, limit: int = 1 << 20) -> None:
+    def __init__(
+        self, fd: int | None, limit: int = 1 << 20, writer: Callable[[bytes], None] | None = None
+    ) -> None:
         self.fd = fd
         self.limit = limit
+        if writer is None:
+            assert fd is not None
+            writer = functools.partial(_write_all, fd)
+        self._writer = writer
         self._chunks: deque[bytes] = deque()
         self._pending = 0
         self._wake = trio.Event()
@@ -93,9 +101,7 @@ class _Output:
                 size += len(part)
             try:
                 # abandon_on_cancel: a reader that never reads must not hold the exit
-                await trio.to_thread.run_sync(
-                    _write_all, self.fd, b"".join(parts), abandon_on_cancel=True
-                )
+                await trio.to_thread.run_sync(self._writer, b"".join(parts), abandon_on_cancel=True)
             except BrokenPipeError:  # the reader is gone: nothing more to write
                 self._chunks.clear()
             except trio.Cancelled:
@@ -129,10 +135,7 @@ class _OutputFile(io.TextIOBase):
         pass
 
     def isatty(self) -> bool:
-        return os.isatty(self._out.fd)
-
-    def fileno(self) -> int:
-        return self._out.fd
+        return self._out.fd is not None and os.isatty(self._out.fd)
 
 
 @asynccontextmanager
@@ -140,7 +143,15 @@ async def _stdout() -> AsyncIterator[_Output]:
     """Standard output through an :class:`_Output`, reporting on stderr what it could not
     write."""
     sys.stdout.flush()
-    out = _Output(sys.stdout.fileno())
+    try:
+        out = _Output(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # replaced by something without a descriptor
+
+        def write(data: bytes, stdout: Any = sys.stdout) -> None:
+            stdout.write(data.decode("utf-8", "replace"))
+            stdout.flush()
+
+        out = _Output(None, writer=write)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(out.run)
         try:
@@ -365,7 +376,7 @@ async def _table(feed: Feed, sources: Sequence[str], out: _Output) -> None:
     from rich.live import Live
     from rich.text import Text
 
-    tty = os.isatty(out.fd)
+    tty = out.fd is not None and os.isatty(out.fd)
     console = Console(file=out.file(), width=None if tty else 120, force_terminal=tty)
     board = _Board(list(sources))
 
@@ -409,33 +420,68 @@ def _health(args: argparse.Namespace) -> int:
     import httpx
 
     url = args.url.rstrip("/") + "/api/websocket/health"
+    shown = redact(url)
     try:
         response = httpx.get(url, timeout=args.timeout)
         data = response.json()
     except (httpx.HTTPError, ValueError) as exc:
-        print(f"trio-feeds: cannot read {redact(url)}: {redact(exc)}", file=sys.stderr)
+        print(f"trio-feeds: cannot read {shown}: {redact(exc)}", file=sys.stderr)
         return 2
-    healthy = bool(data.get("healthy"))
+    except Exception as exc:  # e.g. a malformed --url (httpx raises several kinds)
+        print(f"trio-feeds: cannot read {shown}: {type(exc).__name__}: {redact(exc)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    problem = _health_problem(data)
+    if problem is not None:
+        print(f"trio-feeds: {shown} did not answer a trio_feeds health report: {problem}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    healthy = data["healthy"]
     if args.json:
         print(json.dumps(data, indent=2))
     else:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=f"{args.url} — healthy: {healthy}, active: {data.get('active_source')}")
+        title = f"{args.url} — healthy: {healthy}, active: {data.get('active_source')}"
+        table = Table(title=escape(redact(title)))
         for col in ("source", "state", "connected", "latency ms", "messages", "errors",
                     "reconnects", "gaps", "last error"):  # fmt: skip
             table.add_column(col)
         for name, st in (data.get("sources") or {}).items():
             lat = st.get("latency")
-            table.add_row(
-                name, str(st.get("state")), str(st.get("connected")),
+            row = [
+                name, st.get("state"), st.get("connected"),
                 f"{lat * 1000:.2f}" if lat is not None else "-",
-                str(st.get("messages_received")), str(st.get("errors")),
-                str(st.get("reconnects")), str(st.get("gaps")), str(st.get("last_error") or ""),
-            )  # fmt: skip
+                st.get("messages_received"), st.get("errors"), st.get("reconnects"),
+                st.get("gaps"), st.get("last_error") or "",
+            ]  # fmt: skip
+            table.add_row(*(escape(redact(x if isinstance(x, str) else str(x))) for x in row))
         Console(width=None if sys.stdout.isatty() else 140).print(table)
     return 0 if healthy else 1
+
+
+def _health_problem(data: Any) -> str | None:
+    """What makes ``data`` unusable as a health report (None: fine)."""
+    if not isinstance(data, dict):
+        return f"expected a JSON object, got {type(data).__name__}"
+    if not isinstance(data.get("healthy"), bool):
+        return f"'healthy' must be true or false, got {data.get('healthy')!r:.60}"
+    sources = data.get("sources")
+    if sources is None:
+        return None
+    if not isinstance(sources, dict):
+        return f"'sources' must be an object, got {type(sources).__name__}"
+    for name, st in sources.items():
+        if not isinstance(st, dict):
+            return f"source {name!r:.40} must be an object, got {type(st).__name__}"
+        lat = st.get("latency")
+        if lat is not None and (
+            isinstance(lat, bool) or not isinstance(lat, (int, float)) or not math.isfinite(lat)
+        ):
+            return f"source {name!r:.40}: 'latency' must be a number, got {lat!r:.40}"
+    return None
 
 
 async def _record(args: argparse.Namespace) -> int:
@@ -537,7 +583,9 @@ def _speed(value: str) -> float:
     return v
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, clock: trio.abc.Clock | None = None) -> int:
+    """Run the command line; returns the exit code.  ``clock``: the trio clock to run under
+    (tests run ``replay`` under ``trio.testing.MockClock``)."""
     parser = argparse.ArgumentParser(prog="trio-feeds", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="offline: simulated Binance + OKX, a failover drill")
@@ -585,7 +633,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "replay": _replay,
     }  # fmt: skip
     try:
-        return trio.run(_interruptible, runners[args.command], args)
+        return trio.run(_interruptible, runners[args.command], args, clock=clock)
     except KeyboardInterrupt:
         return 130
     except TrioFeedsError as exc:
