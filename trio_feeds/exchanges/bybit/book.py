@@ -24,6 +24,10 @@ from typing import Literal, TypeAlias
 from ..._book import BookGap, BookSyncOutput, ResubscribeRequest, _SyncBase
 from ..._records import BookDelta
 
+#: deltas dropped while resubscribing before the resubscription is asked for again (its
+#: snapshot may have been lost)
+RESUBSCRIBE_AFTER = 50
+
 __all__ = ["BybitBookSync"]
 
 _State: TypeAlias = Literal["await_snapshot", "synced", "resubscribing"]
@@ -41,6 +45,7 @@ class BybitBookSync(_SyncBase):
     def __init__(self, symbol: str, *, max_depth: int | None = None) -> None:
         super().__init__(symbol, max_depth=max_depth, max_buffer=1)
         self._state: _State = "await_snapshot"
+        self._dropped = 0
         self.resets = 0
         """Snapshots that replaced a live book (Bybit re-sends, ``u == 1`` restarts)."""
 
@@ -81,6 +86,7 @@ class BybitBookSync(_SyncBase):
             book.sequence = u
             self._last_ts = delta.timestamp
             self._state = "synced"
+            self._dropped = 0
             return [self._updated(delta, snapshot=True)]
         state = self._state
         if state == "synced":
@@ -101,7 +107,17 @@ class BybitBookSync(_SyncBase):
             return [
                 ResubscribeRequest(self.exchange, self.symbol, "a delta came before the snapshot")
             ]
-        return []  # resubscribing: the old subscription's deltas are void
+        return self._drop()
+
+    def _drop(self) -> list[BookSyncOutput]:
+        """Resubscribing: deltas of the old subscription are void.  Too many of them and the
+        new subscription's snapshot was lost: ask again."""
+        self._dropped += 1
+        if self._dropped < RESUBSCRIBE_AFTER:
+            return []
+        self._dropped = 0
+        reason = f"no snapshot after {RESUBSCRIBE_AFTER} deltas while resubscribing"
+        return [ResubscribeRequest(self.exchange, self.symbol, reason)]
 
     def _gap(self, d: BookDelta, reason: str) -> list[BookSyncOutput]:
         gap = BookGap(
@@ -116,4 +132,5 @@ class BybitBookSync(_SyncBase):
         self.book.clear()
         self._last_ts = None
         self._state = "resubscribing"
+        self._dropped = 0
         return [gap, ResubscribeRequest(self.exchange, self.symbol, reason)]

@@ -23,6 +23,10 @@ from typing import Literal, TypeAlias
 from ..._book import BookGap, BookSyncOutput, ResubscribeRequest, _SyncBase
 from ..._records import BookDelta
 
+#: deltas dropped while resubscribing before the resubscription is asked for again (its
+#: snapshot may have been lost)
+RESUBSCRIBE_AFTER = 50
+
 __all__ = ["CoinbaseBookSync"]
 
 _State: TypeAlias = Literal["await_snapshot", "synced", "resubscribing"]
@@ -36,6 +40,7 @@ class CoinbaseBookSync(_SyncBase):
     def __init__(self, symbol: str, *, max_depth: int | None = None) -> None:
         super().__init__(symbol, max_depth=max_depth, max_buffer=1)
         self._state: _State = "await_snapshot"
+        self._dropped = 0
 
     @property
     def state(self) -> _State:
@@ -68,6 +73,7 @@ class CoinbaseBookSync(_SyncBase):
             book.sequence = delta.sequence
             self._last_ts = delta.timestamp
             self._state = "synced"
+            self._dropped = 0
             return [self._updated(delta, snapshot=True)]
         state = self._state
         if state == "synced":
@@ -88,12 +94,25 @@ class CoinbaseBookSync(_SyncBase):
             return [
                 ResubscribeRequest(self.exchange, self.symbol, "an update came before the snapshot")
             ]
-        return []  # resubscribing: updates of the old subscription are void
+        return self._drop()
+
+    def _drop(self) -> list[BookSyncOutput]:
+        """Resubscribing: deltas of the old subscription are void.  Too many of them and the
+        new subscription's snapshot was lost: ask again."""
+        self._dropped += 1
+        if self._dropped < RESUBSCRIBE_AFTER:
+            return []
+        self._dropped = 0
+        reason = f"no snapshot after {RESUBSCRIBE_AFTER} deltas while resubscribing"
+        return [ResubscribeRequest(self.exchange, self.symbol, reason)]
 
     def on_connection_gap(self, timestamp: int) -> list[BookSyncOutput]:
         """Messages were lost on this book's connection (``ConnectionGap``): resync now."""
-        if self._state != "synced":
-            return []
+        if self._state != "synced":  # the snapshot awaited may be among the lost messages
+            self._state = "resubscribing"
+            self._dropped = 0
+            reason = "messages were lost while waiting for a snapshot"
+            return [ResubscribeRequest(self.exchange, self.symbol, reason)]
         return self._gap(timestamp, None, "messages were lost on the connection")
 
     def _gap(self, timestamp: int, first: int | None, reason: str) -> list[BookSyncOutput]:
@@ -103,4 +122,5 @@ class CoinbaseBookSync(_SyncBase):
         self.book.clear()
         self._last_ts = None
         self._state = "resubscribing"
+        self._dropped = 0
         return [gap, ResubscribeRequest(self.exchange, self.symbol, reason)]
