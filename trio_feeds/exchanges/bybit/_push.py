@@ -106,19 +106,16 @@ class PushHandlers:
         bid = max(book[0].items(), default=(0.0, 0.0))
         ask = min(book[1].items(), default=(0.0, 0.0))
         ts = _ms(msg["ts"])
-        roles = {s.channel for s in self._wanted.get(topic, ())} or {"quote"}
+        subs = self._wanted.get(topic, ())
+        as_quote = not subs or any(s.channel == "quote" for s in subs)
+        as_book = any(s.channel == "book" for s in subs)
         raw = msg if self.keep_raw else None
-        if "quote" in roles:
-            rec: Any = new_quote(_NAME, symbol, ts, received_at, *bid, *ask, seq)
-            out.append(rec)
-            if raw is not None:
-                object.__setattr__(rec, "raw", raw)
-        if "book" in roles:
-            rec = new_book(_NAME, symbol, ts, received_at, (bid,) if bid[0] else (),
-                           (ask,) if ask[0] else (), seq)  # fmt: skip
-            out.append(rec)
-            if raw is not None:
-                object.__setattr__(rec, "raw", raw)
+        if as_quote:
+            out.append(new_quote(_NAME, symbol, ts, received_at, *bid, *ask, seq, raw=raw))
+        if as_book:
+            book_bids = (bid,) if bid[0] else ()
+            book_asks = (ask,) if ask[0] else ()
+            out.append(new_book(_NAME, symbol, ts, received_at, book_bids, book_asks, seq, raw=raw))
 
     def _on_book(
         self, topic: str, symbol: str, msg: dict[str, Any], received_at: float, out: list[Any]
