@@ -87,28 +87,44 @@ class PushHandlers:
     ) -> None:
         """``orderbook.1``: snapshots (a delta, should one come, is applied to the last)."""
         d = msg["data"]
-        bids, asks = levels(d["b"]), levels(d["a"])
+        b, a = d["b"], d["a"]
         seq = _int(d["u"], "u")
         kind = msg.get("type")
-        if kind == "snapshot":
-            book = ({p: s for p, s in bids if s}, {p: s for p, s in asks if s})
-        elif kind == "delta" and topic in self._level1:
-            book = self._level1[topic]
-            for side, changes in ((book[0], bids), (book[1], asks)):
-                for p, s in changes:
-                    if s:
-                        side[p] = s
-                    else:
-                        side.pop(p, None)
+        if (
+            kind == "snapshot"
+            and b.__class__ is list
+            and a.__class__ is list
+            and len(b) == len(a) == 1
+        ):
+            bid, ask = _one_level(b[0], "bid"), _one_level(a[0], "ask")  # the usual push
+            book = ({bid[0]: bid[1]} if bid[1] else {}, {ask[0]: ask[1]} if ask[1] else {})
         else:
-            raise ValueError(f"'type' is {kind!r} (a level-1 delta needs a snapshot first)")
+            bids, asks = levels(b), levels(a)
+            if kind == "snapshot":
+                book = ({p: s for p, s in bids if s}, {p: s for p, s in asks if s})
+            elif kind == "delta" and topic in self._level1:
+                book = self._level1[topic]
+                for side, changes in ((book[0], bids), (book[1], asks)):
+                    for p, s in changes:
+                        if s:
+                            side[p] = s
+                        else:
+                            side.pop(p, None)
+            else:
+                raise ValueError(f"'type' is {kind!r} (a level-1 delta needs a snapshot first)")
         self._level1[topic] = book
-        bid = max(book[0].items(), default=(0.0, 0.0))
-        ask = min(book[1].items(), default=(0.0, 0.0))
+        bid = (
+            max(book[0].items(), default=(0.0, 0.0))
+            if len(book[0]) != 1
+            else next(iter(book[0].items()))
+        )
+        ask = (
+            min(book[1].items(), default=(0.0, 0.0))
+            if len(book[1]) != 1
+            else next(iter(book[1].items()))
+        )
         ts = _ms(msg["ts"])
-        subs = self._wanted.get(topic, ())
-        as_quote = not subs or any(s.channel == "quote" for s in subs)
-        as_book = any(s.channel == "book" for s in subs)
+        as_quote, as_book = self._roles(topic)
         raw = msg if self.keep_raw else None
         if as_quote:
             out.append(new_quote(_NAME, symbol, ts, received_at, *bid, *ask, seq, raw=raw))
@@ -116,6 +132,13 @@ class PushHandlers:
             book_bids = (bid,) if bid[0] else ()
             book_asks = (ask,) if ask[0] else ()
             out.append(new_book(_NAME, symbol, ts, received_at, book_bids, book_asks, seq, raw=raw))
+
+    def _roles(self, topic: str) -> tuple[bool, bool]:
+        """``orderbook.1``: (as a quote, as a book)."""
+        subs = self._wanted.get(topic, ())
+        return not subs or any(s.channel == "quote" for s in subs), any(
+            s.channel == "book" for s in subs
+        )
 
     def _on_book(
         self, topic: str, symbol: str, msg: dict[str, Any], received_at: float, out: list[Any]
@@ -149,6 +172,12 @@ class PushHandlers:
             if self.keep_raw:
                 object.__setattr__(rec, "raw", d)
             out.append(rec)
+
+
+def _one_level(level: Any, side: str) -> tuple[float, float]:
+    if level.__class__ is not list or len(level) != 2:
+        raise ValueError(f"{side} level {level!r} is not a [price, size] list")
+    return price(level[0], f"{side} price"), size(level[1], f"{side} size")
 
 
 def _ms(value: Any) -> int:
