@@ -97,6 +97,7 @@ async def open_simulated_exchanges(
     seed: int = 1,
     memory: bool = False,
     rate: float = 50.0,
+    bursts: float = 0.0,
     market: MarketSimulator | None = None,
     binance_options: Mapping[str, Any] | None = None,
     okx_options: Mapping[str, Any] | None = None,
@@ -108,9 +109,12 @@ async def open_simulated_exchanges(
         seed: market seed.
         memory: serve over in-memory streams (for ``MockClock``) instead of loopback TCP.
         rate: market ticks per second.
+        bursts: chance per tick of a burst of 1-4 more steps in the same millisecond (see
+            :class:`MarketSimulator`).
         market: use this market instead of building one.
         binance_options, okx_options: keyword arguments for :class:`SimulatedBinance` /
-            :class:`SimulatedOkx` (e.g. ``{"unknown_symbol": "accept"}``, ``{"checksum": True}``).
+            :class:`SimulatedOkx` (e.g. ``{"unknown_symbol": "accept"}``, ``{"checksum": True}``,
+            ``{"clock_offset": -8.0}``: that exchange stamps its events 8 s in the past).
 
     Example::
 
@@ -118,7 +122,7 @@ async def open_simulated_exchanges(
             stream = await sims.connector(sims.urls["binance"])
     """
     if market is None:
-        market = MarketSimulator(symbols, seed=seed, rate=rate)
+        market = MarketSimulator(symbols, seed=seed, rate=rate, bursts=bursts)
     binance = SimulatedBinance(market, **dict(binance_options or {}))
     okx = SimulatedOkx(market, **dict(okx_options or {}))
     async with trio.open_nursery() as nursery:
