@@ -599,3 +599,22 @@ def test_average_loses_no_update_to_a_millisecond_tie() -> None:
     combined = [q for q in out if q.kind == "quote"]
     assert [q.bid for q in combined] == [100.0, 101.0, 102.0, 103.0]
     assert {q.exchange for q in combined} == {"binance+okx"}
+
+
+def test_latest_takes_a_sources_tickers_in_arrival_order() -> None:
+    """Tickers carry no sequence: a source's own are taken as they arrive (its order), even
+    one stamped earlier than the one before (an exchange's re-pushed state); another
+    source's older ticker is dropped."""
+
+    def ticker(src: str, t: float, price: float) -> Ticker:
+        return Ticker(src, "BTC-USDT", int(t * 1000), t, price, 1, 2, 3, 4, 5, 0.5, 6)
+
+    agg, clock, _ = healthy_pair("latest")
+    t = clock.t
+    sent = [ticker("okx", t, 1.0), ticker("okx", t - 0.3, 2.0), ticker("okx", t + 0.1, 3.0)]
+    got = [i for r in sent for i in agg.process("okx", [r]) if i.kind == "ticker"]
+    assert got == sent
+    assert [i for i in agg.process("binance", [ticker("binance", t - 0.2, 9.0)])
+            if i.kind == "ticker"] == []  # fmt: skip
+    newer = ticker("binance", t + 0.1, 9.0)  # the same millisecond: not older
+    assert agg.process("binance", [newer])[-1] is newer

@@ -354,10 +354,11 @@ class Aggregator:
 
     # -- conflict resolution ---------------------------------------------------------------
     def _latest(self, source: str, items: list[Any]) -> list[Any]:
-        """Records of every delivering source, each source's in its own order; a state
-        record (quote, ticker, book) from another source than the last delivered one only
-        when it is not older than that one; every trade and book delta; candles by their
-        interval (see :meth:`_candle_ok`)."""
+        """Records of every delivering source, each source's in its own order (sequence ids
+        where the records have them, arrival otherwise); a state record (quote, ticker,
+        book) from another source than the last delivered one only when it is not older
+        than that one (:meth:`_common`); every trade and book delta; candles by their
+        interval (:meth:`_candle_ok`)."""
         if source not in self._delivering:
             return [i for i in items if i.kind not in _DATA]
         last = self._last
@@ -373,19 +374,16 @@ class Aggregator:
             if prev is not None:
                 if prev.exchange == source:
                     # the source's own order: its sequence when it has one (one that goes
-                    # down with a newer event time is a reset, as OKX's after maintenance),
-                    # else its timestamps (ties pass)
-                    if kind == "ticker":
-                        if item.timestamp < prev.timestamp:
-                            continue
-                    else:
+                    # down with a newer event time is a reset, as OKX's after maintenance;
+                    # an older one is a repeat, from a replacement connection), else arrival
+                    if kind != "ticker":
                         seq, pseq = item.sequence, prev.sequence
-                        if seq is not None and pseq is not None:
-                            if seq <= pseq and not (
-                                item.exchange_time and item.timestamp > prev.timestamp
-                            ):
-                                continue
-                        elif item.timestamp < prev.timestamp:
+                        if (
+                            seq is not None
+                            and pseq is not None
+                            and seq <= pseq
+                            and not (item.exchange_time and item.timestamp > prev.timestamp)
+                        ):
                             continue
                 elif self._common(item) < self._common(prev):
                     continue  # older than what the consumer has from another source
