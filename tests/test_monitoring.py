@@ -151,7 +151,8 @@ async def test_prometheus_metrics() -> None:
         assert health.sources["okx"].lag is not None
         offset = health.sources["okx"].clock_offset
         assert offset is not None
-        assert abs(samples["trio_feeds_clock_offset_seconds", (("exchange", "okx"),)] - offset) < 0.05
+        scraped = samples["trio_feeds_clock_offset_seconds", (("exchange", "okx"),)]
+        assert abs(scraped - offset) < 0.05
 
 
 async def test_each_feed_has_its_own_registry() -> None:

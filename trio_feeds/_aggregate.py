@@ -123,8 +123,8 @@ class Aggregator:
         #: cold standby: called with (source, wanted) when a standby must start or may stop
         self.on_demand: Callable[[str, bool], None] | None = None
         self.cold = False
-        #: latest: (kind, symbol) -> the record delivered last
-        self._last: dict[tuple[str, str], Any] = {}
+        #: latest: kind -> symbol -> the record delivered last (state kinds only)
+        self._last: dict[str, dict[str, Any]] = {k: {} for k in _STATE}
         #: latest: (symbol, interval) -> newest candle start delivered, from any source
         self._candle_newest: dict[tuple[str, str], int] = {}
         #: latest: (source, symbol, interval) -> [newest start, newest closed start] delivered
@@ -363,14 +363,16 @@ class Aggregator:
             return [i for i in items if i.kind not in _DATA]
         last = self._last
         out: list[Any] = []
+        append = out.append
         for item in items:
             kind = item.kind
-            if kind not in _STATE:
+            by_symbol = last.get(kind)
+            if by_symbol is None:  # not a state kind
                 if kind != "candle" or self._candle_ok(source, item):
-                    out.append(item)
+                    append(item)
                 continue
-            key = (kind, item.symbol)
-            prev = last.get(key)
+            symbol = item.symbol
+            prev = by_symbol.get(symbol)
             if prev is not None:
                 if prev.exchange == source:
                     # the source's own order: its sequence when it has one (one that goes
@@ -387,8 +389,8 @@ class Aggregator:
                             continue
                 elif self._common(item) < self._common(prev):
                     continue  # older than what the consumer has from another source
-            last[key] = item
-            out.append(item)
+            by_symbol[symbol] = item
+            append(item)
         return out
 
     def _common(self, r: Any) -> float:
