@@ -618,3 +618,26 @@ def test_latest_takes_a_sources_tickers_in_arrival_order() -> None:
             if i.kind == "ticker"] == []  # fmt: skip
     newer = ticker("binance", t + 0.1, 9.0)  # the same millisecond: not older
     assert agg.process("binance", [newer])[-1] is newer
+
+
+def test_a_degraded_switch_back_to_the_primary_keeps_a_cold_standby_running() -> None:
+    agg, clock, up = make(["binance", "okx"])
+    calls: list[tuple[str, bool]] = []
+    agg.cold = True
+    agg.on_demand = lambda s, wanted: calls.append((s, wanted))
+    connected(agg, up, "binance", "okx")
+    stream(agg, clock, 3.0, {"binance": lambda t: t, "okx": lambda t: t})
+    stream(agg, clock, 1.5, {"binance": lambda t: t - 2.0, "okx": lambda t: t})
+    up["binance"] = False  # lagging binance drops
+    agg.process("binance", [SourceEvent("binance", "disconnected", "", 0)])
+    assert agg.active == "okx"
+    stream(agg, clock, 2.0, {"okx": lambda t: t - 10.0})  # okx falls far behind
+    up["binance"] = True
+    out = agg.process("binance", [SourceEvent("binance", "connected", "", 0)])
+    out += stream(agg, clock, 2.0, {"binance": lambda t: t - 2.0, "okx": lambda t: t - 10.0})
+    sw = [i for i in out if i.kind == "source_switch"]
+    assert sw and sw[-1].to_source == "binance" and sw[-1].reason.startswith("degraded")
+    assert ("okx", False) not in calls  # the standby is what may recover first
+    out = stream(agg, clock, 2.0, {"binance": lambda t: t, "okx": lambda t: t - 10.0})
+    sw = [i for i in out if i.kind == "source_switch"]
+    assert sw and sw[0].reason.startswith("recovered") and ("okx", False) in calls

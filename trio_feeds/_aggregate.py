@@ -305,7 +305,7 @@ class Aggregator:
         if best is not None and best != active:
             why = verdicts[best]
             reason = f"degraded: no healthy source, {best} ranks best ({why})"
-            out.append(self._switch(best, reason))
+            out.append(self._switch(best, reason, degraded=True))
 
     def _rank(self, source: str, now: float) -> tuple[int, float]:
         """How well ``source`` can serve while no source is healthy (lower is better):
@@ -341,12 +341,14 @@ class Aggregator:
                 return active
         return best
 
-    def _switch(self, to: str, reason: str) -> SourceSwitch:
+    def _switch(self, to: str, reason: str, degraded: bool = False) -> SourceSwitch:
         prev, self.active = self.active, to
         self.deadlines.pop("failback", None)
         event = SourceSwitch(prev, to, reason, int(self.clock() * 1000))
         self.switches.append(event)
-        if self.cold and self.on_demand is not None and to == self.primary:
+        # back on a healthy primary: cold standbys may stop (not while only degraded: a
+        # standby is what the feed hopes will be healthy first)
+        if self.cold and self.on_demand is not None and to == self.primary and not degraded:
             for s in self.sources:
                 if s != self.primary:
                     self.on_demand(s, False)
