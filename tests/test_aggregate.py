@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_feeds import FailoverFailed, Quote, SourceEvent, SourceSwitch, Ticker, Trade
+from trio_feeds import Candle, FailoverFailed, Quote, SourceEvent, SourceSwitch, Ticker, Trade
 from trio_feeds._aggregate import Aggregator
+from trio_feeds._stats import LatencyTracker
 
 STALE = 2.0
 HOLD = 5.0
@@ -284,3 +286,358 @@ def test_a_stale_deadline_decides_at_the_instant_it_fires() -> None:
     out = agg.expire()
     assert agg.active == "okx"
     assert any(isinstance(i, SourceSwitch) and "stale" in i.reason for i in out)
+
+
+# --------------------------------------------------------------------------- clock offsets and lag
+
+
+def stream(agg: Aggregator, clock: Clock, seconds: float, stamp: dict[str, Any]) -> list[Any]:
+    """Both connected sources deliver a trade every 50 ms for ``seconds``; ``stamp[src](t)``
+    is the exchange time (s) that source puts on an event happening at local time t."""
+    out: list[Any] = []
+    end = clock.t + seconds
+    n = 0
+    while clock.t < end:
+        clock.t += 0.05
+        for src, f in stamp.items():
+            n += 1
+            t = Trade(src, "BTC-USDT", int(f(clock.t) * 1000), clock.t, 100.0, 1.0, "buy", str(n))
+            out.extend(agg.process(src, [t]))
+        out.extend(agg.expire())
+    return out
+
+
+def connected(agg: Aggregator, up: dict[str, bool], *sources: str) -> None:
+    for s in sources:
+        up[s] = True
+        agg.process(s, [SourceEvent(s, "connected", "", 0)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(-600.0, 600.0), st.floats(-600.0, 600.0), st.floats(0.0, 0.2))
+def test_a_constant_clock_offset_of_either_sign_is_never_lag(
+    off_b: float, off_o: float, delay: float
+) -> None:
+    """Exchange clocks minutes off this machine's (or this machine's off theirs), plus a
+    steady network delay: both stay healthy, no switch, the offset shows as clock_offset."""
+    agg, clock, up = make(["binance", "okx"])
+    connected(agg, up, "binance", "okx")
+    out = stream(
+        agg, clock, 20.0,
+        {"binance": lambda t: t + off_b - delay, "okx": lambda t: t + off_o - delay},
+    )  # fmt: skip
+    assert not [i for i in out if i.kind in ("source_switch", "failover_failed")]
+    assert agg.healthy("binance") and agg.healthy("okx")
+    for src, off in (("binance", off_b), ("okx", off_o)):
+        base = agg.health[src].latency.baseline
+        assert base is not None and abs(base - (delay - off)) < 0.002
+
+
+def test_a_lag_growing_above_the_normal_switches_and_the_recovery_fails_back() -> None:
+    """binance's stamps are 8 s in the past all along (its normal), then its event time
+    falls 6 s further behind within 3 s, holds, and recovers."""
+    agg, clock, up = make(["binance", "okx"])
+    connected(agg, up, "binance", "okx")
+    t0 = clock.t + 10.0
+
+    def extra(t: float) -> float:  # the lag episode: 0 -> 6 s over 3 s, 5 s at 6 s, back in 1 s
+        x = t - t0
+        return max(0.0, min(6.0, 2.0 * x, 6.0 - 6.0 * (x - 8.0)))
+
+    out = stream(agg, clock, 25.0, {"binance": lambda t: t - 8.0 - extra(t), "okx": lambda t: t})
+    timed = [i for i in out if i.kind == "source_switch"]
+    assert [(s.from_source, s.to_source) for s in timed] == [
+        ("binance", "okx"),
+        ("okx", "binance"),
+    ]
+    assert "latency" in timed[0].reason and "lag" in timed[0].reason
+    assert timed[1].reason.startswith("failback")
+    assert agg.health["binance"].latency.baseline == pytest.approx(8.0, abs=0.002)
+
+
+def test_lag_detection_delay_is_about_the_recent_window() -> None:
+    agg, clock, up = make(["binance", "okx"])
+    connected(agg, up, "binance", "okx")
+    stream(agg, clock, 5.0, {"binance": lambda t: t, "okx": lambda t: t})
+    start = clock.t
+    seen_at = None
+    while clock.t < start + 5.0 and seen_at is None:
+        clock.t += 0.05
+        lagging = Trade(
+            "binance", "BTC-USDT", int((clock.t - 3.0) * 1000), clock.t, 1, 1, "buy", "1"
+        )
+        out = agg.process("binance", [lagging]) + agg.process("okx", [trade("okx", clock.t)])
+        if any(i.kind == "source_switch" for i in out):
+            seen_at = clock.t
+    assert seen_at is not None
+    assert 0.9 <= seen_at - start <= 1.2  # RECENT = 1 s of samples all lagging
+
+
+def test_a_slow_ping_round_trip_makes_a_source_slow() -> None:
+    """A source lagging from its very first frame has that lag in its baseline: the ping
+    round trip is what shows it."""
+    agg, clock, up = make(["binance", "okx"])
+    connected(agg, up, "binance", "okx")
+    stream(agg, clock, 3.0, {"binance": lambda t: t - 4.0, "okx": lambda t: t})
+    assert agg.active == "binance"
+    agg.health["binance"].latency.add_rtt(MAX_LAT * 2)
+    out = stream(agg, clock, 0.1, {"binance": lambda t: t - 4.0, "okx": lambda t: t})
+    sw = [i for i in out if i.kind == "source_switch"]
+    assert sw and sw[0].to_source == "okx" and "round trip" in sw[0].reason
+
+
+def test_old_state_pushed_on_subscribe_is_not_lag() -> None:
+    """OKX pushes the last trade, ticker and book on subscribe, stamped when they happened
+    (hours ago for a quiet instrument), and stamps heartbeat book updates of quiet books
+    seconds in the past: neither is a delay."""
+    agg, clock, up = make(["binance", "okx"])
+    connected(agg, up, "binance", "okx")
+    stream(agg, clock, 3.0, {"binance": lambda t: t, "okx": lambda t: t})
+    old = Trade("okx", "ETH-USDT", int((clock.t - 34904) * 1000), clock.t, 1, 1, "buy", "9")
+    agg.process("okx", [SourceEvent("okx", "connected", "", 0)])
+    agg.process("okx", [old])  # the first ETH-USDT trade since connecting: not sampled
+    clock.t += 0.05
+    agg.process("okx", [trade("okx", clock.t)])
+    stale_heartbeat = Trade("okx", "BTC-USDT", int((clock.t - 12.7) * 1000), clock.t, 1, 1,
+                            "buy", "8")  # fmt: skip
+    agg.process("okx", [stale_heartbeat])  # one old sample among fresh ones of the last second
+    assert agg.healthy("okx"), agg.why_unhealthy("okx")
+
+
+def test_candles_stamped_with_the_receive_time_do_not_count_towards_lag() -> None:
+    agg, clock, up = make(["binance", "okx"])
+    connected(agg, up, "binance", "okx")
+    stream(agg, clock, 3.0, {"binance": lambda t: t, "okx": lambda t: t})
+    before = len(agg.health["okx"].latency)
+    c = Candle("okx", "BTC-USDT", int(clock.t * 1000), clock.t, int(clock.t * 1000) - 40_000,
+               "1m", 1, 1, 1, 1, 1, False, exchange_time=False)  # fmt: skip
+    agg.process("okx", [trade("okx", clock.t), c])
+    agg.process("okx", [c])
+    # one sample: from the trade before the candle; the candle-only batch gives none
+    assert len(agg.health["okx"].latency) == before + 1
+
+
+def test_the_baseline_forgets_offsets_older_than_its_window() -> None:
+    tracker = LatencyTracker(window=60.0)
+    tracker.add(1.0, 0.0)
+    for t in (10.0, 10.1, 10.2):
+        tracker.add(3.0, t)
+    assert tracker.baseline == 1.0 and tracker.current_lag(10.2) == 2.0
+    for k in range(1, 80):  # a permanent step to 3 s becomes the new normal after the window
+        tracker.add(3.0, 10.0 + k)
+    assert tracker.baseline == 3.0 and tracker.current_lag(90.0) == 0.0
+
+
+# --------------------------------------------------------------------------- never a blackout
+
+
+def slow(src: str, t: float, n: int) -> Trade:
+    return trade(src, t, lag=0.0, n=n)
+
+
+@pytest.mark.parametrize("conflict", ["primary", "latest", "average"])
+def test_no_blackout_when_no_source_is_healthy(conflict: str) -> None:
+    """Both sources fall behind: one FailoverFailed naming both reasons, data keeps coming
+    (flagged degraded), and a SourceSwitch when a healthy source takes over again."""
+    agg, clock, up = make(["binance", "okx"], conflict)
+    connected(agg, up, "binance", "okx")
+    normal = {"binance": lambda t: t, "okx": lambda t: t}
+    stream(agg, clock, 3.0, normal)
+    behind = {"binance": lambda t: t - 3.0, "okx": lambda t: t - 2.0}
+    out = stream(agg, clock, 5.0, behind)
+    failed = [i for i in out if i.kind == "failover_failed"]
+    assert len(failed) == 1
+    assert "binance: latency" in failed[0].reason and "okx: latency" in failed[0].reason
+    assert not agg.healthy(agg.active or "")
+    # data flows throughout, from the best-ranked source (binance: kept, both are delivering
+    # and okx is not enough faster to be worth a switch)
+    late = [i for i in out[out.index(failed[0]) :] if i.kind == "trade"]
+    assert len(late) > 60 and {i.exchange for i in late} == {"binance"}
+    assert agg.active == "binance"
+    # okx catches up: it takes over, in a SourceSwitch
+    out = stream(agg, clock, 2.0, {"binance": lambda t: t - 3.0, "okx": lambda t: t})
+    sw = [i for i in out if i.kind == "source_switch"]
+    assert sw and sw[0].to_source == "okx" and sw[0].reason.startswith("recovered")
+    assert [i for i in out if i.kind == "failover_failed"] == []
+
+
+def test_the_degraded_source_recovering_is_announced() -> None:
+    agg, clock, up = make(["binance", "okx"])
+    connected(agg, up, "binance", "okx")
+    stream(agg, clock, 3.0, {"binance": lambda t: t, "okx": lambda t: t})
+    out = stream(agg, clock, 3.0, {"binance": lambda t: t - 3.0, "okx": lambda t: t - 3.0})
+    assert [i.kind for i in out if i.kind != "trade"] == ["failover_failed"]
+    out = stream(agg, clock, 2.0, {"binance": lambda t: t, "okx": lambda t: t - 3.0})
+    sw = [i for i in out if i.kind == "source_switch"]
+    assert [(s.from_source, s.to_source) for s in sw] == [("binance", "binance")]
+    assert "recovered" in sw[0].reason and agg.healthy("binance")
+
+
+def test_best_ranked_is_a_connected_source_that_delivers() -> None:
+    """The active source drops while the other lags: deliver the lagging one's data rather
+    than nothing, then take the disconnected one back when it is healthy."""
+    agg, clock, up = make(["binance", "okx"])
+    connected(agg, up, "binance", "okx")
+    stream(agg, clock, 3.0, {"binance": lambda t: t, "okx": lambda t: t})
+    stream(agg, clock, 2.0, {"binance": lambda t: t, "okx": lambda t: t - 5.0})
+    assert agg.active == "binance" and not agg.healthy("okx")
+    up["binance"] = False
+    out = agg.process("binance", [SourceEvent("binance", "disconnected", "gone", 0)])
+    kinds = [i.kind for i in out]
+    assert kinds[:2] == ["failover_failed", "source_switch"]
+    assert out[1].to_source == "okx" and out[1].reason.startswith("degraded")
+    out = stream(agg, clock, 1.0, {"okx": lambda t: t - 5.0})
+    assert len([i for i in out if i.kind == "trade" and i.exchange == "okx"]) >= 19
+    up["binance"] = True
+    out = agg.process("binance", [SourceEvent("binance", "connected", "", 0)])
+    out += stream(agg, clock, 1.0, {"binance": lambda t: t, "okx": lambda t: t - 5.0})
+    sw = [i for i in out if i.kind == "source_switch"]
+    assert sw and sw[0].to_source == "binance" and sw[0].reason.startswith("recovered")
+
+
+def test_two_degraded_sources_do_not_flap() -> None:
+    agg, clock, up = make(["binance", "okx"])
+    connected(agg, up, "binance", "okx")
+    stream(agg, clock, 3.0, {"binance": lambda t: t, "okx": lambda t: t})
+    # okx lags 3 s, binance 3.5 s: within max_source_latency of each other: stay
+    out = stream(agg, clock, 5.0, {"binance": lambda t: t - 3.5, "okx": lambda t: t - 3.0})
+    assert agg.active == "binance" and not [i for i in out if i.kind == "source_switch"]
+    # binance falls 10 s behind: okx is clearly better
+    out = stream(agg, clock, 3.0, {"binance": lambda t: t - 10.0, "okx": lambda t: t - 3.0})
+    sw = [i for i in out if i.kind == "source_switch"]
+    assert len(sw) == 1 and sw[0].to_source == "okx" and "degraded" in sw[0].reason
+
+
+# --------------------------------------------------------------------------- latest: ties and order
+
+
+def healthy_pair(conflict: str) -> tuple[Aggregator, Clock, dict[str, bool]]:
+    agg, clock, up = make(["binance", "okx"], conflict)
+    connected(agg, up, "binance", "okx")
+    stream(agg, clock, 1.0, {"binance": lambda t: t, "okx": lambda t: t})
+    return agg, clock, up
+
+
+def bq(t: float, u: int, bid: float = 100.0) -> Quote:
+    """A Binance bookTicker quote: no event time, stamped with the receive time."""
+    return Quote("binance", "BTC-USDT", int(t * 1000), t, bid, 1.0, bid + 1, 1.0, u, False)
+
+
+def test_latest_keeps_every_quote_of_a_millisecond_by_its_update_id() -> None:
+    agg, clock, _ = healthy_pair("latest")
+    t = clock.t
+    burst = [bq(t, 100 + k, 100.0 + k) for k in range(5)]  # one socket read: one timestamp
+    out = agg.process("binance", burst)
+    assert [q.sequence for q in out if q.kind == "quote"] == [100, 101, 102, 103, 104]
+    # a repeat from a replacement connection (older update id) is not delivered again
+    out = agg.process("binance", [bq(t + 0.001, 103)])
+    assert [q for q in out if q.kind == "quote"] == []
+
+
+def test_latest_drops_another_sources_quote_only_when_older() -> None:
+    agg, clock, _ = healthy_pair("latest")
+    t = clock.t
+    agg.process("binance", [bq(t, 500)])
+    okx = Quote("okx", "BTC-USDT", int(t * 1000), t, 99.0, 1.0, 101.0, 1.0, 7)
+    assert agg.process("okx", [okx])[-1] is okx  # the same millisecond: not older
+    old = Quote("okx", "BTC-USDT", int(t * 1000) - 300, t, 99.0, 1.0, 101.0, 1.0, 8)
+    assert agg.process("binance", [bq(t + 0.2, 501)])[-1].sequence == 501
+    assert [i for i in agg.process("okx", [old]) if i.kind == "quote"] == []
+
+
+def test_latest_compares_sources_net_of_their_clock_offsets() -> None:
+    """okx's clock runs 8 s ahead of this machine: its quotes' raw stamps are 8 s 'newer'
+    than binance's receive-time stamps, yet binance quotes keep flowing."""
+    agg, clock, up = make(["binance", "okx"], "latest")
+    connected(agg, up, "binance", "okx")
+    stream(agg, clock, 2.0, {"binance": lambda t: t, "okx": lambda t: t + 8.0})
+    delivered = 0
+    for k in range(40):
+        clock.t += 0.05
+        o = Quote("okx", "BTC-USDT", int((clock.t + 8.0) * 1000), clock.t, 99, 1, 101, 1, k)
+        agg.process("okx", [o])
+        clock.t += 0.01
+        out = agg.process("binance", [bq(clock.t, 1000 + k)])
+        delivered += sum(1 for i in out if i.kind == "quote")
+    assert delivered == 40
+
+
+def candle(
+    src: str, t: float, start_min: int, closed: bool = False, stamped: bool = True
+) -> Candle:
+    return Candle(src, "BTC-USDT", int(t * 1000), t, start_min * 60_000, "1m", 1, 1, 1, 1, 1,
+                  closed, exchange_time=stamped)  # fmt: skip
+
+
+def test_latest_delivers_every_candle_update_and_every_close() -> None:
+    agg, clock, _ = healthy_pair("latest")
+    t = clock.t
+    sent = [
+        ("okx", candle("okx", t, 5, stamped=False)),
+        ("okx", candle("okx", t, 5, stamped=False)),  # same start, same millisecond
+        ("binance", candle("binance", t, 5)),
+        ("okx", candle("okx", t + 0.1, 6, stamped=False)),  # okx's next minute
+        ("binance", candle("binance", t + 0.1, 5, closed=True)),  # binance closes minute 5
+        ("okx", candle("okx", t + 0.1, 5, closed=True, stamped=False)),  # okx's close, late
+    ]
+    got = [i for src, c in sent for i in agg.process(src, [c]) if i.kind == "candle"]
+    assert got == [c for _, c in sent]
+    dropped = [
+        ("binance", candle("binance", t + 0.2, 5)),  # an update after its own close
+        ("okx", candle("okx", t + 0.2, 5, closed=True, stamped=False)),  # a repeated close
+        ("binance", candle("binance", t + 0.2, 4)),  # an older interval
+    ]
+    assert [i for src, c in dropped for i in agg.process(src, [c]) if i.kind == "candle"] == []
+
+
+def test_average_loses_no_update_to_a_millisecond_tie() -> None:
+    agg, clock, _ = healthy_pair("average")
+    t = clock.t
+    okx = Quote("okx", "BTC-USDT", int(t * 1000), t, 99.0, 1.0, 102.0, 1.0, 1)
+    agg.process("okx", [okx])
+    out = agg.process("binance", [bq(t, 100 + k, 100.0 + k) for k in range(4)])
+    combined = [q for q in out if q.kind == "quote"]
+    assert [q.bid for q in combined] == [100.0, 101.0, 102.0, 103.0]
+    assert {q.exchange for q in combined} == {"binance+okx"}
+
+
+def test_latest_takes_a_sources_tickers_in_arrival_order() -> None:
+    """Tickers carry no sequence: a source's own are taken as they arrive (its order), even
+    one stamped earlier than the one before (an exchange's re-pushed state); another
+    source's older ticker is dropped."""
+
+    def ticker(src: str, t: float, price: float) -> Ticker:
+        return Ticker(src, "BTC-USDT", int(t * 1000), t, price, 1, 2, 3, 4, 5, 0.5, 6)
+
+    agg, clock, _ = healthy_pair("latest")
+    t = clock.t
+    sent = [ticker("okx", t, 1.0), ticker("okx", t - 0.3, 2.0), ticker("okx", t + 0.1, 3.0)]
+    got = [i for r in sent for i in agg.process("okx", [r]) if i.kind == "ticker"]
+    assert got == sent
+    assert [i for i in agg.process("binance", [ticker("binance", t - 0.2, 9.0)])
+            if i.kind == "ticker"] == []  # fmt: skip
+    newer = ticker("binance", t + 0.1, 9.0)  # the same millisecond: not older
+    assert agg.process("binance", [newer])[-1] is newer
+
+
+def test_a_degraded_switch_back_to_the_primary_keeps_a_cold_standby_running() -> None:
+    agg, clock, up = make(["binance", "okx"])
+    calls: list[tuple[str, bool]] = []
+    agg.cold = True
+    agg.on_demand = lambda s, wanted: calls.append((s, wanted))
+    connected(agg, up, "binance", "okx")
+    stream(agg, clock, 3.0, {"binance": lambda t: t, "okx": lambda t: t})
+    stream(agg, clock, 1.5, {"binance": lambda t: t - 2.0, "okx": lambda t: t})
+    up["binance"] = False  # lagging binance drops
+    agg.process("binance", [SourceEvent("binance", "disconnected", "", 0)])
+    assert agg.active == "okx"
+    stream(agg, clock, 2.0, {"okx": lambda t: t - 10.0})  # okx falls far behind
+    up["binance"] = True
+    out = agg.process("binance", [SourceEvent("binance", "connected", "", 0)])
+    out += stream(agg, clock, 2.0, {"binance": lambda t: t - 2.0, "okx": lambda t: t - 10.0})
+    sw = [i for i in out if i.kind == "source_switch"]
+    assert sw and sw[-1].to_source == "binance" and sw[-1].reason.startswith("degraded")
+    assert ("okx", False) not in calls  # the standby is what may recover first
+    out = stream(agg, clock, 2.0, {"binance": lambda t: t, "okx": lambda t: t - 10.0})
+    sw = [i for i in out if i.kind == "source_switch"]
+    assert sw and sw[0].reason.startswith("recovered") and ("okx", False) in calls

@@ -4,22 +4,29 @@ Each example is one ``trio.run`` under its own ``MockClock(autojump_threshold=0)
 "Trio idioms": hypothesis and function-scoped trio fixtures do not mix).  One feed over the
 simulated Binance and OKX (memory mode) runs while a random script of faults plays against
 them: outages (``refuse_connections(k)`` + ``drop()``), stalls (``silence()``, resumed later),
-latency spikes (``latency(x)`` with x above ``max_source_latency``, back to 0 later) and
-recoveries (``resume()`` + ``latency(0)``).  The test keeps the ground truth of which source is
-faulted when (the script's own times, plus the simulators' connection logs for when a
-reconnect got through) and checks, against what the consumer saw and when:
+latency spikes (``latency(x)`` with x above ``max_source_latency``, back to 0 later), lag
+episodes (the exchange's event time falls behind, up to seconds, then recovers:
+``clock.lag_episode``) and recoveries (``resume()`` + ``latency(0)``).  Each run also has
+reality's constant habits: a clock offset per exchange (either sign, up to minutes), bursts
+of events in one millisecond, OKX candles stamped with their open time.  The test keeps the
+ground truth of which source is faulted when (the script's own times, plus the simulators'
+connection logs for when a reconnect got through) and checks, against what the consumer saw
+and when:
 
 1. while a source is surely healthy, the output never goes longer than the detection bound
    without a data record;
-2. at any time the active source is healthy, or a ``FailoverFailed`` was emitted after it last
-   became unhealthy (and never stays on an unhealthy source while the other one is healthy);
+2. at any time the active source is healthy, or the feed is in its failed state (the last of
+   ``FailoverFailed`` and the non-degraded ``SourceSwitch`` events is a ``FailoverFailed``);
+   it never stays on an unhealthy source, nor in the failed state, while a source is healthy;
 3. no failback to the primary comes sooner than ``failback_after`` after the primary's last
    recovery (its ``SourceEvent("connected")`` in the stream, or the end of a fault that
    surely made it unhealthy);
 4. in primary mode every data record comes from the source active at that point of the
    stream (as the in-stream ``SourceSwitch`` events say);
 5. failback happens: a primary healthy for longer than ``failback_after`` + slack at the end
-   is the active source.
+   is the active source;
+6. never a blackout: while a source is surely connected and streaming (healthy or not), the
+   output never goes longer than the detection bound without a data record.
 
 Timing model (virtual seconds; all bounds are justified where they are defined):
 a source is *surely healthy* outside ``[fault start, fault end + recovery bound)`` of each of
@@ -41,7 +48,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import trio_feeds
-from trio_feeds.testing import open_simulated_exchanges
+from trio_feeds.testing import LagEpisode, open_simulated_exchanges
 
 SOURCES = ("binance", "okx")
 DATA = frozenset({"trade", "ticker", "quote", "book", "candle"})
@@ -73,11 +80,19 @@ DETECT_OUTAGE = EPS
 #: aggregator's own deadline, at the same instant, usually does *not* decide: its test is
 #: ``now - last_data > stale_after``, false when equal; the watchdog is what keeps this tight.)
 DETECT_STALL = STALE + EPS
-#: latency(x): the first delayed frame arrives x after the fault; then the median of the last
-#: 16 lag samples (one per batch) must go above max_source_latency, i.e. 9 delayed batches.
-#: At RATE that took up to 1.59 s (measured over ~300 single spikes and the random scripts;
-#: quiet spells of the market stretch it), so x + LAG_BATCHES with LAG_BATCHES = 2.5 s.
+#: latency(x): the first delayed frame arrives x after the fault; the lag is that of the
+#: freshest sample of the last second and of the last 3 samples (one per batch with an
+#: event-time record), so 3 delayed batches with a trade or an OKX quote (x > 1 s: the
+#: samples from before the spike have left the second).  Generous: x + LAG_BATCHES with
+#: LAG_BATCHES = 2.5 s (the earlier median-of-16 rule needed up to 1.59 s, measured).
 LAG_BATCHES = 2.5
+#: A lag episode (event time falling behind by lag(t)): the samples are lag(t) within a few
+#: ms (the baseline is the offset, whatever the clock offset drawn); the source is surely
+#: unhealthy LAG_DETECT after lag(t) went above max_source_latency + LAG_MARGIN (a second
+#: of samples, and 3 samples, above it) and may be from when it passed max_source_latency -
+#: LAG_MARGIN.
+LAG_MARGIN = 0.05
+LAG_DETECT = 2.5
 
 # -- recovery bounds: fault end -> the engine surely sees the source as healthy again -------
 #: after a reconnect got through (the simulator's "accepted" log entry): subscribe (budget
@@ -87,10 +102,12 @@ RECOVER_CONNECT = 0.5 + QUIET
 #: resume(): the next data frame, within QUIET.
 RECOVER_RESUME = QUIET + EPS
 #: latency(0): the simulator's writer waits until (created + the *current* latency), so the
-#: frames queued under the spike go out at once; 9 fresh low-lag batches then pull the median
-#: back under max_source_latency within LAG_BATCHES (measured: healthy again at most 0.7 s
-#: after latency(0)).
+#: frames queued under the spike go out at once, then one fresh sample makes the lag small
+#: again.  A ping round trip measured under the spike (> max_source_latency) is slow too until
+#: the next ping, which goes out max_source_latency (1 s) after a slow pong.
 RECOVER_LATENCY = LAG_BATCHES + EPS
+#: a lag episode back under max_source_latency - LAG_MARGIN: the next sample shows it.
+RECOVER_LAG = QUIET + EPS
 
 #: Invariant 1: after the active source's last record, the aggregator judges it stale within
 #: stale_after; the other source's next batch (within QUIET) is evaluated, switched to and
@@ -103,12 +120,15 @@ DECIDE = EPS
 #: Invariant 5: the primary's healthy_since is set at the first evaluation after it is surely
 #: healthy (within QUIET); the "failback" deadline then fires failback_after later.
 FAILBACK_SLACK = QUIET + EPS
+#: Invariant 6: a latency spike of x holds every frame back x at its start; a source is
+#: surely streaming again once the first delayed frame is through.
+HELD_BACK = QUIET + EPS
 
 
 @attrs.define
 class Fault:
     exchange: str
-    kind: str  # "outage" | "stall" | "latency"
+    kind: str  # "outage" | "stall" | "latency" | "lag"
     start: float
     end: float = math.inf
     #: latency spikes: the latency
@@ -120,15 +140,21 @@ class Fault:
     change_index: int = 0
     #: how the fault ended: "connect" (a new connection), "resume", "latency"
     ended_by: str = ""
+    #: lag episodes: the episode
+    episode: LagEpisode | None = None
 
     def detect(self) -> float:
         if self.kind == "outage":
             return DETECT_OUTAGE
         if self.kind == "stall":
             return DETECT_STALL
+        if self.kind == "lag":
+            return LAG_DETECT
         return self.x + LAG_BATCHES
 
     def recover(self) -> float:
+        if self.kind == "lag":
+            return RECOVER_LAG
         if self.ended_by == "connect":
             return RECOVER_CONNECT
         if self.ended_by == "resume":
@@ -137,11 +163,26 @@ class Fault:
 
     @property
     def maybe_unhealthy(self) -> tuple[float, float]:
+        if self.episode is not None:
+            above = self.episode.above(MAX_LAT - LAG_MARGIN)
+            return (0.0, 0.0) if above is None else (above[0], above[1] + self.recover())
         return (self.start, self.end + self.recover())
 
     @property
     def surely_unhealthy(self) -> tuple[float, float]:
+        if self.episode is not None:
+            above = self.episode.above(MAX_LAT + LAG_MARGIN)
+            return (0.0, 0.0) if above is None else (above[0] + self.detect(), above[1])
         return (self.start + self.detect(), self.end)
+
+    @property
+    def not_streaming(self) -> tuple[float, float]:
+        """When this fault may stop the source's data from reaching the feed."""
+        if self.kind in ("outage", "stall"):
+            return self.maybe_unhealthy
+        if self.kind == "latency":
+            return (self.start, self.start + self.x + HELD_BACK)
+        return (0.0, 0.0)
 
 
 Interval = tuple[float, float]
@@ -193,6 +234,9 @@ class Run:
     final_active: str | None = None
     #: set when virtual time stopped advancing (see LivelockGuard)
     livelock: str | None = None
+    #: reality's habits drawn for the run: clock offset per exchange (s), burst probability
+    offsets: dict[str, float] = attrs.Factory(lambda: {s: 0.0 for s in SOURCES})
+    bursts: float = 0.0
 
     # -- ground truth -------------------------------------------------------------------------
     def resolve(self) -> None:
@@ -208,12 +252,15 @@ class Run:
                     f.end, f.ended_by = accepted, "connect"
                 else:
                     f.end, f.ended_by = resumed, "resume"
-            else:
+            elif f.kind == "latency":
                 f.end = min(
                     (t for t, _ in self.latency_changes[f.exchange][f.change_index + 1 :]),
                     default=math.inf,
                 )
                 f.ended_by = "latency"
+            else:
+                assert f.episode is not None
+                f.end, f.ended_by = f.episode.end, "episode"
 
     def maybe_unhealthy(self, ex: str) -> list[Interval]:
         warm = [(-math.inf, self.start + WARMUP)]
@@ -225,23 +272,30 @@ class Run:
     def surely_unhealthy(self, ex: str) -> list[Interval]:
         return union(self._surely_unhealthy(f) for f in self.faults if f.exchange == ex)
 
+    def surely_streaming(self, ex: str) -> list[Interval]:
+        """Connected and delivering data (healthy or not: lag does not stop data)."""
+        warm = [(-math.inf, self.start + WARMUP)]
+        stopped = [f.not_streaming for f in self.faults if f.exchange == ex]
+        return complement(union(warm + stopped), self.start, self.end)
+
     def _surely_unhealthy(self, f: Fault) -> Interval:
-        if f.kind != "latency":
+        if f.kind not in ("latency", "lag"):
             return f.surely_unhealthy
-        # The lag median only goes up with delayed batches *arriving*: a stall or an outage
-        # of the same source inside the detection window stops them (its own detection
-        # bound then applies), so the window starts again after that fault's recovery.
-        start = f.start
+        # The lag only goes up with delayed batches *arriving*: a stall or an outage of the
+        # same source inside the detection window stops them (its own detection bound then
+        # applies), so the window starts again after that fault's recovery.
+        start, end = f.surely_unhealthy
+        start -= f.detect()
         moved = True
         while moved:
             moved = False
             for g in self.faults:
-                if g.exchange != f.exchange or g.kind == "latency":
+                if g.exchange != f.exchange or g.kind in ("latency", "lag"):
                     continue
                 lo, hi = g.maybe_unhealthy
                 if lo < start + f.detect() and hi > start:
                     start, moved = hi, True
-        return (start + f.detect(), f.end)
+        return (start + f.detect(), end)
 
     # -- what the consumer saw ----------------------------------------------------------------
     def active_timeline(self) -> list[tuple[float, str]]:
@@ -256,7 +310,11 @@ class Run:
         return [(t, i) for t, i in self.items if i.kind == kind]
 
     def describe(self) -> str:
-        lines = [f"primary={self.primary} end={self.end:.2f}", f"script={self.script}"]
+        lines = [
+            f"primary={self.primary} end={self.end:.2f} offsets={self.offsets} "
+            f"bursts={self.bursts}",
+            f"script={self.script}",
+        ]
         lines.extend(
             f"  fault {f.exchange} {f.kind} x={f.x:g} {f.start:.2f}..{f.end:.2f} ({f.ended_by})"
             for f in self.faults
@@ -267,17 +325,32 @@ class Run:
         return "\n".join(lines)
 
 
-# -- the script -----------------------------------------------------------------------------
-actions = st.one_of(
-    st.tuples(st.just("outage"), st.integers(1, 4)),
-    st.tuples(st.just("stall"), st.floats(0.5, 8.0)),
-    # x above max_source_latency with margin, below stale_after - QUIET + margin: the spike
-    # shows as latency, not (by itself) as staleness
-    st.tuples(st.just("spike"), st.floats(1.2, 1.5), st.floats(1.0, 12.0)),
-    st.tuples(st.just("recover")),
+# -- the script: small pieces, one kind of reality each --------------------------------------
+#: the exchange drops every connection and refuses the next k connects
+outages = st.tuples(st.just("outage"), st.integers(1, 4))
+#: the exchange stops sending data (answering pings) for a while
+stalls = st.tuples(st.just("stall"), st.floats(0.5, 8.0))
+#: every frame delayed x s for a while: x above max_source_latency with margin, below
+#: stale_after - QUIET + margin: the spike shows as latency, not (by itself) as staleness
+spikes = st.tuples(st.just("spike"), st.floats(1.2, 1.5), st.floats(1.0, 12.0))
+#: the exchange's event time falls behind (a backlog under load) and recovers: peak lag, rise,
+#: hold and fall times; frames leave on time, so this is lag, never staleness
+lag_episodes = st.tuples(
+    st.just("lag"),
+    st.floats(MAX_LAT + 0.3, 6.0),
+    st.floats(0.2, 4.0),
+    st.floats(0.0, 8.0),
+    st.floats(0.2, 4.0),
 )
+#: resume() and latency(0)
+recoveries = st.tuples(st.just("recover"))
+actions = st.one_of(outages, stalls, spikes, lag_episodes, recoveries)
 steps = st.tuples(st.floats(0.0, 12.0), st.sampled_from(SOURCES), actions)
 scripts = st.lists(steps, min_size=1, max_size=8)
+#: a constant offset between this machine's clock and an exchange's, either sign, up to minutes
+clock_offsets = st.one_of(st.just(0.0), st.floats(-180.0, 180.0))
+#: chance per market tick of a burst of events in one millisecond
+bursts = st.sampled_from([0.0, 0.3])
 
 
 async def _play(run: Run, sims: Any, script: list[Any], nursery: trio.Nursery) -> None:
@@ -312,6 +385,10 @@ async def _play(run: Run, sims: Any, script: list[Any], nursery: trio.Nursery) -
                 sim.resume()
 
             nursery.start_soon(later, action[1], resume)
+        elif kind == "lag":
+            _, peak, rise, hold, fall = action
+            episode = sim.clock.lag_episode(peak=peak, rise=rise, hold=hold, fall=fall)
+            run.faults.append(Fault(ex, "lag", now, x=peak, episode=episode))
         elif kind == "spike":
             x = action[1]
             run.faults.append(
@@ -360,19 +437,34 @@ class LivelockGuard(trio.abc.Instrument):
             self.scope.cancel()
 
 
-def run_script(seed: int, primary: str, script: list[Any], tail: float) -> Run:
+def run_script(
+    seed: int,
+    primary: str,
+    script: list[Any],
+    tail: float,
+    offsets: tuple[float, float] = (0.0, 0.0),
+    burst: float = 0.0,
+) -> Run:
     run = Run(primary, script)
+    run.offsets = dict(zip(SOURCES, offsets, strict=True))
+    run.bursts = burst
     clock = trio.testing.MockClock(autojump_threshold=0)
     guard = LivelockGuard(clock)
 
     async def main() -> None:
         async with open_simulated_exchanges(
-            ["BTC-USDT"], seed=seed, memory=True, rate=RATE
+            ["BTC-USDT"],
+            seed=seed,
+            memory=True,
+            rate=RATE,
+            bursts=burst,
+            binance_options={"clock_offset": run.offsets["binance"]},
+            okx_options={"clock_offset": run.offsets["okx"]},
         ) as sims:
             async with trio_feeds.open_feed(
                 list(SOURCES),
                 ["BTC-USDT"],
-                ["trade", "quote"],
+                ["trade", "quote", "candle"],
                 urls=sims.urls,
                 rest_urls=sims.rest_urls,
                 connector=sims.connector,
@@ -439,34 +531,54 @@ def check_output_never_starves(run: Run) -> list[str]:
     return problems
 
 
+def failed_state(run: Run) -> list[tuple[float, bool]]:
+    """(time, failed) from the stream's markers: ``FailoverFailed`` enters the failed state,
+    a ``SourceSwitch`` other than a ``degraded:`` one (a switch between degraded sources)
+    leaves it."""
+    out: list[tuple[float, bool]] = [(-math.inf, False)]
+    for t, item in run.items:
+        if item.kind == "failover_failed":
+            out.append((t, True))
+        elif item.kind == "source_switch" and not item.reason.startswith("degraded"):
+            out.append((t, False))
+    return out
+
+
 def check_active_is_healthy(run: Run) -> list[str]:
     """2. While the active source is surely unhealthy (and the aggregator had DECIDE to act on
-    it), a FailoverFailed was emitted after it last became unhealthy and after it became
-    active; and the feed does not stay on it while the other source is surely healthy."""
+    it), the feed is in its failed state; it does not stay on it while the other source is
+    surely healthy; and it does not stay in the failed state while a source is surely
+    healthy."""
     problems = []
     timeline = run.active_timeline()
-    failed = [t for t, _ in run.of("failover_failed")]
-    maybe = {ex: run.maybe_unhealthy(ex) for ex in SOURCES}
+    states = failed_state(run)
     surely = {ex: run.surely_unhealthy(ex) for ex in SOURCES}
     healthy = {ex: run.surely_healthy(ex) for ex in SOURCES}
     grid = [run.start + WARMUP + k * 0.05 for k in range(int((run.end - run.start) / 0.05))]
     checks = sorted({t for t in grid if t <= run.end} | {t for t, _ in run.items})
-    idx = 0
+    idx = sidx = 0
     for t in checks:
         while idx + 1 < len(timeline) and timeline[idx + 1][0] <= t:
             idx += 1
+        while sidx + 1 < len(states) and states[sidx + 1][0] <= t:
+            sidx += 1
         since, active = timeline[idx]
+        failed_since, failed = states[sidx]
+        for ex in SOURCES:
+            ok = containing(healthy[ex], t)
+            if failed and ok is not None and t - max(ok[0], failed_since) >= DECIDE:
+                problems.append(
+                    f"2: at {t:.2f} failed since {failed_since:.2f} although {ex} healthy "
+                    f"since {ok[0]:.2f}"
+                )
         bad = containing(surely[active], t)
         if bad is None or t - bad[0] < DECIDE:
             continue
-        # the episode the engine may see as one: maybe-unhealthy intervals merged
-        episode = containing(maybe[active], t)
-        assert episode is not None
-        after = max(episode[0], since)
-        if not any(after <= ft <= t for ft in failed):
+        if not failed:
             problems.append(
-                f"2: at {t:.2f} active {active} unhealthy since {bad[0]:.2f} "
-                f"(episode from {episode[0]:.2f}, active since {since:.2f}), no FailoverFailed"
+                f"2: at {t:.2f} active {active} unhealthy since {bad[0]:.2f} (active since "
+                f"{since:.2f}), not in the failed state (no FailoverFailed since the last "
+                f"recovery at {failed_since:.2f})"
             )
         for other in SOURCES:
             if other == active:
@@ -501,10 +613,13 @@ def check_failback_hold_down(run: Run) -> list[str]:
             )
         if containing(surely, t_fb) is not None:
             problems.append(f"3: failback at {t_fb:.3f} while {p} surely unhealthy")
+        # when the fault surely ended (a lag episode: when the lag fell back under the bar)
         ends = [
-            f.end
+            f.surely_unhealthy[1]
             for f in run.faults
-            if f.exchange == p and f.surely_unhealthy[1] > f.surely_unhealthy[0] and f.end <= t_fb
+            if f.exchange == p
+            and f.surely_unhealthy[1] > f.surely_unhealthy[0]
+            and f.surely_unhealthy[1] <= t_fb
         ]
         if ends and t_fb - max(ends) < FAILBACK - 1e-6:
             problems.append(
@@ -540,12 +655,33 @@ def check_failback_happens(run: Run) -> list[str]:
     return problems
 
 
+def check_never_a_blackout(run: Run) -> list[str]:
+    """6. No gap between data records contains a window of OUTPUT_BOUND during which a
+    source was surely connected and streaming throughout, healthy or not."""
+    times = [run.start + WARMUP] + [t for t, i in run.items if i.kind in DATA] + [run.end]
+    streaming = {ex: run.surely_streaming(ex) for ex in SOURCES}
+    problems = []
+    for a, b in itertools.pairwise(times):
+        if b - a <= OUTPUT_BOUND:
+            continue
+        for ex, intervals in streaming.items():
+            for lo, hi in intervals:
+                lo, hi = max(lo, a), min(hi, b)
+                if hi - lo > OUTPUT_BOUND:
+                    problems.append(
+                        f"6: no data {a:.2f}..{b:.2f} although {ex} was streaming "
+                        f"{lo:.2f}..{hi:.2f}"
+                    )
+    return problems
+
+
 CHECKS = (
     check_output_never_starves,
     check_active_is_healthy,
     check_failback_hold_down,
     check_primary_mode_data,
     check_failback_happens,
+    check_never_a_blackout,
 )
 
 
@@ -572,11 +708,18 @@ PHASES = [Phase.explicit, Phase.reuse, Phase.generate]
     primary=st.sampled_from(SOURCES),
     script=scripts,
     tail=st.floats(0.0, 25.0),
+    offsets=st.tuples(clock_offsets, clock_offsets),
+    burst=bursts,
 )
 def test_failover_invariants_under_random_faults(
-    seed: int, primary: str, script: list[Any], tail: float
+    seed: int,
+    primary: str,
+    script: list[Any],
+    tail: float,
+    offsets: tuple[float, float],
+    burst: float,
 ) -> None:
-    run = run_script(seed, primary, script, tail)
+    run = run_script(seed, primary, script, tail, offsets, burst)
     problems = check(run)
     assert not problems, "\n".join(problems) + "\n" + run.describe()
 
@@ -605,3 +748,33 @@ def test_failback_deadline_never_freezes_virtual_time() -> None:
         run = run_script(seed, "binance", [(1.0, "binance", ("outage", 1))], 10.0)
         assert run.livelock is None, run.livelock
         assert run.final_active == "binance", run.describe()
+
+
+@settings(max_examples=8, deadline=None, phases=PHASES)
+@given(
+    seed=st.integers(0, 1000),
+    primary=st.sampled_from(SOURCES),
+    offsets=st.tuples(clock_offsets, clock_offsets),
+    peak=st.floats(2.0, 6.0),
+    refusals=st.integers(15, 25),
+)
+def test_no_blackout_while_the_other_source_lags(
+    seed: int, primary: str, offsets: tuple[float, float], peak: float, refusals: int
+) -> None:
+    """The standby's event time has fallen behind (unhealthy, still streaming) when the
+    primary goes down for seconds: one FailoverFailed, a degraded switch to the standby, and
+    its data keeps reaching the consumer until the primary is back."""
+    other = next(s for s in SOURCES if s != primary)
+    script = [(0.0, other, ("lag", peak, 0.5, 30.0, 0.5)), (3.0, primary, ("outage", refusals))]
+    run = run_script(seed, primary, script, 15.0, offsets)
+    problems = check(run)
+    assert not problems, "\n".join(problems) + "\n" + run.describe()
+    failed = run.of("failover_failed")
+    assert len(failed) == 1, run.describe()
+    degraded = [(t, i) for t, i in run.of("source_switch") if i.reason.startswith("degraded")]
+    assert degraded and degraded[0][1].to_source == other, run.describe()
+    outage = next(f for f in run.faults if f.kind == "outage")
+    during = [t for t, i in run.items if i.kind in DATA and outage.start < t < outage.end]
+    # full-jitter backoff up to 1 s: 15+ refused connects keep the primary down for seconds
+    assert outage.end - outage.start > 2.0, run.describe()
+    assert during and during[-1] - during[0] > outage.end - outage.start - 2 * QUIET

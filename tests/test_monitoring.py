@@ -133,7 +133,7 @@ async def test_prometheus_metrics() -> None:
             "trio_feeds_messages", "trio_feeds_errors", "trio_feeds_reconnects", "trio_feeds_gaps",
             "trio_feeds_dropped", "trio_feeds_lag_seconds", "trio_feeds_active_source",
             "trio_feeds_connected_sources", "trio_feeds_source_connected", "trio_feeds_healthy",
-            "trio_feeds_latency_seconds",
+            "trio_feeds_latency_seconds", "trio_feeds_clock_offset_seconds",
         ):  # fmt: skip
             assert name in families, name
         samples = {
@@ -149,6 +149,10 @@ async def test_prometheus_metrics() -> None:
         assert ("trio_feeds_lag_seconds", (("exchange", "okx"), ("quantile", "0.5"))) in samples
         health = feed.health()
         assert health.sources["okx"].lag is not None
+        offset = health.sources["okx"].clock_offset
+        assert offset is not None
+        scraped = samples["trio_feeds_clock_offset_seconds", (("exchange", "okx"),)]
+        assert abs(scraped - offset) < 0.05
 
 
 async def test_each_feed_has_its_own_registry() -> None:

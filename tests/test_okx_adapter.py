@@ -506,10 +506,12 @@ def test_books_one_empty_side() -> None:
 
 
 def test_candles() -> None:
+    # a candle push carries only the interval's open time (``start``): the timestamp is the
+    # receive time, flagged as such, like every record without an event time
     assert one(CANDLE) == Candle(
         "okx",
         "BTC-USD",
-        1672913160000,
+        12500,
         12.5,
         start=1672913160000,
         interval="1m",
@@ -520,6 +522,7 @@ def test_candles() -> None:
         volume=0.0438,
         closed=True,
         quote_volume=737.4717,
+        exchange_time=False,
     )
     c = one(CANDLE_OPEN)
     assert (c.closed, c.open, c.volume, c.quote_volume) == (False, 1880.0, 0.0, 0.0)

@@ -163,6 +163,7 @@ records = st.one_of(
         st.booleans(),
         st.none() | finite,
         st.none() | st.integers(0, 10**9),
+        st.booleans(),  # exchange_time
     ),
     st.builds(trio_feeds.Gap, exchanges, symbols, text, ms, ms, text),
     st.builds(

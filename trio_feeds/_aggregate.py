@@ -10,25 +10,33 @@ Health of a source, as failover judges it:
 
 * **connected** — every one of its connections is up;
 * **fresh** — it delivered data within ``stale_after``;
-* **fast** — the median event-time lag of its last batches is within
-  ``max_source_latency``;
+* **fast** — its lag is within ``max_source_latency``: the freshest data of its last
+  second (or last three batches) lies no more than that above the source's own normal
+  offset between receive and event time (so a clock offset never counts), and its last
+  ping round trip is within it too (:class:`~trio_feeds._stats.LatencyTracker`);
 * **sane** — fewer than ``max_errors`` errors within ``error_window``.
 
-A source is healthy when all four hold.
+A source is healthy when all four hold.  When none is, the feed keeps delivering from the
+best-ranked source (:meth:`Aggregator._best_ranked`): it never goes blind while a source
+streams.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
-from statistics import median
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from ._records import FailoverFailed, Quote, SourceSwitch, Ticker
+from ._records import Candle, FailoverFailed, Quote, SourceSwitch, Ticker
+from ._stats import LatencyTracker
 
 CONFLICT_MODES = ("primary", "latest", "average")
 _DATA = frozenset({"trade", "ticker", "quote", "book", "book_delta", "candle"})
+#: kinds that describe a state (the newest replaces the older): ``latest`` orders them
+_STATE = frozenset({"ticker", "quote", "book"})
+#: how far back from a batch's end to look for a record to take a lag sample from
+_SAMPLE_DEPTH = 8
 
 
 class SourceView(Protocol):
@@ -40,13 +48,25 @@ class SourceView(Protocol):
 
 class _Health:
     __slots__ = (
-        "connected", "detail", "errors", "healthy_since", "lag", "last_data", "reason", "running",
+        "connected",
+        "detail",
+        "errors",
+        "healthy_since",
+        "last_data",
+        "latency",
+        "reason",
+        "running",
+        "seen",
     )  # fmt: skip
 
-    def __init__(self) -> None:
+    def __init__(self, latency: LatencyTracker | None = None) -> None:
         self.connected = False
         self.last_data = -math.inf
-        self.lag: deque[float] = deque(maxlen=16)
+        self.latency = latency if latency is not None else LatencyTracker()
+        #: (kind, symbol) already sampled since the source (re)connected: the first record
+        #: of each may be the exchange's snapshot of an old state (OKX pushes the last trade,
+        #: ticker and book on subscribe, stamped when they happened), not a delay
+        self.seen: set[tuple[str, str]] = set()
         self.errors: deque[float] = deque()
         self.healthy_since: float | None = None
         self.reason = "not connected"
@@ -70,6 +90,7 @@ class Aggregator:
         max_errors: int = 5,
         error_window: float = 60.0,
         connected: Callable[[str], bool] | None = None,
+        latency: Mapping[str, LatencyTracker] | None = None,
     ) -> None:
         self.sources = list(sources)
         self.priority = [primary] + [s for s in self.sources if s != primary]
@@ -85,7 +106,8 @@ class Aggregator:
         self.error_window = error_window
         self._connected = connected
         self.active: str | None = primary
-        self.health = {s: _Health() for s in self.sources}
+        trackers = latency or {}
+        self.health = {s: _Health(trackers.get(s)) for s in self.sources}
         start = self._now()
         for h in self.health.values():
             h.last_data = start  # a grace period of stale_after to connect and subscribe
@@ -101,8 +123,16 @@ class Aggregator:
         #: cold standby: called with (source, wanted) when a standby must start or may stop
         self.on_demand: Callable[[str, bool], None] | None = None
         self.cold = False
-        self._newest: dict[tuple[str, str], int] = {}
+        #: latest: kind -> symbol -> the record delivered last (state kinds only)
+        self._last: dict[str, dict[str, Any]] = {k: {} for k in _STATE}
+        #: latest: (symbol, interval) -> newest candle start delivered, from any source
+        self._candle_newest: dict[tuple[str, str], int] = {}
+        #: latest: (source, symbol, interval) -> [newest start, newest closed start] delivered
+        self._candle_own: dict[tuple[str, str, str], list[int]] = {}
         self._healthy_now: set[str] = set()
+        #: the sources whose data the conflict modes pass: the healthy ones, or when none
+        #: is healthy the active (best-ranked) one
+        self._delivering: set[str] = {primary}
         self._quotes: dict[str, dict[str, Quote]] = {}
         self._tickers: dict[str, dict[str, Ticker]] = {}
 
@@ -122,8 +152,16 @@ class Aggregator:
             return f"disconnected ({h.detail})" if h.detail else "disconnected"
         if now >= h.last_data + self.stale_after:  # the deadline's own expression
             return f"stale: no data for {self.stale_after:g} s"
-        if len(h.lag) >= 3 and median(h.lag) > self.max_source_latency:
-            return f"latency {median(h.lag):.3f} s above {self.max_source_latency:g} s"
+        lat = h.latency
+        lag = lat.current_lag(now)
+        if lag is not None and lag > self.max_source_latency:
+            return (
+                f"latency: lag {lag:.3f} s above its normal offset "
+                f"({lat.baseline:+.3f} s), over {self.max_source_latency:g} s"
+            )
+        rtt = lat.last_rtt
+        if rtt is not None and rtt > self.max_source_latency:
+            return f"latency: ping round trip {rtt:.3f} s, over {self.max_source_latency:g} s"
         while h.errors and h.errors[0] < now - self.error_window:
             h.errors.popleft()
         if len(h.errors) >= self.max_errors:
@@ -141,7 +179,6 @@ class Aggregator:
         single = len(self.sources) == 1
         out: list[Any] = []
         had_data = False
-        lag_sample: float | None = None
         for item in items:
             kind = item.kind
             if kind in _DATA:
@@ -151,18 +188,17 @@ class Aggregator:
                 state = item.state
                 if state == "connected":
                     h.connected = True
+                    h.seen.clear()
                 elif state in ("disconnected", "gave_up"):
                     h.connected = self._connected(source) if self._connected else False
                     h.detail = item.detail
+                    h.seen.clear()
                 elif state == "error":  # count > 1: coalesced repeats (see _source._error)
                     h.errors.extend([now] * min(getattr(item, "count", 1), self.max_errors))
         if had_data:
             h.last_data = now
             self.deadlines[source] = now + self.stale_after
-            last = items[-1]
-            if last.kind in _DATA and getattr(last, "exchange_time", True):
-                lag_sample = last.received_at - last.timestamp / 1000.0
-                h.lag.append(lag_sample)
+            self._sample(h, items, now)
         if single:
             return items
         out.extend(self._evaluate(now))
@@ -176,6 +212,23 @@ class Aggregator:
         else:
             out.extend(self._average(source, items))
         return out
+
+    @staticmethod
+    def _sample(h: _Health, items: list[Any], now: float) -> None:
+        """One lag sample per batch: its last record stamped with an event time."""
+        seen = h.seen
+        n = len(items)
+        for i in range(n - 1, max(-1, n - 1 - _SAMPLE_DEPTH), -1):
+            r = items[i]
+            kind = r.kind
+            if kind not in _DATA or not getattr(r, "exchange_time", True):
+                continue
+            key = (kind, r.symbol)
+            if key not in seen:
+                seen.add(key)
+                continue
+            h.latency.add(r.received_at - r.timestamp / 1000.0, now)
+            return
 
     def expire(self) -> list[Any]:
         """A deadline passed: re-judge every source."""
@@ -191,10 +244,16 @@ class Aggregator:
             return []
         verdicts = {s: self.why_unhealthy(s, now) for s in self.sources}
         # one verdict per batch: the conflict modes below read it, per record
-        self._healthy_now = {s for s, why in verdicts.items() if why is None}
-        if not self.failover:
-            return []
+        healthy = {s for s, why in verdicts.items() if why is None}
+        self._healthy_now = healthy
         out: list[Any] = []
+        if self.failover:
+            self._decide(verdicts, now, out)
+        active = self.active
+        self._delivering = healthy or ({active} if active is not None else set())
+        return out
+
+    def _decide(self, verdicts: dict[str, str | None], now: float, out: list[Any]) -> None:
         for s, why in verdicts.items():
             h = self.health[s]
             if why is None:
@@ -206,7 +265,10 @@ class Aggregator:
                 h.reason = why
         active = self.active
         if active is not None and verdicts[active] is None:
-            self.failed = False
+            if self.failed:
+                # the source delivering degraded data is healthy again
+                self.failed = False
+                out.append(self._switch(active, f"recovered: {active} is healthy again"))
             if active != self.primary and verdicts[self.primary] is None:
                 since = self.health[self.primary].healthy_since or now
                 due = since + self.failback_after
@@ -216,31 +278,77 @@ class Aggregator:
                     out.append(self._switch(self.primary, "failback: primary healthy again"))
                 else:
                     self.deadlines["failback"] = due
-            return out
+            return
         if active is not None and active not in self._ever_healthy and now < self.grace_until:
-            return out  # still starting up
+            return  # still starting up
         candidates = [s for s in self.priority if verdicts[s] is None]
         if candidates:
             reason = verdicts[active] if active is not None else "no active source"
-            out.append(self._switch(candidates[0], f"{active}: {reason}"))
-            self.failed = False
-        else:
-            for s in self.priority:
-                if self.cold and not self.health[s].running and self.on_demand is not None:
-                    self.on_demand(s, True)
-                    break
-            if not self.failed:
-                self.failed = True
-                reason = "; ".join(f"{s}: {verdicts[s]}" for s in self.priority)
-                out.append(FailoverFailed(active, reason, int(self.clock() * 1000)))
-        return out
+            if self.failed:
+                reason = f"recovered: {candidates[0]} is healthy ({active}: {reason})"
+                self.failed = False
+            else:
+                reason = f"{active}: {reason}"
+            out.append(self._switch(candidates[0], reason))
+            return
+        for s in self.priority:
+            if self.cold and not self.health[s].running and self.on_demand is not None:
+                self.on_demand(s, True)
+                break
+        best = self._best_ranked(now)
+        if not self.failed:
+            self.failed = True
+            reason = "; ".join(f"{s}: {verdicts[s]}" for s in self.priority)
+            if best is not None:
+                reason += f" (delivering degraded data from {best})"
+            out.append(FailoverFailed(active, reason, int(self.clock() * 1000)))
+        if best is not None and best != active:
+            why = verdicts[best]
+            reason = f"degraded: no healthy source, {best} ranks best ({why})"
+            out.append(self._switch(best, reason, degraded=True))
 
-    def _switch(self, to: str, reason: str) -> SourceSwitch:
+    def _rank(self, source: str, now: float) -> tuple[int, float]:
+        """How well ``source`` can serve while no source is healthy (lower is better):
+        ``(0, delay)`` connected and delivering data (lag or ping round trip as ``delay``),
+        ``(1, inf)`` connected but stale, ``(2, inf)`` not connected or not running."""
+        h = self.health[source]
+        if not h.running or not self.is_connected(source):
+            return (2, math.inf)
+        if now >= h.last_data + self.stale_after:
+            return (1, math.inf)
+        lat = h.latency
+        return (0, max(lat.current_lag(now) or 0.0, lat.last_rtt or 0.0))
+
+    def _best_ranked(self, now: float) -> str | None:
+        """The source to deliver from while none is healthy.
+
+        Best-ranked: connected and delivering data first, then connected but stale, then the
+        rest; among sources delivering data the one with the smaller delay (lag above its
+        normal, or ping round trip), ties in priority order.  The active source is kept
+        while it ranks in the same class as the best and, when delivering, its delay is
+        within ``max_source_latency`` of the best's: two degraded sources do not flap.
+        None when no source is connected (nothing to switch to).
+        """
+        ranks = {s: self._rank(s, now) for s in self.priority}
+        best = min(self.priority, key=ranks.__getitem__)
+        b = ranks[best]
+        if b[0] == 2:
+            return self.active
+        active = self.active
+        if active is not None:
+            a = ranks[active]
+            if a[0] == b[0] and (a[0] > 0 or a[1] - b[1] <= self.max_source_latency):
+                return active
+        return best
+
+    def _switch(self, to: str, reason: str, degraded: bool = False) -> SourceSwitch:
         prev, self.active = self.active, to
         self.deadlines.pop("failback", None)
         event = SourceSwitch(prev, to, reason, int(self.clock() * 1000))
         self.switches.append(event)
-        if self.cold and self.on_demand is not None and to == self.primary:
+        # back on a healthy primary: cold standbys may stop (not while only degraded: a
+        # standby is what the feed hopes will be healthy first)
+        if self.cold and self.on_demand is not None and to == self.primary and not degraded:
             for s in self.sources:
                 if s != self.primary:
                     self.on_demand(s, False)
@@ -248,28 +356,86 @@ class Aggregator:
 
     # -- conflict resolution ---------------------------------------------------------------
     def _latest(self, source: str, items: list[Any]) -> list[Any]:
-        """Records of every healthy source; per (kind, symbol) only ones newer than
-        what was already delivered (trades: every trade of every healthy venue)."""
-        if source not in self._healthy_now:
+        """Records of every delivering source, each source's in its own order (sequence ids
+        where the records have them, arrival otherwise); a state record (quote, ticker,
+        book) from another source than the last delivered one only when it is not older
+        than that one (:meth:`_common`); every trade and book delta; candles by their
+        interval (:meth:`_candle_ok`)."""
+        if source not in self._delivering:
             return [i for i in items if i.kind not in _DATA]
-        newest = self._newest
+        last = self._last
         out: list[Any] = []
+        append = out.append
         for item in items:
             kind = item.kind
-            if kind not in _DATA or kind == "trade":
-                out.append(item)
+            by_symbol = last.get(kind)
+            if by_symbol is None:  # not a state kind
+                if kind != "candle" or self._candle_ok(source, item):
+                    append(item)
                 continue
-            key = (kind, item.symbol)
-            ts = item.timestamp
-            if ts > newest.get(key, -1):
-                newest[key] = ts
-                out.append(item)
+            symbol = item.symbol
+            prev = by_symbol.get(symbol)
+            if prev is not None:
+                if prev.exchange == source:
+                    # the source's own order: its sequence when it has one (one that goes
+                    # down with a newer event time is a reset, as OKX's after maintenance;
+                    # an older one is a repeat, from a replacement connection), else arrival
+                    if kind != "ticker":
+                        seq, pseq = item.sequence, prev.sequence
+                        if (
+                            seq is not None
+                            and pseq is not None
+                            and seq <= pseq
+                            and not (item.exchange_time and item.timestamp > prev.timestamp)
+                        ):
+                            continue
+                elif self._common(item) < self._common(prev):
+                    continue  # older than what the consumer has from another source
+            by_symbol[symbol] = item
+            append(item)
         return out
 
+    def _common(self, r: Any) -> float:
+        """``r``'s time on the common time line (ms): when it would have arrived here with
+        its source's normal delay, i.e. its event time plus that source's normal offset
+        (so the exchanges' clock offsets cancel), or its receive time when it has no
+        event time."""
+        if not getattr(r, "exchange_time", True):
+            return float(r.timestamp)
+        base = self.health[r.exchange].latency.baseline
+        if base is None:
+            return float(r.received_at * 1000.0)
+        return float(r.timestamp + base * 1000.0)
+
+    def _candle_ok(self, source: str, c: Candle) -> bool:
+        """``latest`` for candles: an update of the newest interval (any source's) and every
+        closing candle pass; an update of an older interval, and a repeat (after the
+        source closed that interval, or a close already delivered) do not."""
+        symbol, interval, start = c.symbol, c.interval, c.start
+        own_key = (source, symbol, interval)
+        own = self._candle_own.get(own_key)
+        if own is not None and start <= own[1]:
+            return False  # that interval was closed already: a repeat
+        newest_key = (symbol, interval)
+        newest = self._candle_newest.get(newest_key)
+        if not c.closed and newest is not None and start < newest:
+            return False  # an update of an interval older than one delivered
+        if own is None:
+            self._candle_own[own_key] = [start, start if c.closed else -1]
+        else:
+            if start > own[0]:
+                own[0] = start
+            if c.closed:
+                own[1] = start
+        if newest is None or start > newest:
+            self._candle_newest[newest_key] = start
+        return True
+
     def _average(self, source: str, items: list[Any]) -> list[Any]:
-        """One combined quote/ticker per update across healthy sources; trades from
-        every healthy source; books and candles from the active source only."""
-        healthy = source in self._healthy_now
+        """One combined quote/ticker per update across the delivering sources (the healthy
+        ones, or the active one when none is); trades from each of them; books and candles
+        from the active source only.  No comparison of timestamps: every update counts."""
+        healthy = source in self._delivering
         out: list[Any] = []
         for item in items:
             kind = item.kind
@@ -294,7 +460,7 @@ class Aggregator:
         return {
             s: r
             for s, r in records.items()
-            if s in self._healthy_now and self.health[s].last_data >= now - self.stale_after
+            if s in self._delivering and self.health[s].last_data >= now - self.stale_after
         }
 
     def _combined_quote(self, symbol: str) -> Quote:

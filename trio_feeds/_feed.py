@@ -385,7 +385,7 @@ async def open_feed(
     settings.book_depth = book_depth
     if book_mode not in ("full", "partial"):
         raise ConfigError(f"book_mode must be 'full' or 'partial', got {book_mode!r}")
-    seconds("max_source_latency", max_source_latency)
+    settings.max_source_latency = seconds("max_source_latency", max_source_latency)
     seconds("health_check_interval", health_check_interval)
     seconds("failback_after", failback_after, allow_zero=True)
     if max_reconnect_attempts is not None and (
@@ -459,6 +459,7 @@ async def open_feed(
         max_source_latency=float(max_source_latency),
         failback_after=float(failback_after),
         connected=lambda name: sources[name].connected,
+        latency={name: src.latency for name, src in sources.items()},
     )
     feed = Feed(sources, buffer, aggregator, settings.clock, settings.stale_after, events_in_stream)
     owned_transport: _TLSTransport | None = None

@@ -10,8 +10,9 @@ Every record is a frozen, slotted attrs class.  Data records share five fields:
     canonical ``BASE-QUOTE``, e.g. ``"BTC-USDT"``.
 ``timestamp``
     int, Unix **milliseconds**: the exchange's event or trade time.  Where the
-    exchange sends no time at all (Binance spot ``bookTicker`` and partial
-    depth) it is the local receive time in ms, and ``exchange_time`` is False.
+    frame carries no event time (Binance spot ``bookTicker`` and partial depth;
+    OKX candles, which carry only the interval's open time) it is the local
+    receive time in ms, and ``exchange_time`` is False.
 ``received_at``
     float, Unix **seconds** (``time.time()``) when the frame was read from the
     socket.  One clock read per socket read, shared by every record parsed
@@ -171,7 +172,11 @@ class BookDelta:
 
 @attrs.frozen(slots=True)
 class Candle:
-    """A candlestick; ``closed`` is False while the interval is still open."""
+    """A candlestick; ``closed`` is False while the interval is still open.
+
+    ``timestamp`` follows the rule of every record: the exchange's event time (Binance
+    kline ``E``), else the receive time with ``exchange_time=False`` (OKX); the interval's
+    open time is ``start``, whatever the exchange."""
 
     exchange: str
     symbol: str
@@ -188,6 +193,9 @@ class Candle:
     closed: bool
     quote_volume: float | None = None
     trades: int | None = None
+    exchange_time: bool = True
+    """False when the frame has no event time and ``timestamp`` is the receive time (OKX:
+    a candle push carries only its open time, which is ``start``)."""
     raw: Any = _RAW
     kind: Literal["candle"] = _kind("candle")
 

@@ -41,7 +41,7 @@ from ._errors import (
 from ._limits import LIMITS, Backoff, ConnectionBudget, ExchangeBudget
 from ._records import Gap, SourceEvent, SubscriptionRejected
 from ._redact import redact
-from ._stats import Rolling, SourceStatus
+from ._stats import LatencyTracker, SourceStatus
 from ._ws import (
     ConnectionClosed,
     Connector,
@@ -96,6 +96,8 @@ class Settings:
     ssl_context: ssl.SSLContext | None = None
     #: "retry" (a certificate failure is retried like any connect failure) or "fatal"
     certificate_errors: str = "retry"
+    #: a ping round trip above this counts as slow: the next ping goes out sooner
+    max_source_latency: float = 5.0
 
 
 #: what a connection attempt may fail with (anything else is a bug and is raised)
@@ -190,8 +192,11 @@ class Source:
         self.gaps = 0
         self.connections_opened = 0
         self._last_error: str | None = None
-        self.rtt = Rolling(256)
-        self.lag = Rolling(1024)
+        #: lag (above this source's normal clock offset) and ping round trips; the feed's
+        #: aggregator adds the lag samples, the sessions the round trips
+        self.latency = LatencyTracker()
+        self.rtt = self.latency.rtt
+        self.lag = self.latency.lag
         self.last_data: dict[Subscription, float] = {}
         #: exchange time (ms) of the newest record per subscription (exchange-stamped only)
         self.last_ts: dict[Subscription, int] = {}
@@ -692,14 +697,20 @@ class _Session:
     def _on_ws_pong(self, payload: bytes) -> None:
         sent = self.ping_sent_at.pop(payload, None)
         if sent is not None:
-            self.source.rtt.add(trio.current_time() - sent)
+            self.source.latency.add_rtt(trio.current_time() - sent)
             self.pong.set()
 
     async def heartbeat(self) -> None:
         s = self.source.settings
-        interval = s.heartbeat_interval
+        latency = self.source.latency
         counter = 0
         while True:
+            interval = s.heartbeat_interval
+            slow = latency.last_rtt
+            if slow is not None and slow > s.max_source_latency:
+                # the last round trip was slow (a source that lags from the start shows
+                # only here): measure again soon, so its recovery is seen soon too
+                interval = min(interval, max(s.max_source_latency, 0.5))
             if self.adapter.ping() is None:
                 # WS control pings (Binance): a regular ping measures the round trip.
                 await trio.sleep(interval)
@@ -824,10 +835,6 @@ class _Session:
                         continue
                     src.messages += len(records)
                     src.last_update = received_at
-                    last = records[-1]
-                    ts = getattr(last, "timestamp", None)
-                    if ts is not None and getattr(last, "exchange_time", True):
-                        src.lag.add(received_at - ts / 1000.0)
                     src._emit(records)
         # watchdog fired: no data on this connection for `idle` seconds
         src.idle_strikes[key] = strikes + 1
@@ -850,7 +857,7 @@ class _Session:
                             records.extend(self.books.on_subscribed(sub.symbol))
             elif isinstance(item, Pong):
                 if self.okx_ping_at is not None:
-                    src.rtt.add(trio.current_time() - self.okx_ping_at)
+                    src.latency.add_rtt(trio.current_time() - self.okx_ping_at)
                     self.okx_ping_at = None
                 self.pong.set()
             elif isinstance(item, Rejected):
@@ -977,9 +984,12 @@ def status_of(source: Source) -> SourceStatus:
             and (now - source.last_data.get(sub, -math.inf)) > s.stale_after
         )
     )
-    lag = source.lag.percentiles()
-    rtt = source.rtt.percentiles()
-    latency = lag.p50 if lag is not None else (rtt.p50 if rtt is not None else None)
+    tracker = source.latency
+    lag = tracker.lag.percentiles()
+    rtt = tracker.rtt.percentiles()
+    latency = tracker.current_lag(trio.current_time())
+    if latency is None and rtt is not None:
+        latency = rtt.p50
     connected = source.live_sessions > 0
     state = source.state
     if (
@@ -1005,4 +1015,5 @@ def status_of(source: Source) -> SourceStatus:
         lag=lag,
         stale_subscriptions=stale,
         last_error=source.last_error,
+        clock_offset=tracker.baseline,
     )

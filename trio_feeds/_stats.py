@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -37,6 +38,109 @@ class Rolling:
         return Percentiles(p50=pick(0.50), p90=pick(0.90), p99=pick(0.99), max=data[-1], count=n)
 
 
+#: How long a source's normal offset (receive time minus exchange time) is remembered: a lag
+#: episode shorter than this is measured against the offset from before it began.
+OFFSET_WINDOW = 300.0
+#: The current lag is that of the freshest sample among those received in the last
+#: ``RECENT`` seconds, and at least the last ``RECENT_SAMPLES`` samples.
+RECENT = 1.0
+RECENT_SAMPLES = 3
+_BUCKETS = 20
+
+
+class LatencyTracker:
+    """One source's delay, kept apart from its clock offset.
+
+    Each sample is an *offset*: local receive time minus the exchange's event time, in
+    seconds.  It is the sum of the difference between this machine's clock and the
+    exchange's (constant, of either sign, possibly minutes) and the delay (network, queues,
+    the exchange's own backlog).  The clock part does not change between samples, the delay
+    does, and it cannot go below its physical minimum; so:
+
+    * ``baseline`` — the source's *normal* offset: the smallest sample of the last
+      ``window`` seconds (kept as per-bucket minima, ~O(1) per sample);
+    * :meth:`current_lag` — how far the freshest recent sample lies above that baseline: a
+      constant offset cancels out, a delay that grows shows.
+
+    It also keeps ping round trips (:attr:`rtt`, :attr:`last_rtt`), which need no clock
+    agreement at all.  One per source; the feed's aggregator adds the samples and judges,
+    :func:`~trio_feeds._source.status_of` reports.
+    """
+
+    __slots__ = (
+        "_bucket_end", "_bucket_len", "_bucket_min", "_buckets", "_n", "_recent",
+        "baseline", "lag", "last_rtt", "recent", "rtt", "window",
+    )  # fmt: skip
+
+    def __init__(self, window: float = OFFSET_WINDOW, recent: float = RECENT) -> None:
+        self.window = window
+        self.recent = recent
+        self._bucket_len = window / _BUCKETS
+        #: closed buckets: (end time, smallest offset)
+        self._buckets: deque[tuple[float, float]] = deque()
+        self._bucket_end = -math.inf
+        self._bucket_min = math.inf
+        #: the normal offset (s), None before the first sample
+        self.baseline: float | None = None
+        #: recent samples as a monotonic queue: (time, index, offset), offsets increasing,
+        #: so the front is the smallest sample still in the recent window
+        self._recent: deque[tuple[float, int, float]] = deque()
+        self._n = 0
+        #: lag above the baseline of each sample, for percentiles
+        self.lag = Rolling(1024)
+        #: ping round trips
+        self.rtt = Rolling(256)
+        self.last_rtt: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.lag)
+
+    def add(self, offset: float, now: float) -> None:
+        """One sample: ``offset`` = receive time - event time (s), taken at monotonic ``now``."""
+        if now >= self._bucket_end:
+            self._roll(now)
+        if offset < self._bucket_min:
+            self._bucket_min = offset
+            base = self.baseline
+            if base is None or offset < base:
+                self.baseline = base = offset
+        else:
+            base = self.baseline
+        n = self._n = self._n + 1
+        recent = self._recent
+        while recent and recent[-1][2] >= offset:
+            recent.pop()
+        recent.append((now, n, offset))
+        self.lag.add(offset - base)  # type: ignore[operator]  # set above
+
+    def _roll(self, now: float) -> None:
+        buckets = self._buckets
+        if self._bucket_min < math.inf:
+            buckets.append((self._bucket_end, self._bucket_min))
+        self._bucket_end = now + self._bucket_len
+        self._bucket_min = math.inf
+        horizon = now - self.window
+        while buckets and buckets[0][0] <= horizon:
+            buckets.popleft()
+        self.baseline = min(m for _, m in buckets) if buckets else None
+
+    def current_lag(self, now: float) -> float | None:
+        """Seconds the freshest recent sample lies above the baseline (None: no sample)."""
+        recent = self._recent
+        base = self.baseline
+        if not recent or base is None:
+            return None
+        horizon = now - self.recent
+        keep_from = self._n - RECENT_SAMPLES + 1
+        while len(recent) > 1 and recent[0][0] < horizon and recent[0][1] < keep_from:
+            recent.popleft()
+        return recent[0][2] - base
+
+    def add_rtt(self, rtt: float) -> None:
+        self.rtt.add(rtt)
+        self.last_rtt = rtt
+
+
 @attrs.frozen
 class Percentiles:
     p50: float
@@ -59,8 +163,9 @@ class SourceStatus:
     """One of ``connecting``, ``subscribing``, ``streaming``, ``stale``, ``backoff``,
     ``gave_up``, ``stopped``."""
     latency: float | None
-    """Best current estimate of the data delay in seconds: the median event-time lag
-    when the exchange stamps its events, else the median ping round-trip."""
+    """Best current estimate of the data delay in seconds: how far the freshest recent
+    data lies behind this source's normal (``lag`` now) when the exchange stamps its
+    events, else the median ping round trip."""
     last_update: float | None
     messages_received: int
     errors: int
@@ -70,9 +175,17 @@ class SourceStatus:
     dropped: int
     connections: int
     rtt: Percentiles | None
+    """Ping round trips (s)."""
     lag: Percentiles | None
+    """Lag above this source's normal offset (s), one sample per batch: what failover
+    judges (see ``clock_offset``)."""
     stale_subscriptions: tuple[str, ...] = ()
     last_error: str | None = None
+    clock_offset: float | None = None
+    """This source's normal offset in seconds: local receive time minus the exchange's
+    event time at its smallest over the last minutes, i.e. the difference between this
+    machine's clock and the exchange's plus the shortest network delay.  Far from 0 (more
+    than a network delay) means a clock is off; it never counts as lag."""
 
 
 @attrs.frozen

@@ -64,7 +64,8 @@ class FeedCollector(Collector):
         trio_feeds_source_connections      gauge    live connections
         trio_feeds_active_source           gauge    1 for the active source, else 0
         trio_feeds_latency_seconds         gauge    current latency estimate
-        trio_feeds_lag_seconds             gauge    event-time lag percentiles (quantile label)
+        trio_feeds_lag_seconds             gauge    lag above the normal offset, percentiles
+        trio_feeds_clock_offset_seconds    gauge    normal receive minus event time
         trio_feeds_rtt_seconds             gauge    ping round-trip percentiles (quantile label)
         trio_feeds_last_update_timestamp_seconds  gauge
         trio_feeds_connected_sources       gauge
@@ -106,10 +107,17 @@ class FeedCollector(Collector):
             f"{p}_active_source", "1 for the source the feed delivers from", labels=ex
         )
         latency = GaugeMetricFamily(
-            f"{p}_latency_seconds", "Current data delay estimate (median lag, else rtt)", labels=ex
+            f"{p}_latency_seconds", "Current data delay estimate (lag now, else rtt)", labels=ex
         )
         lag = GaugeMetricFamily(
-            f"{p}_lag_seconds", "Event-time lag percentiles", labels=["exchange", "quantile"]
+            f"{p}_lag_seconds",
+            "Lag above the source's normal offset, percentiles",
+            labels=["exchange", "quantile"],
+        )
+        offset = GaugeMetricFamily(
+            f"{p}_clock_offset_seconds",
+            "Normal receive time minus exchange time (clock difference + shortest delay)",
+            labels=ex,
         )
         rtt = GaugeMetricFamily(
             f"{p}_rtt_seconds", "Ping round-trip percentiles", labels=["exchange", "quantile"]
@@ -123,13 +131,15 @@ class FeedCollector(Collector):
             active.add_metric([exchange], 1.0 if exchange == health.active_source else 0.0)
             if st.latency is not None:
                 latency.add_metric([exchange], st.latency)
+            if st.clock_offset is not None:
+                offset.add_metric([exchange], st.clock_offset)
             if st.last_update is not None:
                 last.add_metric([exchange], st.last_update)
             for family, pct in ((lag, st.lag), (rtt, st.rtt)):
                 if pct is not None:
                     for q, field in _QUANTILES:
                         family.add_metric([exchange, q], float(getattr(pct, field)))
-        yield from (connected, conns, active, latency, lag, rtt, last)
+        yield from (connected, conns, active, latency, lag, offset, rtt, last)
         yield GaugeMetricFamily(
             f"{p}_connected_sources", "Sources with every connection up",
             value=float(health.connected_sources),

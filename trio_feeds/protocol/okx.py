@@ -913,6 +913,7 @@ class OkxAdapter(Adapter):
         self, data: Any, inst: str, msg: dict[str, Any], received_at: float, out: list[Any]
     ) -> None:
         interval = msg["arg"]["channel"][6:]  # "candle1m" -> "1m"
+        received_ms = int(received_at * 1000)
         append = out.append
         keep_raw = self.keep_raw
         for d in data:
@@ -922,10 +923,12 @@ class OkxAdapter(Adapter):
             n = len(d)
             if n < 9 and n != 7:  # 7: before volCcyQuote and confirm were added
                 raise ValueError(f"a candle has 9 elements, got {n}")
+            # the push carries the interval's open time only (``start``): no event time,
+            # so ``timestamp`` is the receive time, as for every record without one
             rec = _new_candle(
                 _EXCHANGE,
                 inst,
-                start,
+                received_ms,
                 received_at,
                 start,
                 interval,
@@ -936,6 +939,8 @@ class OkxAdapter(Adapter):
                 float(d[5]),
                 n > 8 and d[8] == "1",  # confirm
                 float(d[7]) if n > 7 else None,  # volCcyQuote
+                None,
+                False,
             )
             if keep_raw:
                 _set(rec, "raw", d)

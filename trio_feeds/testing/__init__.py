@@ -16,7 +16,9 @@ from ._exchanges import SimulatedExchanges as SimulatedExchanges
 from ._exchanges import open_simulated_exchanges as open_simulated_exchanges
 from ._market import BookChange as BookChange
 from ._market import Candle as Candle
+from ._market import ExchangeClock as ExchangeClock
 from ._market import Fill as Fill
+from ._market import LagEpisode as LagEpisode
 from ._market import MarketSimulator as MarketSimulator
 from ._market import MarketTick as MarketTick
 from ._market import Stats24h as Stats24h
@@ -38,7 +40,9 @@ __all__ = [
     "BookChange",
     "Candle",
     "ConnectionAttempt",
+    "ExchangeClock",
     "Fill",
+    "LagEpisode",
     "MarketSimulator",
     "MarketTick",
     "RestRequest",

@@ -12,7 +12,15 @@ import orjson
 import trio
 
 from .._symbols import canonical
-from ._market import Candle, Fill, MarketSimulator, MarketTick, SymbolUpdate, format_fixed
+from ._market import (
+    Candle,
+    ExchangeClock,
+    Fill,
+    MarketSimulator,
+    MarketTick,
+    SymbolUpdate,
+    format_fixed,
+)
 from ._server import RestResult, SimConnection, SimulatedExchange, _RateWindow
 
 __all__ = ["SimulatedBinance"]
@@ -109,6 +117,9 @@ class SimulatedBinance(SimulatedExchange):
         max_messages_per_second: incoming frame budget (``None`` disables).
         max_streams: streams per connection.
         max_connection_age: seconds before the server closes a connection (code 1001).
+        clock_offset: seconds this exchange's clock runs ahead of the market's (negative:
+            behind); see :class:`~trio_feeds.testing.ExchangeClock` (``self.clock``), which
+            also makes its event time fall behind for a while (``clock.lag_episode``).
         **kwargs: see :class:`~trio_feeds.testing.SimulatedExchange`.
     """
 
@@ -127,9 +138,12 @@ class SimulatedBinance(SimulatedExchange):
         max_messages_per_second: int | None = 5,
         max_streams: int = 1024,
         max_connection_age: float | None = 24 * 3600.0,
+        clock_offset: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(market, **kwargs)
+        #: how this exchange stamps its events (offset, event time falling behind)
+        self.clock = ExchangeClock(clock_offset)
         self.unknown_symbol = unknown_symbol
         self.ping_interval = ping_interval
         self.pong_timeout = pong_timeout
@@ -173,7 +187,7 @@ class SimulatedBinance(SimulatedExchange):
 
     def shutdown_notice(self, lead: float = 5.0, connection: SimConnection | None = None) -> None:
         """Send the ``serverShutdown`` event, then close (code 1001) after ``lead`` seconds."""
-        ts = self.market.to_ms(trio.current_time())
+        ts = self.clock.stamp(self.market.to_ms(trio.current_time()))
         for conn in self._targets(connection):
             st = self._conn.get(conn)
             if st is None:
@@ -490,7 +504,7 @@ class SimulatedBinance(SimulatedExchange):
     ) -> None:
         S = self._bn[sym]
         px, qty = self._px(sym), self._qty(sym)
-        ts = up.ts
+        ts = self.clock.stamp(up.ts)
         for name, s in list(names.items()):
             if s.kind == "trade":
                 for order in up.orders:
@@ -565,9 +579,10 @@ class SimulatedBinance(SimulatedExchange):
         b = [[px(p), qty(q)] for p, q in sorted(buf.bids.items(), reverse=True)]
         a = [[px(p), qty(q)] for p, q in sorted(buf.asks.items())]
         first, last, S = buf.first, buf.last, self._bn[sym]
+        ets = self.clock.stamp(ts)
         return lambda m: {
             "e": "depthUpdate",
-            "E": ts * m,
+            "E": ets * m,
             "s": S,
             "U": first,
             "u": last,
@@ -590,9 +605,10 @@ class SimulatedBinance(SimulatedExchange):
         spec = self.market.spec(sym)
         qd = spec.price_decimals + spec.size_decimals
         S = self._bn[sym]
+        ets = self.clock.stamp(ts)  # the event time; the candle's own times stay on the minute
         return lambda m: {
             "e": "kline",
-            "E": ts * m,
+            "E": ets * m,
             "s": S,
             "k": {
                 "t": c.open_time * m,
@@ -625,9 +641,10 @@ class SimulatedBinance(SimulatedExchange):
         pct = f"{change * 100 / st.open:.3f}" if st.open else "0.000"
         w = round(st.quote_volume / st.volume) if st.volume else st.last
         S = self._bn[sym]
+        ets = self.clock.stamp(ts)
         return lambda m: {
             "e": "24hrTicker",
-            "E": ts * m,
+            "E": ets * m,
             "s": S,
             "p": px(change),
             "P": pct,
@@ -645,7 +662,7 @@ class SimulatedBinance(SimulatedExchange):
             "v": qty(st.volume),
             "q": format_fixed(st.quote_volume, qd),
             "O": st.open_time * m,
-            "C": st.close_time * m,
+            "C": ets * m,
             "F": st.first_id,
             "L": st.last_id,
             "n": st.count,
@@ -656,9 +673,10 @@ class SimulatedBinance(SimulatedExchange):
         spec = self.market.spec(sym)
         st = self.market.stats(sym, ts)
         S = self._bn[sym]
+        ets = self.clock.stamp(ts)
         return lambda m: {
             "e": "24hrMiniTicker",
-            "E": ts * m,
+            "E": ets * m,
             "s": S,
             "c": px(st.last),
             "o": px(st.open),
@@ -692,7 +710,8 @@ class SimulatedBinance(SimulatedExchange):
         if path == "/api/v3/ping":
             return 200, [*_JSON, ("x-mbx-used-weight-1m", str(self._used_weight(1)))], b"{}"
         if path == "/api/v3/time":
-            body = orjson.dumps({"serverTime": self.market.to_ms(trio.current_time())})
+            now_ms = self.clock.stamp(self.market.to_ms(trio.current_time()))
+            body = orjson.dumps({"serverTime": now_ms})
             return 200, [*_JSON, ("x-mbx-used-weight-1m", str(self._used_weight(1)))], body
         if path != "/api/v3/depth":
             return 404, _JSON, b'{"code":-1,"msg":"Not found."}'

@@ -113,6 +113,7 @@ async def open_simulated_exchanges(
     seed: int = 1,
     memory: bool = False,
     rate: float = 50.0,
+    bursts: float = 0.0,
     market: MarketSimulator | None = None,
     binance_options: Mapping[str, Any] | None = None,
     okx_options: Mapping[str, Any] | None = None,
@@ -125,9 +126,12 @@ async def open_simulated_exchanges(
         seed: market seed.
         memory: serve over in-memory streams (for ``MockClock``) instead of loopback TCP.
         rate: market ticks per second.
+        bursts: chance per tick of a burst of 1-4 more steps in the same millisecond (see
+            :class:`MarketSimulator`).
         market: use this market instead of building one.
         binance_options, okx_options: keyword arguments for :class:`SimulatedBinance` /
-            :class:`SimulatedOkx` (e.g. ``{"unknown_symbol": "accept"}``, ``{"checksum": True}``).
+            :class:`SimulatedOkx` (e.g. ``{"unknown_symbol": "accept"}``, ``{"checksum": True}``,
+            ``{"clock_offset": -8.0}``: that exchange stamps its events 8 s in the past).
         tls: serve ``wss://`` and ``https://`` with certificates from a test CA made for this
             run (needs ``trustme``); ``sims.ssl_context`` trusts it.  Handshake faults:
             ``sims.binance.fail_tls("reset" | "certificate" | "plain_http" | "slow" | …)``.
@@ -138,7 +142,7 @@ async def open_simulated_exchanges(
             stream = await sims.connector(sims.urls["binance"])
     """
     if market is None:
-        market = MarketSimulator(symbols, seed=seed, rate=rate)
+        market = MarketSimulator(symbols, seed=seed, rate=rate, bursts=bursts)
     b_opts, o_opts = dict(binance_options or {}), dict(okx_options or {})
     pki: TestPKI | None = None
     if tls:

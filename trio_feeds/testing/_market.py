@@ -26,7 +26,9 @@ from .._symbols import canonical
 __all__ = [
     "BookChange",
     "Candle",
+    "ExchangeClock",
     "Fill",
+    "LagEpisode",
     "MarketSimulator",
     "MarketTick",
     "Stats24h",
@@ -486,6 +488,100 @@ def _open_since(candles: list[Candle], start: int) -> int:
 TickListener = Callable[[MarketTick], None]
 
 
+@attrs.frozen
+class LagEpisode:
+    """A spell in which an exchange's event time runs behind (its publisher is backlogged
+    under load): from trio time ``start`` the lag grows linearly to ``peak`` seconds over
+    ``rise`` s, stays there ``hold`` s, and falls back to 0 over ``fall`` s."""
+
+    start: float
+    peak: float
+    rise: float = 1.0
+    hold: float = 0.0
+    fall: float = 1.0
+
+    @property
+    def end(self) -> float:
+        """When the lag is back to 0 (trio time)."""
+        return self.start + self.rise + self.hold + self.fall
+
+    def at(self, t: float) -> float:
+        """The lag (s) at trio time ``t``."""
+        x = t - self.start
+        if x <= 0:
+            return 0.0
+        if x < self.rise:
+            return self.peak * x / self.rise
+        x -= self.rise
+        if x <= self.hold:
+            return self.peak
+        x -= self.hold
+        if x < self.fall:
+            return self.peak * (1.0 - x / self.fall)
+        return 0.0
+
+    def above(self, level: float) -> tuple[float, float] | None:
+        """The trio-time interval during which the lag exceeds ``level`` (None: never)."""
+        if self.peak <= level:
+            return None
+        up = self.start + self.rise * level / self.peak
+        down = self.start + self.rise + self.hold + self.fall * (1.0 - level / self.peak)
+        return (up, down)
+
+
+class ExchangeClock:
+    """How a simulated exchange stamps its events (every exchange simulator has one, as
+    ``sim.clock``): what real exchanges do and a clean simulator would not.
+
+    * ``offset``: seconds the exchange's clock runs ahead of the market's time, which is
+      what ``sims.clock()`` (the feed's clock in tests) returns; negative: behind.  A
+      machine whose clock is 8 s fast is, to the feed, every exchange at ``offset=-8``.
+    * :meth:`lag_episode`: spells in which its event time falls behind and recovers.
+
+    Only event times move (Binance ``E``/``T``, OKX ``ts``); candle open times stay on the
+    minute, and what is published (prices, ids) and when does not change.
+
+    >>> clock = ExchangeClock(offset=-8.0)
+    >>> clock.stamp(1_700_000_000_000, t=0.0)
+    1699999992000
+    """
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self.offset = offset
+        self.episodes: list[LagEpisode] = []
+
+    def lag_episode(
+        self,
+        peak: float,
+        rise: float = 1.0,
+        hold: float = 0.0,
+        fall: float = 1.0,
+        start: float | None = None,
+    ) -> LagEpisode:
+        """Make the event time fall behind by up to ``peak`` s, starting now (or at trio time
+        ``start``); see :class:`LagEpisode`.  Overlapping episodes: the largest lag counts."""
+        episode = LagEpisode(
+            trio.current_time() if start is None else start, peak, rise, hold, fall
+        )
+        self.episodes.append(episode)
+        return episode
+
+    def lag(self, t: float | None = None) -> float:
+        """The event-time lag (s) at trio time ``t`` (default: now)."""
+        if not self.episodes:
+            return 0.0
+        if t is None:
+            t = trio.current_time()
+        self.episodes = [e for e in self.episodes if e.end > t or e.start > t]
+        return max((e.at(t) for e in self.episodes), default=0.0)
+
+    def stamp(self, ts: int, t: float | None = None) -> int:
+        """The exchange's time stamp (Unix ms) for an event at market time ``ts`` (ms)."""
+        if not self.offset and not self.episodes:
+            return ts
+        return ts + round((self.offset - self.lag(t)) * 1000)
+
+
 class MarketSimulator:
     """A deterministic, seeded market for a set of symbols.
 
@@ -509,6 +605,9 @@ class MarketSimulator:
         max_changes: limit-order changes per symbol per tick are 1…max_changes.
         epoch: Unix time (s) that trio time 0 maps to; default: fixed on first use so that
             :meth:`clock` starts at ``time.time()``.
+        bursts: chance per tick that 1-4 more steps follow in the same millisecond (real
+            markets send many events with one time stamp: 42 % of the Binance BTCUSDT
+            quotes of a 2024 capture share their millisecond with the previous one).
     """
 
     def __init__(
@@ -522,9 +621,12 @@ class MarketSimulator:
         trade_probability: float = 0.3,
         max_changes: int = 4,
         epoch: float | None = None,
+        bursts: float = 0.0,
     ) -> None:
         if rate <= 0:
             raise ValueError("rate must be > 0")
+        if not 0.0 <= bursts <= 1.0:
+            raise ValueError("bursts must be a probability (0 to 1)")
         if not 1 <= min_levels <= max_levels:
             raise ValueError("need 1 <= min_levels <= max_levels")
         specs = [s if isinstance(s, SymbolSpec) else SymbolSpec.default(s) for s in symbols]
@@ -533,6 +635,8 @@ class MarketSimulator:
         self.trade_probability = trade_probability
         self.max_changes = max_changes
         self._epoch = epoch
+        self.bursts = bursts
+        self._burst_rng = random.Random(f"{seed}:bursts")
         self._states: dict[str, _SymbolState] = {
             s.symbol: _SymbolState(s, seed, min_levels, max_levels) for s in specs
         }
@@ -654,7 +758,8 @@ class MarketSimulator:
         return tick
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Drive the market: :meth:`step` every ``1/rate`` s, then notify listeners; forever."""
+        """Drive the market: :meth:`step` every ``1/rate`` s (with ``bursts``, sometimes a few
+        steps at once), then notify listeners; forever."""
         if self._running:
             raise RuntimeError("this MarketSimulator is already running")
         self._running = True
@@ -667,8 +772,12 @@ class MarketSimulator:
                 k += 1
                 t = start + k / self.rate
                 await trio.sleep_until(t)
-                tick = self.step(t)
-                for listener in list(self._listeners):
-                    listener(tick)
+                extra = 0
+                if self.bursts and self._burst_rng.random() < self.bursts:
+                    extra = self._burst_rng.randint(1, 4)
+                for _ in range(1 + extra):  # a burst: several steps in one millisecond
+                    tick = self.step(t)
+                    for listener in list(self._listeners):
+                        listener(tick)
         finally:
             self._running = False

@@ -10,7 +10,7 @@ import attrs
 import orjson
 import trio
 
-from ._market import Candle, MarketSimulator, MarketTick, SymbolUpdate, format_plain
+from ._market import Candle, ExchangeClock, MarketSimulator, MarketTick, SymbolUpdate, format_plain
 from ._server import RestResult, SimConnection, SimulatedExchange, _RateWindow
 
 __all__ = ["SimulatedOkx", "okx_checksum"]
@@ -102,6 +102,9 @@ class SimulatedOkx(SimulatedExchange):
     subscribe/unsubscribe requests per hour per connection (over: error 60014 + a
     :class:`~trio_feeds.testing.Violation`); 3 new connections per second per IP (counted);
     a client that reads too slowly is closed with 4005; requests over 64 KB get close 1009.
+
+    ``clock_offset``: seconds this exchange's clock runs ahead of the market's (negative:
+    behind); see :class:`~trio_feeds.testing.ExchangeClock` (``self.clock``).
     """
 
     name = "okx"
@@ -121,9 +124,13 @@ class SimulatedOkx(SimulatedExchange):
         max_ops_per_hour: int = 480,
         max_connections_per_second: int = 3,
         max_message_size: int = 64 * 1024,
+        clock_offset: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(market, max_message_size=max_message_size, **kwargs)
+        #: how this exchange stamps its events (offset, event time falling behind); candle
+        #: pushes carry their open time, as OKX's do
+        self.clock = ExchangeClock(clock_offset)
         self.checksum = checksum
         self.book_snapshot = book_snapshot
         self.book_heartbeat = book_heartbeat
@@ -405,7 +412,7 @@ class SimulatedOkx(SimulatedExchange):
 
     def _trades(self, inst: str, up: SymbolUpdate, chans: dict[str, set[SimConnection]]) -> None:
         px, sz = self._fmt(inst)
-        ts = str(up.ts)
+        ts = str(self.clock.stamp(up.ts))
         for order in up.orders:
             side = "buy" if order.is_buy else "sell"
             if "trades-all" in chans:
@@ -446,7 +453,7 @@ class SimulatedOkx(SimulatedExchange):
         item = {
             "asks": self._levels(inst, asks),
             "bids": self._levels(inst, bids),
-            "ts": str(ts),
+            "ts": str(self.clock.stamp(ts)),
             "seqId": self.market.seq_id(inst),
         }
         self._push("bbo-tbt", inst, [item], conns)
@@ -472,7 +479,7 @@ class SimulatedOkx(SimulatedExchange):
             "sodUtc8": px(st.day_open_utc8),
             "volCcy24h": format_plain(st.quote_volume, spec.price_decimals + spec.size_decimals),
             "vol24h": sz(st.volume),
-            "ts": str(ts),
+            "ts": str(self.clock.stamp(ts)),
         }
         self._push("tickers", inst, [item], conns)
 
@@ -493,7 +500,8 @@ class SimulatedOkx(SimulatedExchange):
         ]
         self._push("candle1m", inst, [row], conns)
 
-    def _flush_books(self, t: float, ts: int) -> None:
+    def _flush_books(self, t: float, market_ts: int) -> None:
+        ts = self.clock.stamp(market_ts)
         for inst, ss in self._sym.items():
             chans = self._chans.get(inst)
             cur = self.market.seq_id(inst)
@@ -566,7 +574,7 @@ class SimulatedOkx(SimulatedExchange):
         if method != "GET":
             return 405, _JSON, b'{"code":"405","msg":"Method Not Allowed","data":[]}'
         if path == "/api/v5/public/time":
-            ts = str(self.market.to_ms(trio.current_time()))
+            ts = str(self.clock.stamp(self.market.to_ms(trio.current_time())))
             return 200, _JSON, orjson.dumps({"code": "0", "msg": "", "data": [{"ts": ts}]})
         if path != "/api/v5/market/books":
             return 404, _JSON, b'{"code":"404","msg":"Not Found","data":[]}'
@@ -587,7 +595,7 @@ class SimulatedOkx(SimulatedExchange):
         item = {
             "asks": self._levels(inst, asks),
             "bids": self._levels(inst, bids),
-            "ts": str(self.market.to_ms(trio.current_time())),
+            "ts": str(self.clock.stamp(self.market.to_ms(trio.current_time()))),
             "seqId": self.market.seq_id(inst),
         }
         return 200, _JSON, orjson.dumps({"code": "0", "msg": "", "data": [item]})
