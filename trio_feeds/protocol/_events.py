@@ -74,10 +74,17 @@ class ExchangeError:
 
 @attrs.frozen(slots=True)
 class ParseError:
-    """A frame could not be used.  ``problem`` says why; ``frame`` is its start."""
+    """A frame could not be used.  ``problem`` says why; ``frame`` is its start.
+
+    ``stream`` (the exchange's own stream name, e.g. ``"depth@100ms"``, ``"books"``) and
+    ``symbol`` are set when the frame belongs to a subscription of the adapter: a refused
+    book frame means the local book missed an update and must be resynced.
+    """
 
     problem: str
     frame: str
+    stream: str | None = None
+    symbol: str | None = None
 
 
 ControlEvent: TypeAlias = (
