@@ -194,6 +194,15 @@ def _text_levels(levels: Any) -> TextLevels:
     return text
 
 
+def _snapshot_text(bids: Any, asks: Any) -> tuple[TextLevels, TextLevels] | None:
+    """A checksum-0 snapshot's texts, for a later non-zero checksum; None when its levels
+    are not strings (JSON numbers: nothing to verify over, and no reason to refuse it)."""
+    try:
+        return _text_levels(bids), _text_levels(asks)
+    except TypeError:
+        return None
+
+
 def _ts(value: Any) -> int:
     """An OKX time (``"1597026383085"``) under the rule; raises naming the field ``ts``."""
     t = int(value) if value.__class__ is str else value
@@ -939,7 +948,9 @@ class OkxAdapter(Adapter):
                 _seq(d.get("prevSeqId"), "prevSeqId"),
                 None,
                 checksum,
-                (_text_levels(bids), _text_levels(asks)) if checksum or snapshot else None,
+                (_text_levels(bids), _text_levels(asks))
+                if checksum
+                else (_snapshot_text(bids, asks) if snapshot else None),
             )
             if keep_raw:
                 _set(rec, "raw", d)
