@@ -107,3 +107,22 @@ def test_an_out_of_order_trade_reaches_the_consumer_behind_its_announcement() ->
     assert event.detail == (
         "binance BTC-USDT: trade 4 arrived after trade 5, out of order; delivered"
     )
+
+
+def test_a_refused_trade_frame_leaves_a_gap_over_its_time() -> None:
+    """The consumer learns where a trade is missing, not only that a frame was bad."""
+
+    async def script(server: ScriptedServer, items: list[Any]) -> None:
+        conn = await server.connection()
+        await conn.send([bn_trade(1)])
+        await trio.sleep(0.5)
+        bad = orjson.loads(bn_trade(2))
+        bad["data"]["p"] = "NaN"
+        await conn.send([orjson.dumps(bad), bn_trade(3)])
+        await until(items, lambda x: x.kind == "trade" and x.trade_id == "3")
+
+    items = run("binance", ["trade"], script)
+    (gap,) = [x for x in items if x.kind == "gap"]
+    assert (gap.symbol, gap.channel, gap.reason) == ("BTC-USDT", "trade", "malformed frame")
+    assert gap.start == T0 + 1 and gap.start <= T0 + 2 <= gap.end  # trade 2's time inside
+    assert ids([x for x in items if x.kind == "trade"]) == [1, 3]

@@ -526,6 +526,8 @@ class _Session:
         self.dedupe = dedupe
         #: tells this connection's trade-id ranges apart in the dedupe
         self.number = next(_session_numbers)
+        #: when it was opened (ms, the feed's clock): where a first refused frame's Gap starts
+        self.opened_ms = source._now_ms()
         #: frames of unsubscribed streams (adapter.unsolicited) already reported, and when
         self.unsolicited_reported = 0
         self.unsolicited_report_at: float | None = None
@@ -801,19 +803,33 @@ class _Session:
                 src.errors += 1
                 src.last_error = f"parse error: {item.problem}"
                 src._event("error", f"malformed frame: {item.problem}")
-                if (
-                    self.books is not None
-                    and item.symbol is not None
-                    and item.stream in FULL_BOOK_STREAMS
-                ):
-                    # the book missed this frame: drop it and resync now (a Gap), rather
-                    # than on the next frame's sequence check (maybe much later)
-                    records.extend(self.books.on_lost(item.symbol, item.problem, received_at))
+                if item.symbol is not None:
+                    records.extend(self._lost(item, received_at))
             elif isinstance(item, ExchangeError):
                 src.errors += 1
                 src.last_error = f"exchange error {item.code}: {item.message}"
                 src._event("error", src.last_error)
         return records
+
+    def _lost(self, item: ParseError, received_at: float) -> list[Any]:
+        """A refused frame of a subscribed stream: its data is missing, so a ``Gap`` says
+        where (from the newest record of that subscription to now).  A full local book
+        is dropped and resynced at once instead (its own Gap), rather than on the next
+        frame's sequence check, maybe much later."""
+        symbol = item.symbol
+        if self.books is not None and item.stream in FULL_BOOK_STREAMS:
+            return self.books.on_lost(symbol, item.problem, received_at)  # type: ignore[arg-type]
+        src = self.source
+        end = math.ceil(received_at * 1000)
+        gaps = []
+        for sub in self.shard:
+            if sub.stream == item.stream and sub.symbol == symbol and sub not in src.rejected:
+                start = src.last_ts.get(sub, self.opened_ms)
+                gaps.append(
+                    Gap(src.exchange, symbol, sub.channel, min(start, end), end, "malformed frame")
+                )
+        src.gaps += len(gaps)
+        return gaps
 
     def _report_unsolicited(self, now: float) -> None:
         """Frames of streams this connection never subscribed were dropped: one error
