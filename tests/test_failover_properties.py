@@ -4,10 +4,12 @@ Each example is one ``trio.run`` under its own ``MockClock(autojump_threshold=0)
 "Trio idioms": hypothesis and function-scoped trio fixtures do not mix).  One feed over the
 simulated Binance and OKX (memory mode) runs while a random script of faults plays against
 them: outages (``refuse_connections(k)`` + ``drop()``), stalls (``silence()``, resumed later),
-latency spikes (``latency(x)`` with x above ``max_source_latency``, back to 0 later) and
-recoveries (``resume()`` + ``latency(0)``).  The test keeps the ground truth of which source is
-faulted when (the script's own times, plus the simulators' connection logs for when a
-reconnect got through) and checks, against what the consumer saw and when:
+latency spikes (``latency(x)`` with x above ``max_source_latency``, back to 0 later),
+recoveries (``resume()`` + ``latency(0)``) and drops whose reconnect brings bad data in its
+very first batch (``corrupt(kind, new_connections=1)`` + ``drop()``).  The test keeps the
+ground truth of which source is faulted when (the script's own times, plus the simulators'
+connection logs for when a reconnect got through) and checks, against what the consumer saw
+and when:
 
 1. while a source is surely healthy, the output never goes longer than the detection bound
    without a data record;
@@ -120,6 +122,8 @@ class Fault:
     change_index: int = 0
     #: how the fault ended: "connect" (a new connection), "resume", "latency"
     ended_by: str = ""
+    #: an outage whose reconnect starts with a bad frame (``corrupt(new_connections=1)``)
+    bad_first: bool = False
 
     def detect(self) -> float:
         if self.kind == "outage":
@@ -130,7 +134,8 @@ class Fault:
 
     def recover(self) -> float:
         if self.ended_by == "connect":
-            return RECOVER_CONNECT
+            # a refused first frame may have been the data that ended a quiet spell
+            return RECOVER_CONNECT + (QUIET if self.bad_first else 0.0)
         if self.ended_by == "resume":
             return RECOVER_RESUME
         return RECOVER_LATENCY
@@ -275,7 +280,11 @@ actions = st.one_of(
     # shows as latency, not (by itself) as staleness
     st.tuples(st.just("spike"), st.floats(1.2, 1.5), st.floats(1.0, 12.0)),
     st.tuples(st.just("recover")),
+    # a drop whose reconnect's first batch holds bad data (one error event, one Gap);
+    # at most BAD_FIRST_MAX per source and script: 5 errors in 60 s would be unhealthy
+    st.tuples(st.just("bad_first"), st.sampled_from(["malformed", "nan", "bad_trade_id"])),
 )
+BAD_FIRST_MAX = 3
 steps = st.tuples(st.floats(0.0, 12.0), st.sampled_from(SOURCES), actions)
 scripts = st.lists(steps, min_size=1, max_size=8)
 
@@ -290,7 +299,15 @@ async def _play(run: Run, sims: Any, script: list[Any], nursery: trio.Nursery) -
         sim = sims.sims[ex]
         now = trio.current_time()
         kind = action[0]
-        if kind == "outage":
+        if kind == "bad_first":
+            if sum(f.bad_first for f in run.faults if f.exchange == ex) >= BAD_FIRST_MAX:
+                continue
+            run.faults.append(
+                Fault(ex, "outage", now, log_index=len(sim.connection_log), bad_first=True)
+            )
+            sim.corrupt(action[1], new_connections=1)
+            sim.drop()
+        elif kind == "outage":
             run.faults.append(Fault(ex, "outage", now, log_index=len(sim.connection_log)))
             sim.refuse_connections(action[1])
             sim.drop()

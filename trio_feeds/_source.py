@@ -803,7 +803,7 @@ class _Session:
                 src.errors += 1
                 src.last_error = f"parse error: {item.problem}"
                 src._event("error", f"malformed frame: {item.problem}")
-                if item.symbol is not None:
+                if not item.control:
                     records.extend(self._lost(item, received_at))
             elif isinstance(item, ExchangeError):
                 src.errors += 1
@@ -812,15 +812,23 @@ class _Session:
         return records
 
     def _lost(self, item: ParseError, received_at: float) -> list[Any]:
-        """A refused frame of a subscribed stream: its data is missing, so a ``Gap`` says
-        where (from the newest record of that subscription to now).  A full local book
+        """A refused frame (not a control message): its data is missing, so a ``Gap``
+        says where: for its subscription (from that subscription's newest record to
+        now), or for the whole connection when the frame names none.  A full local book
         is dropped and resynced at once instead (its own Gap), rather than on the next
         frame's sequence check, maybe much later."""
         symbol = item.symbol
-        if self.books is not None and item.stream in FULL_BOOK_STREAMS:
-            return self.books.on_lost(symbol, item.problem, received_at)  # type: ignore[arg-type]
         src = self.source
         end = math.ceil(received_at * 1000)
+        if symbol is None:
+            # whose data it held cannot be told: any subscription of this connection may
+            # miss some (a Gap for the whole connection, from its oldest newest record)
+            stamps = [src.last_ts[x] for x in self.shard if x in src.last_ts]
+            start = min(min(stamps, default=self.opened_ms), end)
+            src.gaps += 1
+            return [Gap(src.exchange, "*", "*", start, end, "malformed frame")]
+        if self.books is not None and item.stream in FULL_BOOK_STREAMS:
+            return self.books.on_lost(symbol, item.problem, received_at)
         gaps = []
         for sub in self.shard:
             if sub.stream == item.stream and sub.symbol == symbol and sub not in src.rejected:

@@ -97,6 +97,8 @@ _STREAMS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
 }
 
 _PARTIAL_RE: Final = re.compile(r"depth(5|10|20)(@\d+ms)?")
+#: the stream name at the start of a combined-stream frame, even a cut one
+_STREAM_PREFIX: Final = re.compile(rb'\s*\{\s*"stream"\s*:\s*"([A-Za-z0-9@_!:+-]{1,80})"')
 _DIFF_RE: Final = re.compile(r"depth(@\d+ms)?")
 _KLINE_RE: Final = re.compile(r"kline_[0-9]+[smhdwM](@[+-]\d{1,2}(:\d{2})?)?")
 
@@ -766,9 +768,14 @@ class BinanceAdapter(Adapter):
         """The ParseError of a frame; naming its stream and symbol if it is subscribed."""
         error = _parse_error(frame, exc)
         try:
-            stream = _loads(frame).get("stream")
-        except Exception:
-            return error
+            msg = _loads(frame)
+            if isinstance(msg, dict) and ("result" in msg or "error" in msg):  # a reply
+                return attrs.evolve(error, control=True)
+            stream = msg.get("stream")
+        except Exception:  # not JSON (a cut frame?): its start may still name the stream
+            raw = frame.encode() if isinstance(frame, str) else frame
+            found = _STREAM_PREFIX.match(raw[:200]) if isinstance(raw, bytes) else None
+            stream = found[1].decode() if found else None
         if stream.__class__ is str and stream in self._topics:
             prefix, _, native = stream.partition("@")
             return attrs.evolve(error, stream=native, symbol=self._symbols.get(prefix))

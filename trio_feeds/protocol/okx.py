@@ -117,6 +117,11 @@ _MAX_DIGITS: Final = rules.MAX_ID_DIGITS
 # "Wrong URL or channel:tickers,instId:NMR-USDT doesn't exist…" (60018)
 _NAMED_ARG = re.compile(r"channel:\s*([A-Za-z0-9_-]+)\s*,\s*instId:\s*([A-Za-z0-9_-]+)")
 _MAX_PENDING = 1000
+#: the arg at the start of a push, even a cut one
+_ARG_PREFIX = re.compile(
+    rb'\s*\{\s*"arg"\s*:\s*\{\s*"channel"\s*:\s*"([A-Za-z0-9_-]{1,40})"\s*,'
+    rb'\s*"instId"\s*:\s*"([A-Za-z0-9_-]{1,60})"'
+)
 
 
 # --------------------------------------------------------------------------- level helpers
@@ -650,7 +655,14 @@ class OkxAdapter(Adapter):
             try:
                 msg = _loads(frame)
             except orjson.JSONDecodeError as exc:
-                out.append(ParseError(f"okx: not JSON ({exc})", excerpt(frame)))
+                # a cut frame's start may still name its subscription
+                raw = frame.encode() if isinstance(frame, str) else frame
+                found = _ARG_PREFIX.match(raw[:200]) if isinstance(raw, bytes) else None
+                stream = symbol = None
+                if found and found[2].decode() in self._insts.get(found[1].decode(), ()):
+                    stream, symbol = found[1].decode(), found[2].decode()
+                problem = f"okx: not JSON ({exc})"
+                out.append(ParseError(problem, excerpt(frame), stream, symbol))
                 return
             if not isinstance(msg, dict):
                 problem = f"okx: expected a JSON object, got {type(msg).__name__}"
@@ -688,8 +700,8 @@ class OkxAdapter(Adapter):
                     handler((item,), inst, msg, received_at, out)
                 except Exception as exc:
                     del out[mark:]
-                    found = None if isinstance(exc, rules.BadValue) else _check_item(channel, item)
-                    problem = f"okx {channel} {inst}: data[{i}]: {found or _describe(exc)}"
+                    named = None if isinstance(exc, rules.BadValue) else _check_item(channel, item)
+                    problem = f"okx {channel} {inst}: data[{i}]: {named or _describe(exc)}"
                     out.append(ParseError(problem, excerpt(frame), stream, symbol))
         except Exception as exc:  # pragma: no cover - last resort, parse never raises
             out.append(ParseError(f"okx: {_describe(exc)}", excerpt(frame)))
@@ -707,7 +719,7 @@ class OkxAdapter(Adapter):
             inst = arg.get("instId") if isinstance(arg, dict) else None
             if not isinstance(channel, str) or not isinstance(inst, str):
                 problem = f"okx: {event} ack without an 'arg' naming channel and instId"
-                out.append(ParseError(problem, excerpt(frame)))
+                out.append(ParseError(problem, excerpt(frame), control=True))
                 return
             key = (channel, inst)
             req = self._pending.get(request_id) if request_id is not None else None
@@ -735,7 +747,7 @@ class OkxAdapter(Adapter):
         elif event in ("channel-conn-count", "login"):
             pass  # informational
         else:
-            out.append(ParseError(f"okx: unknown event {event!r}", excerpt(frame)))
+            out.append(ParseError(f"okx: unknown event {event!r}", excerpt(frame), control=True))
 
     def _on_error(self, code: str, text: str, request_id: str | None, out: list[Any]) -> None:
         match = _NAMED_ARG.search(text)
