@@ -243,35 +243,68 @@ _loads = orjson.loads
 _JSONError = orjson.JSONDecodeError
 
 
-def _numbers(rows: list[Any]) -> list[Any] | None:
-    """Every string of ``rows`` (a list of lists of strings) read as a float, in one orjson
-    call (``"e0"`` makes each a float); None when a row is not a list of strings, or a
-    string is not a plain decimal number (``"NaN"``, ``"1e5"``, ``"+1"`` take the careful
-    path, which reads them with ``float()``)."""
-    try:
-        return _loads("[" + "e0,".join(map("e0,".join, rows)) + "e0]")  # type: ignore[no-any-return]
-    except (_JSONError, TypeError):
-        return None
+def _joined(rows: list[Any]) -> str:
+    """The strings of ``rows`` (lists of strings) as JSON numbers: ``"1e0,2e0,..."``
+    (``"e0"`` makes each a float).  Raises TypeError unless every element is a str."""
+    return "e0,".join(map("e0,".join, rows)) + "e0"
 
 
-def _fits(rows: list[Any], width: int, pairs: bool) -> bool:
+_list_len = list.__len__  # raises TypeError for anything but a list: a type check in C
+
+
+def _shape(rows: list[Any], width: int, pairs: bool) -> bool:
     """Every row is a list of ``width`` (>= 2; exactly 2 with ``pairs``) elements."""
-    return (
-        width >= 2
-        and (width == 2 or not pairs)
-        and set(map(type, rows)) == {list}
-        and set(map(len, rows)) == {width}
-    )
+    try:
+        return (width == 2 or (width > 2 and not pairs)) and set(map(_list_len, rows)) == {width}
+    except TypeError:
+        return False
+
+
+def _few(rows: list[Any], pairs: bool) -> Levels | None:
+    """A few levels of strings, one ``float()`` each (one orjson call costs more for
+    them); None for anything else, which then takes the other paths."""
+    out = []
+    inf = INF
+    f = float
+    for row in rows:
+        if row.__class__ is not list:
+            return None
+        n = len(row)
+        if n != 2 and (pairs or n < 2):
+            return None
+        p = row[0]
+        s = row[1]
+        if p.__class__ is not str or s.__class__ is not str:
+            return None
+        try:
+            level = (f(p), f(s))
+        except ValueError:
+            return None
+        if not (0.0 < level[0] < inf and 0.0 <= level[1] < inf):
+            return None
+        out.append(level)
+    return tuple(out)
+
+
+_FEW: Final = 4
+"""Up to this many levels per side are read by :func:`_few`."""
 
 
 def parse_levels(field: str, rows: Any, *, pairs: bool = False) -> Levels:
-    """:func:`levels`, fast: decimal strings in one orjson call, anything else (and every
-    error message) through :func:`levels`.  Both give the same floats (orjson and
-    ``float()`` round correctly)."""
-    if rows.__class__ is list and rows and rows[0].__class__ is list:
+    """:func:`levels`, fast: a few levels one by one, more in one orjson call; anything
+    else (and every error message) through :func:`levels`.  All give the same floats
+    (orjson and ``float()`` round correctly)."""
+    if rows.__class__ is list and len(rows) <= _FEW:
+        few = _few(rows, pairs)
+        if few is not None:
+            return few
+    elif rows.__class__ is list and rows and rows[0].__class__ is list:
         width = len(rows[0])
-        values = _numbers(rows)
-        if values is not None and len(values) == width * len(rows) and _fits(rows, width, pairs):
+        try:
+            values = _loads("[" + _joined(rows) + "]")
+        except (_JSONError, TypeError):
+            values = None
+        if values is not None and len(values) == width * len(rows) and _shape(rows, width, pairs):
             prices = values[0::width]
             sizes = values[1::width]
             # orjson reads no NaN or infinity: only the signs are left to check
@@ -284,26 +317,38 @@ def parse_sides(
     bids: Any, asks: Any, bid_field: str, ask_field: str, *, pairs: bool = False
 ) -> tuple[Levels, Levels]:
     """Both sides of a book frame (:func:`parse_levels`) in one orjson call when both are
-    non-empty lists of decimal strings of one width."""
-    if bids and asks and bids.__class__ is list and asks.__class__ is list:
+    non-empty lists of decimal strings of one width (a few levels: one by one)."""
+    if (
+        bids.__class__ is list
+        and asks.__class__ is list
+        and len(bids) <= _FEW
+        and len(asks) <= _FEW
+    ):
+        b = _few(bids, pairs)
+        a = _few(asks, pairs)
+        if b is not None and a is not None:
+            return b, a
+    elif bids and asks and bids.__class__ is list and asks.__class__ is list:
         b0 = bids[0]
         if b0.__class__ is list:
             width = len(b0)
-            values = _numbers([*bids, *asks])
+            try:
+                values = _loads("[" + _joined(bids) + "," + _joined(asks) + "]")
+            except (_JSONError, TypeError):
+                values = None
             if (
                 values is not None
                 and len(values) == width * (len(bids) + len(asks))
-                and _fits(bids, width, pairs)
-                and _fits(asks, width, pairs)
+                and _shape(bids, width, pairs)
+                and _shape(asks, width, pairs)
             ):
                 k = width * len(bids)
-                prices = values[0::width]
-                sizes = values[1::width]
-                if min(prices) > 0.0 and min(sizes) >= 0.0:
-                    return (
-                        tuple(zip(values[0:k:width], values[1:k:width], strict=True)),
-                        tuple(zip(values[k::width], values[k + 1 :: width], strict=True)),
-                    )
+                bp = values[0:k:width]
+                bs = values[1:k:width]
+                ap = values[k::width]
+                as_ = values[k + 1 :: width]
+                if min(bp) > 0.0 and min(ap) > 0.0 and min(bs) >= 0.0 and min(as_) >= 0.0:
+                    return tuple(zip(bp, bs, strict=True)), tuple(zip(ap, as_, strict=True))
     return parse_levels(bid_field, bids, pairs=pairs), parse_levels(ask_field, asks, pairs=pairs)
 
 

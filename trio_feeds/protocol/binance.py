@@ -209,7 +209,7 @@ def _trade_handler(symbol: str, id_key: str) -> Handler:
         p = d["p"]
         if p != last_p:
             x = f(p)
-            if not 0.0 < x < inf or p.__class__ is bool:
+            if not 0.0 < x < inf or p is True:  # (false gives 0.0: refused anyway)
                 raise _Invalid
             price = x
             last_p = p if p.__class__ is str else _UNSET  # never equal to true
@@ -218,15 +218,14 @@ def _trade_handler(symbol: str, id_key: str) -> Handler:
         ts = d["T"]
         tid = d[id_key]
         m = d["m"]
-        if (
-            not (
-                0.0 < amount < inf
-                and ts.__class__ is int
-                and 0 <= ts < max_ts
-                and tid.__class__ is int
-                and 0 <= tid < max_id
-            )
-            or q.__class__ is bool
+        if not (
+            0.0 < amount < inf
+            and ts.__class__ is int
+            and tid.__class__ is int
+            and (ts | tid) >= 0  # neither is negative
+            and ts < max_ts
+            and tid < max_id
+            and q is not True  # (false gives 0.0: refused anyway)
         ):
             raise _Invalid
         if m is True:  # buyer is maker: the taker sold

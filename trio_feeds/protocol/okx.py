@@ -825,15 +825,13 @@ class OkxAdapter(Adapter):
                 tid = str(tid)
             else:
                 raise _Invalid
-            if (
-                not (
-                    0.0 < price < inf
-                    and 0.0 < amount < inf
-                    and t.__class__ is int
-                    and 0 <= t < max_ts
-                )
-                or p.__class__ is bool
-                or q.__class__ is bool
+            if not (
+                0.0 < price < inf
+                and 0.0 < amount < inf
+                and t.__class__ is int
+                and 0 <= t < max_ts
+                and p is not True  # (false gives 0.0: refused anyway)
+                and q is not True
             ):
                 raise _Invalid
             rec = _new_trade(_EXCHANGE, inst, t, received_at, price, amount, _SIDES[d["side"]], tid)
@@ -979,21 +977,37 @@ class OkxAdapter(Adapter):
             return False  # a snapshot keeps its texts: the ordinary path (rare)
         inst = push.arg.instId
         append = out.append
+        max_ts, max_id = _MAX_TS, _MAX_ID
         for d in push.data:
-            checksum = _crc(d.checksum)
-            if checksum:
-                return False  # verifying it needs the exchange's own strings
+            checksum = d.checksum
+            seq = d.seqId
+            prev = d.prevSeqId
+            ts = int(d.ts)
+            if not (
+                (checksum is None or (checksum.__class__ is int and checksum == 0))
+                and seq.__class__ is int
+                and prev.__class__ is int
+                and -1 <= seq < max_id
+                and -1 <= prev < max_id
+                and 0 <= ts < max_ts
+            ):  # the rule, or the other encodings it allows, through the helpers
+                checksum = _crc(checksum)
+                if checksum:
+                    return False  # verifying it needs the exchange's own strings
+                ts = _ts(d.ts)
+                seq = _seq(seq, "seqId")
+                prev = _seq(prev, "prevSeqId")
             append(
                 _new_delta(
                     _EXCHANGE,
                     inst,
-                    _ts(d.ts),
+                    ts,
                     received_at,
                     _pairs(d.bids),
                     _pairs(d.asks),
                     False,
-                    _seq(d.seqId, "seqId"),
-                    _seq(d.prevSeqId, "prevSeqId"),
+                    seq,
+                    prev,
                     None,
                     checksum,
                 )
@@ -1003,18 +1017,14 @@ class OkxAdapter(Adapter):
     def _typed_books5(self, push: _BookPush, received_at: float, out: list[Any]) -> bool:
         inst = push.arg.instId
         append = out.append
+        max_ts, max_id = _MAX_TS, _MAX_ID
         for d in push.data:
-            append(
-                _new_book(
-                    _EXCHANGE,
-                    inst,
-                    _ts(d.ts),
-                    received_at,
-                    _pairs(d.bids),
-                    _pairs(d.asks),
-                    _seq(d.seqId, "seqId"),
-                )
-            )
+            seq = d.seqId
+            ts = int(d.ts)
+            if not (seq.__class__ is int and -1 <= seq < max_id and 0 <= ts < max_ts):
+                seq = _seq(seq, "seqId")
+                ts = _ts(d.ts)
+            append(_new_book(_EXCHANGE, inst, ts, received_at, _pairs(d.bids), _pairs(d.asks), seq))
         return True
 
     def _typed_bbo(self, push: _BookPush, received_at: float, out: list[Any]) -> bool:
@@ -1022,9 +1032,13 @@ class OkxAdapter(Adapter):
         as_book = inst in self._bbo_as_book
         as_quote = not as_book or inst in self._bbo_as_quote
         append = out.append
+        max_ts, max_id = _MAX_TS, _MAX_ID
         for d in push.data:
-            ts = _ts(d.ts)
-            seq = _seq(d.seqId, "seqId")
+            seq = d.seqId
+            ts = int(d.ts)
+            if not (seq.__class__ is int and -1 <= seq < max_id and 0 <= ts < max_ts):
+                seq = _seq(seq, "seqId")
+                ts = _ts(d.ts)
             bids = d.bids
             asks = d.asks
             if as_quote:
@@ -1051,7 +1065,10 @@ class OkxAdapter(Adapter):
             n = len(d)
             if n < 9 and n != 7:  # 7: before volCcyQuote and confirm were added
                 raise ValueError(f"a candle has 9 elements, got {n}")
-            start = _ts(d[0])
+            start = d[0]
+            start = int(start) if start.__class__ is str else start
+            if start.__class__ is not int or not 0 <= start < _MAX_TS:
+                start = _ts(d[0])
             values = [d[1], d[2], d[3], d[4], d[5]]
             if n > 7:
                 values.append(d[7])  # volCcyQuote
