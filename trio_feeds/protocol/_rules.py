@@ -38,7 +38,6 @@ the functions below.  ``tests/test_rules.py`` checks all of them against one ano
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
@@ -228,15 +227,6 @@ def levels(field: str, rows: Any, *, pairs: bool = False) -> Levels:
             raise BadValue(f"{field}[{i}]", row, shape)
         out.append((price(f"{field}[{i}][0]", row[0]), size(f"{field}[{i}][1]", row[1])))
     return tuple(out)
-
-
-def check_levels(field: str, pairs: Iterable[tuple[float, float]]) -> None:
-    """Raise :class:`BadValue` for the first ``(price, size)`` float pair breaking the rule."""
-    for i, (p, s) in enumerate(pairs):
-        if not 0.0 < p < INF:
-            raise BadValue(f"{field}[{i}][0]", p, PRICE)
-        if not 0.0 <= s < INF:
-            raise BadValue(f"{field}[{i}][1]", s, SIZE)
 
 
 _loads = orjson.loads
