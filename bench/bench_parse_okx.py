@@ -39,6 +39,12 @@ def _sz() -> str:
     )
 
 
+def _amount() -> str:
+    """A trade size: never 0 (a trade of size 0 is malformed); the same draws as _sz."""
+    sz = _sz()
+    return sz if sz != "0" else "0.1"
+
+
 def _level(px: str, sz: str) -> list[str]:
     return [px, sz, "0", str(RNG.randint(0, 30) if sz != "0" else 0)]
 
@@ -56,7 +62,7 @@ def trades(n: int) -> list[bytes]:
             "instId": "BTC-USDT",
             "tradeId": str(530_000_000 + i),
             "px": px,
-            "sz": _sz(),
+            "sz": _amount(),
             "side": RNG.choice(("buy", "sell")),
             "ts": str(T0 + i * 7),
             "count": str(RNG.randint(1, 4)),

@@ -594,7 +594,7 @@ def test_subscribe_rejects_foreign_subscriptions() -> None:
         ('{"stream":42,"data":{}}', "'stream' is int"),
         ('{"stream":["a"],"data":{}}', "'stream' is an array"),
         (BOOK_TICKER.replace('"B":"672.00000000"', '"B":[]'), "field 'B'"),
-        (DEPTH_DIFF.replace('"b":[["0.35170000","4265.00000000"]]', '"b":[["1"]]'), "field 'b'"),
+        (DEPTH_DIFF.replace('"b":[["0.35170000","4265.00000000"]]', '"b":[["1"]]'), "field 'b[0]'"),
         (DEPTH5.replace('"lastUpdateId":101096708675', '"lastUpdateId":null'), "lastUpdateId"),
         (KLINE.replace('"x":false', '"x":0.5'), "field 'k.x'"),
         (KLINE.replace('"o":"0.35270000"', '"o":"open"'), "field 'k.o'"),
@@ -672,7 +672,7 @@ def test_depth_snapshot() -> None:
         ("[]", "expected an object"),
         ('{"code":-1121,"msg":"Invalid symbol."}', "-1121: Invalid symbol."),
         ('{"lastUpdateId":1,"bids":[]}', "'asks' is missing"),
-        ('{"lastUpdateId":1,"bids":[["x","1"]],"asks":[]}', "'bids'"),
+        ('{"lastUpdateId":1,"bids":[["x","1"]],"asks":[]}', "'bids[0][0]'"),
         ('{"lastUpdateId":"one","bids":[],"asks":[]}', "'lastUpdateId'"),
     ],
 )

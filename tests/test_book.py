@@ -577,6 +577,64 @@ def test_okx_heartbeat_with_checksum_is_verified() -> None:
     assert kinds(out) == [BookGap, ResubscribeRequest]
 
 
+def test_okx_nonzero_checksum_after_a_checksum_zero_snapshot_is_verified() -> None:
+    """The adapter keeps every snapshot's texts, so an update with a non-zero checksum
+    after a checksum-0 snapshot is verified over the exchange's own strings."""
+    from trio_feeds.protocol import OkxAdapter
+
+    bids = [("3366.1", "7"), ("3366", "6")]
+    asks = [("3366.8", "9"), ("3368", "8")]
+    adapter = OkxAdapter()
+    (snap,) = adapter.parse_one(okx_frame("snapshot", bids, asks, 1000, -1, checksum=0))
+    assert snap.text is not None
+    s = OkxBookSync("BTC-USDT")
+    assert kinds(s.on_delta(snap)) == [BookUpdated]
+    good = okx_frame("update", [("3366", "0")], [("3372", "8")], 1001, 1000, checksum=831078360)
+    (update,) = adapter.parse_one(good)
+    assert kinds(s.on_delta(update)) == [BookUpdated]
+    bad = okx_frame("update", [("3366.1", "8")], [], 1002, 1001, checksum=831078360)
+    (update,) = adapter.parse_one(bad)
+    out = s.on_delta(update)
+    assert kinds(out) == [BookGap, ResubscribeRequest]
+    assert "checksum mismatch" in out[0].reason  # type: ignore[union-attr]
+
+
+def test_okx_nonzero_checksum_on_a_book_without_texts_uses_its_floats() -> None:
+    """A checksum-0 update in between drops the texts; a later non-zero checksum is still
+    verified, over the floats formatted as OKX writes numbers (no padding)."""
+    s = OkxBookSync("BTC-USDT")
+    bids = [("3366.1", "7"), ("3366", "6")]
+    asks = [("3366.8", "9"), ("3368", "8")]
+    s.on_delta(okx_push(okx_frame("snapshot", bids, asks, 1000, -1, checksum=0)))
+    s.on_delta(okx_push(okx_frame("update", [("3366", "6")], [], 1001, 1000, checksum=0)))
+    assert not s.book.has_text
+    good = okx_frame("update", [("3366", "0")], [("3372", "8")], 1002, 1001, checksum=831078360)
+    assert kinds(s.on_delta(okx_push(good))) == [BookUpdated]
+    bad = okx_frame("update", [("3366.1", "8")], [], 1003, 1002, checksum=831078360)
+    assert kinds(s.on_delta(okx_push(bad))) == [BookGap, ResubscribeRequest]
+
+
+def test_invalidate_drops_a_synced_book_and_resyncs() -> None:
+    """A refused (malformed) frame is a lost update: a synced book is dropped at once."""
+    s = okx_synced()
+    out = s.invalidate("malformed update: x", 1597026383000)
+    assert kinds(out) == [BookGap, ResubscribeRequest]
+    gap = out[0]
+    assert isinstance(gap, BookGap)
+    # never earlier than the last frame applied (the local clock may lag the exchange's)
+    assert gap.timestamp == gap.last_timestamp == 1597026383085
+    assert s.state == "resubscribing" and not s.book
+    assert s.invalidate("again", 0) == []  # not synced: the next snapshot decides
+    b = BinanceBookSync("BTC-USDT")
+    b.on_delta(diff(101, 105, b=[(1.0, 1.0)]))
+    b.on_snapshot(rest(103, [(1.0, 2.0)], [(2.0, 1.0)]))
+    assert b.synced
+    out = b.invalidate("malformed update: y", 1700000000999)
+    assert kinds(out) == [BookGap, SnapshotRequest]
+    assert not b.synced and not b.book and b.buffered == 0
+    assert b.invalidate("again", 0) == []
+
+
 OKX_REST = (
     '{"code":"0","msg":"","data":[{"asks":[["41006.8","0.60038921","0","1"],'
     '["41007","1.5","0","2"]],"bids":[["41006.3","0.30178218","0","2"],["41006","2","0","1"]],'

@@ -397,7 +397,12 @@ async def test_malformed_frames_are_reported_and_skipped(
         assert len(sim.all_connections) == 1
         assert h.col.since(n).of("trade", exchange) and h.col.since(n).of("quote", exchange)
         assert h.source(exchange).errors == 4
-        assert not h.col.gaps()
+        # what they held is missing: each leaves a Gap, for its subscription when the
+        # cut frame's start still names it, else for the whole connection ("*")
+        gaps = h.col.gaps()
+        assert len(gaps) == 4 and all(g.reason == "malformed frame" for g in gaps)
+        assert {g.symbol for g in gaps if g.symbol != "*"} <= set(SYMBOLS)
+        check_trades(h.trades, h.col.items, [exchange], SYMBOLS)
 
 
 # --------------------------------------------------------------------------- 9. rejections

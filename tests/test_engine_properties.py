@@ -10,6 +10,16 @@ notices); afterwards:
 (b) every trade that is missing lies inside a Gap for its symbol and channel;
 (c) every reconnect delay lies inside its full-jitter bound;
 (d) no task is left running once the feed and the simulators have exited.
+
+Faults reach a connection's very first batch too: ``first_*`` arms bad data on the next
+connection (``sim.corrupt(..., new_connections=1)``: a NaN price, a negative size, a trade
+id that is an object, broken JSON, a book gap on the first live update, and on OKX a bad
+snapshot checksum or a snapshot followed by a chain break) and drops the current one, so
+the reconnect starts with it.  Then also:
+
+(e) every record is finite and well typed, and every book is whole again at the end
+    (a Book after the last book Gap);
+(f) every refused frame was announced by an error event.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from typing import Any
 import trio
 import trio.testing
 from conftest import SYMBOLS, check_trades, simulated_feed
+from frames import check_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,9 +39,26 @@ BASE_DELAY = 0.5
 MAX_DELAY = 4.0
 
 FAULTS = ["drop", "close", "silence", "stop_pongs", "shutdown", "shutdown_fast"]
+#: bad data in the first batch of the next connection (the current one is dropped)
+FIRST_FAULTS = [
+    "first_malformed",
+    "first_nan",
+    "first_negative",
+    "first_bad_trade_id",
+    "first_gap",
+]
+OKX_FIRST_FAULTS = ["first_bad_checksum", "first_snapshot_and_break"]
 
 scripts = st.lists(
     st.tuples(st.floats(min_value=0.0, max_value=40.0), st.sampled_from(FAULTS)),
+    min_size=1,
+    max_size=6,
+)
+first_scripts = st.lists(
+    st.tuples(
+        st.floats(min_value=0.0, max_value=40.0),
+        st.sampled_from(FAULTS + FIRST_FAULTS + OKX_FIRST_FAULTS),
+    ),
     min_size=1,
     max_size=6,
 )
@@ -57,17 +85,29 @@ async def _apply(h: Any, exchange: str, fault: str, nursery: trio.Nursery) -> No
         sim.stop_pongs()
     elif fault == "shutdown":
         sim.shutdown_notice(lead=30.0 if exchange == "okx" else 5.0)
-    else:  # a notice with almost no lead: the handoff may not make it in time
+    elif fault == "shutdown_fast":  # a notice with almost no lead: the handoff may fail
         sim.shutdown_notice(lead=0.0)
+    else:  # first_*: bad data in the first batch of the next connection
+        kind = fault.removeprefix("first_")
+        if exchange == "binance" and kind in ("bad_checksum", "snapshot_and_break"):
+            kind = "gap"
+        sim.corrupt(kind, new_connections=1)
+        sim.drop()
 
 
-def _run(exchange: str, seed: int, script: list[tuple[float, str]], latency: float) -> None:
+def _run(
+    exchange: str,
+    seed: int,
+    script: list[tuple[float, str]],
+    latency: float,
+    channels: tuple[str, ...] = ("trade", "quote"),
+) -> None:
     async def main() -> None:
         tasks_before = trio.lowlevel.current_statistics().tasks_living
         async with simulated_feed(
             [exchange],
             SYMBOLS,
-            ["trade", "quote"],
+            list(channels),
             rate=10,
             seed=seed,
             stale_after=10,
@@ -108,6 +148,20 @@ def _run(exchange: str, seed: int, script: list[tuple[float, str]], latency: flo
             assert len([x for x in items if x.kind == "source" and x.state == "reconnecting"]) == (
                 src.reconnects
             )
+
+            # (e) + (f)
+            for x in items:
+                if x.kind in ("trade", "ticker", "quote", "book", "candle"):
+                    check_record(x)
+            if "book" in channels:
+                for sym in SYMBOLS:
+                    seen = [x.kind for x in items if x.kind in ("book", "gap") and x.symbol == sym]
+                    assert "book" in seen and seen[-1] == "book", (sym, seen[-8:])
+            errors = [x for x in items if x.kind == "source" and x.state == "error"]
+            book_only = ("first_gap", "first_bad_checksum", "first_snapshot_and_break")
+            corrupting = [f for _, f in script if f.startswith("first_") and f not in book_only]
+            if corrupting:
+                assert any("malformed frame" in e.detail for e in errors), errors
         # (d)
         assert trio.lowlevel.current_statistics().tasks_living == tasks_before
 
@@ -137,6 +191,19 @@ def test_random_disconnects_with_latency(
     exchange: str, seed: int, script: list[tuple[float, str]], latency: float
 ) -> None:
     _run(exchange, seed, script, latency)
+
+
+@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    exchange=st.sampled_from(["binance", "okx"]),
+    seed=st.integers(0, 1000),
+    script=first_scripts,
+)
+def test_bad_data_in_first_batches_loses_nothing_unmarked(
+    exchange: str, seed: int, script: list[tuple[float, str]]
+) -> None:
+    """(a)-(f) with faults in the first batch of new connections, books subscribed too."""
+    _run(exchange, seed, script, latency=0.0, channels=("trade", "quote", "book"))
 
 
 @settings(max_examples=14, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,7 +8,9 @@ latency spikes (``latency(x)`` with x above ``max_source_latency``, back to 0 la
 episodes (the exchange's event time falls behind, up to seconds, then recovers:
 ``clock.lag_episode``) and recoveries (``resume()`` + ``latency(0)``).  Each run also has
 reality's constant habits: a clock offset per exchange (either sign, up to minutes), bursts
-of events in one millisecond, OKX candles stamped with their open time.  The test keeps the
+of events in one millisecond, OKX candles stamped with their open time; and drops whose
+reconnect brings bad data in its very first batch (``corrupt(kind, new_connections=1)`` +
+``drop()``).  The test keeps the
 ground truth of which source is faulted when (the script's own times, plus the simulators'
 connection logs for when a reconnect got through) and checks, against what the consumer saw
 and when:
@@ -142,6 +144,8 @@ class Fault:
     ended_by: str = ""
     #: lag episodes: the episode
     episode: LagEpisode | None = None
+    #: an outage whose reconnect starts with a bad frame (``corrupt(new_connections=1)``)
+    bad_first: bool = False
 
     def detect(self) -> float:
         if self.kind == "outage":
@@ -156,7 +160,8 @@ class Fault:
         if self.kind == "lag":
             return RECOVER_LAG
         if self.ended_by == "connect":
-            return RECOVER_CONNECT
+            # a refused first frame may have been the data that ended a quiet spell
+            return RECOVER_CONNECT + (QUIET if self.bad_first else 0.0)
         if self.ended_by == "resume":
             return RECOVER_RESUME
         return RECOVER_LATENCY
@@ -344,7 +349,11 @@ lag_episodes = st.tuples(
 )
 #: resume() and latency(0)
 recoveries = st.tuples(st.just("recover"))
-actions = st.one_of(outages, stalls, spikes, lag_episodes, recoveries)
+#: a drop whose reconnect's first batch holds bad data (one error event, one Gap); at most
+#: BAD_FIRST_MAX per source and script: 5 errors in 60 s would be unhealthy
+bad_firsts = st.tuples(st.just("bad_first"), st.sampled_from(["malformed", "nan", "bad_trade_id"]))
+BAD_FIRST_MAX = 3
+actions = st.one_of(outages, stalls, spikes, lag_episodes, recoveries, bad_firsts)
 steps = st.tuples(st.floats(0.0, 12.0), st.sampled_from(SOURCES), actions)
 scripts = st.lists(steps, min_size=1, max_size=8)
 #: a constant offset between this machine's clock and an exchange's, either sign, up to minutes
@@ -363,7 +372,15 @@ async def _play(run: Run, sims: Any, script: list[Any], nursery: trio.Nursery) -
         sim = sims.sims[ex]
         now = trio.current_time()
         kind = action[0]
-        if kind == "outage":
+        if kind == "bad_first":
+            if sum(f.bad_first for f in run.faults if f.exchange == ex) >= BAD_FIRST_MAX:
+                continue
+            run.faults.append(
+                Fault(ex, "outage", now, log_index=len(sim.connection_log), bad_first=True)
+            )
+            sim.corrupt(action[1], new_connections=1)
+            sim.drop()
+        elif kind == "outage":
             run.faults.append(Fault(ex, "outage", now, log_index=len(sim.connection_log)))
             sim.refuse_connections(action[1])
             sim.drop()

@@ -459,11 +459,14 @@ def test_books5() -> None:
     assert len(b.bids) == 5
 
 
-def test_books_snapshot_checksum_zero_fast_path() -> None:
+def test_books_snapshot_with_checksum_zero_keeps_its_text() -> None:
     d = one(BOOKS_SNAPSHOT)
     assert isinstance(d, BookDelta)
     assert d.snapshot is True
-    assert (d.sequence, d.prev_sequence, d.checksum, d.text) == (123456, -1, 0, None)
+    assert (d.sequence, d.prev_sequence, d.checksum) == (123456, -1, 0)
+    # a snapshot keeps the exchange's strings even with checksum 0: a later update with a
+    # non-zero checksum is verified over them
+    assert d.text is not None and d.text[1][:2] == (("8476.98", "415"), ("8477", "7"))
     assert d.asks[:2] == ((8476.98, 415.0), (8477.0, 7.0))
     assert d.bids[-1] == (8446.0, 95.0)
     assert len(d.asks) == len(d.bids) == 8
@@ -567,7 +570,7 @@ def test_bad_item_does_not_spoil_the_others() -> None:
     msg["data"] = [good, bad, {**good, "tradeId": "3"}]
     out = parse(orjson.dumps(msg))
     assert [type(x) for x in out] == [Trade, ParseError, Trade]
-    assert out[1].problem == "okx trades BTC-USDT: data[1]: missing field 'px'"
+    assert out[1].problem == "okx trades BTC-USDT: data[1]: field 'px' is missing"
 
 
 @pytest.mark.parametrize(
@@ -586,7 +589,7 @@ def test_bad_item_does_not_spoil_the_others() -> None:
             BOOKS_UPDATE.replace('"8477.1"', '"abc"'),
             ["books", "BTC-USDT", "abc"],
         ),
-        (TRADE_2025.replace('"buy"', '"long"'), ["trades", "'long'"]),
+        (TRADE_2025.replace('"buy"', '"long"'), ["trades", "'side'", '"long"']),
         (TICKER_SPOT.replace('"ts":"1652459224956"', '"ts":"soon"'), ["tickers", "soon"]),
         (CANDLE.replace('"16837.25",', "", 1), ["candle1m", "BTC-USD", "9 elements"]),
         (b"\xff\xfe", ["not JSON"]),

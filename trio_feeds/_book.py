@@ -611,6 +611,26 @@ class BinanceBookSync(_SyncBase):
         self._pending = snapshot
         return self._try_sync()
 
+    def invalidate(self, reason: str, timestamp: int) -> list[BookSyncOutput]:
+        """An update was lost (a malformed frame): drop a synced book -> :class:`BookGap`
+        and a :class:`SnapshotRequest`.  Before sync nothing is needed: the buffered diffs
+        are checked against the snapshot, and a hole among them is a gap then."""
+        if not self._synced:
+            return []
+        if self._last_ts is not None:
+            timestamp = max(timestamp, self._last_ts)
+        cur = self.book.sequence
+        out: list[BookSyncOutput] = [
+            BookGap(self.exchange, self.symbol, reason, cur, None, timestamp, self._last_ts)
+        ]
+        self.book.clear()
+        self._synced = False
+        self._last_ts = None
+        self._buffer.clear()
+        self._pending = None
+        out.append(self._request(reason))
+        return out
+
     # ----------------------------------------------------------------- internals
 
     def _try_sync(self) -> list[BookSyncOutput]:
@@ -711,8 +731,9 @@ class OkxBookSync(_SyncBase):
     ``"synced"``
         an update applies iff ``prevSeqId == last seqId``, then last :=
         ``seqId`` (which may go *down* after maintenance).  Empty update with
-        ``seqId == prevSeqId`` = heartbeat: no change, no output.  Checksum
-        verified only when non-zero and the book has the exchange's texts.
+        ``seqId == prevSeqId`` = heartbeat: no change, no output.  A non-zero
+        checksum is always verified: over the exchange's texts when the book has
+        them, else over its floats formatted as OKX writes numbers.
         Mismatch of either -> :class:`BookGap` + :class:`ResubscribeRequest`
         -> ``"resubscribing"``.
     ``"resubscribing"``
@@ -787,6 +808,18 @@ class OkxBookSync(_SyncBase):
         if not self._requested:
             return [self._request("no snapshot after subscribe")]
         return []
+
+    def invalidate(self, reason: str, timestamp: int) -> list[BookSyncOutput]:
+        """An update was lost (a malformed frame): drop a synced book -> :class:`BookGap`
+        and a :class:`ResubscribeRequest`.  Before sync nothing is needed: the queued
+        updates are chained to the snapshot, and a hole among them is a gap then."""
+        if self._state != "synced":
+            return []
+        if self._last_ts is not None:
+            timestamp = max(timestamp, self._last_ts)
+        out: list[BookSyncOutput] = []
+        self._gap_at(timestamp, None, reason, out)
+        return out
 
     def on_snapshot(self, snapshot: BookDelta) -> list[BookSyncOutput]:
         """A REST snapshot (``seqId`` in ``sequence``).  Ignored unless waiting for one."""
@@ -878,7 +911,11 @@ class OkxBookSync(_SyncBase):
         self._last_ts = d.timestamp
 
     def _checksum_ok(self, d: BookDelta, out: list[BookSyncOutput]) -> bool:
-        if not d.checksum or not self.book.has_text:
+        """Verify a non-zero checksum.  Over the exchange's own strings when the book has
+        them (snapshots and checksummed updates carry them); a book that lost them (an
+        update with checksum 0 came in between) is checked over its floats formatted
+        without padding, which is how OKX writes numbers (``"8477"``, ``"0.1"``)."""
+        if not d.checksum:
             return True
         mine = self.book.okx_checksum()
         if mine == d.checksum:
@@ -888,14 +925,19 @@ class OkxBookSync(_SyncBase):
         return False
 
     def _gap(self, d: BookDelta, reason: str, out: list[BookSyncOutput]) -> None:
+        self._gap_at(d.timestamp, d.prev_sequence, reason, out)
+
+    def _gap_at(
+        self, timestamp: int, next_first: int | None, reason: str, out: list[BookSyncOutput]
+    ) -> None:
         out.append(
             BookGap(
                 self.exchange,
                 self.symbol,
                 reason,
                 self.book.sequence,
-                d.prev_sequence,
-                d.timestamp,
+                next_first,
+                timestamp,
                 self._last_ts,
             )
         )

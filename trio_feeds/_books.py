@@ -148,9 +148,27 @@ class BookKeeper:
             if sync is None:
                 out.append(r)
                 continue
-            for o in sync.on_delta(r):
+            try:
+                outputs = sync.on_delta(r)
+            except ValueError as exc:  # pragma: no cover - the adapters validate every level
+                # never a half-applied book: drop it and resync
+                self._on_error(f"{self.exchange} {r.symbol} book: {exc}")
+                outputs = sync.invalidate(f"unusable update: {exc}", r.timestamp)
+            for o in outputs:
                 self._handle(sync, o, r, out, latest)
         return self._materialize(out, latest)
+
+    def on_lost(self, symbol: str, problem: str, received_at: float) -> list[Any]:
+        """A frame of ``symbol``'s book was refused (malformed): the book missed an update.
+
+        A synced book is dropped at once and resynced (a ``Gap`` record is returned);
+        one still waiting for its snapshot finds the hole by itself.
+        """
+        sync = self.syncs.get(symbol)
+        if sync is None:
+            return []
+        outputs = sync.invalidate(f"malformed update: {problem}", int(received_at * 1000))
+        return self._outputs(sync, outputs)
 
     def _materialize(
         self, out: list[Any], latest: dict[str, tuple[int, Any, BookUpdated]]

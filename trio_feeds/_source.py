@@ -17,6 +17,7 @@ feed's aggregator over a memory channel.
 from __future__ import annotations
 
 import base64
+import itertools
 import math
 import random
 import ssl
@@ -66,6 +67,10 @@ FULL_BOOK_STREAMS = frozenset({"depth", "depth@100ms", "books"})
 
 #: repeated errors of one reason within this many seconds are coalesced into one event
 ERROR_WINDOW = 1.0
+
+#: record kinds with an exchange ``timestamp`` (what a session's batches may also carry:
+#: ``Gap`` events of its local books)
+_STAMPED = frozenset({"trade", "ticker", "quote", "book", "candle", "book_delta"})
 
 #: Binance closes every connection after 24 h; we hand over to a new one before that.
 MAX_CONNECTION_AGE: dict[str, float] = {"binance": 23.5 * 3600}
@@ -122,33 +127,96 @@ class SessionEnded(Exception):
 
 
 class _Dedupe:
-    """Drops records a replacement connection repeats (make-before-break overlap).
+    """Trades delivered at most once; a trade older than one delivered is announced.
 
-    Trades are always checked against the highest trade id delivered per
-    symbol (both exchanges number trades increasingly per instrument).
+    Per symbol it keeps the newest trade id delivered, and per connection (the shard's
+    last :attr:`KEEP`) the range of ids that connection delivered.  A connection
+    delivers a contiguous run of the exchange's ids for a symbol (both exchanges number
+    trades increasingly per instrument), so a trade whose id lies in *another*
+    connection's range was delivered already: a repeat of the make-before-break overlap,
+    dropped (counted in :attr:`repeats`); so is a resend of its own connection's last id.
+    Any other trade is delivered, even one older than the newest delivered (it is
+    unseen: an old connection still catching up during a handoff, or the exchange
+    itself out of order); each such batch and symbol gets one
+    ``SourceEvent(state="out_of_order")`` right before the first of them, naming the
+    exchange, symbol and ids (counted in :attr:`out_of_order`).
     """
 
-    __slots__ = ("last_trade",)
+    __slots__ = ("last", "out_of_order", "ranges", "repeats")
+
+    #: connections whose id ranges are remembered
+    KEEP = 3
 
     def __init__(self) -> None:
-        self.last_trade: dict[str, int] = {}
+        self.last: dict[str, int] = {}
+        self.ranges: dict[int, dict[str, list[int]]] = {}
+        self.repeats = 0
+        self.out_of_order = 0
 
-    def filter(self, records: list[Any]) -> list[Any]:
-        last = self.last_trade
+    def filter(
+        self, records: list[Any], connection: int = 0, exchange: str = "", now_ms: int = 0
+    ) -> list[Any]:
+        last = self.last
+        mine = self.ranges.get(connection)
+        if mine is None:
+            mine = self.ranges[connection] = {}
+            if len(self.ranges) > self.KEEP:
+                del self.ranges[next(iter(self.ranges))]
         out: list[Any] = []
+        late: dict[str, tuple[int, int, list[int]]] = {}  # symbol -> (index, newest, ids)
         for r in records:
-            if r.kind == "trade":
-                try:
-                    tid = int(r.trade_id)
-                except ValueError:
-                    out.append(r)
-                    continue
-                prev = last.get(r.symbol)
-                if prev is not None and tid <= prev:
-                    continue
-                last[r.symbol] = tid
+            if r.kind != "trade":
+                out.append(r)
+                continue
+            try:
+                tid = int(r.trade_id)
+            except ValueError:  # pragma: no cover - the adapters only let digits through
+                out.append(r)
+                continue
+            sym = r.symbol
+            own = mine.get(sym)
+            prev = last.get(sym)
+            if prev is None or tid > prev:
+                last[sym] = tid
+                if own is None:
+                    mine[sym] = [tid, tid]
+                else:
+                    own[1] = tid
+                out.append(r)
+                continue
+            if (own is not None and tid == own[1]) or self._covered(sym, tid, connection):
+                self.repeats += 1
+                continue
+            if own is None:
+                mine[sym] = [tid, tid]
+            else:
+                own[0] = min(own[0], tid)
+                own[1] = max(own[1], tid)
+            self.out_of_order += 1
+            seen = late.get(sym)
+            if seen is None:
+                late[sym] = (len(out), prev, [tid])
+            else:
+                seen[2].append(tid)
             out.append(r)
+        if late:
+            for sym, (index, newest, ids) in sorted(late.items(), key=lambda x: -x[1][0]):
+                shown = ", ".join(map(str, ids[:10])) + (", ..." if len(ids) > 10 else "")
+                what = f"trade {shown}" if len(ids) == 1 else f"{len(ids)} trades ({shown})"
+                detail = (
+                    f"{exchange} {sym}: {what} arrived after trade {newest}, out of order; "
+                    "delivered"
+                )
+                out.insert(index, SourceEvent(exchange, "out_of_order", detail, now_ms))
         return out
+
+    def _covered(self, symbol: str, tid: int, connection: int) -> bool:
+        for conn, ranges in self.ranges.items():
+            if conn != connection:
+                span = ranges.get(symbol)
+                if span is not None and span[0] <= tid <= span[1]:
+                    return True
+        return False
 
 
 class Source:
@@ -470,7 +538,9 @@ class Source:
         task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         s = self.settings
-        adapter = self.adapter_cls(keep_raw=s.keep_raw)
+        # only_subscribed: frames of streams this connection did not ask for are dropped
+        # and counted (no record, no per-symbol state); _Session reports them
+        adapter = self.adapter_cls(keep_raw=s.keep_raw, only_subscribed=True)
         endpoint = adapter.endpoint(shard[0])
         url = self.url + endpoint
         conn_budget = ConnectionBudget(self.limits)
@@ -537,6 +607,9 @@ class Source:
             if replacement is not None and not clean and not session.caught_up(replacement):
                 self._handoff_gap(shard, session, replacement)
         finally:
+            if session.adapter.unsolicited != session.unsolicited_reported:
+                session.unsolicited_report_at = None  # the rest of the count, now
+                session._report_unsolicited(trio.current_time())
             if session.live:
                 self.live_sessions -= 1
             with trio.CancelScope(shield=True):
@@ -590,6 +663,11 @@ class Source:
             await trio.sleep(delay)
 
 
+_session_numbers = itertools.count(1)
+#: frames of unsubscribed streams are reported at once, then at most this often (s)
+UNSOLICITED_REPORT_INTERVAL = 60.0
+
+
 class _Session:
     """The live state of one WebSocket connection."""
 
@@ -608,6 +686,13 @@ class _Session:
         self.shard = shard
         self.budget = budget
         self.dedupe = dedupe
+        #: tells this connection's trade-id ranges apart in the dedupe
+        self.number = next(_session_numbers)
+        #: when it was opened (ms, the feed's clock): where a first refused frame's Gap starts
+        self.opened_ms = source._now_ms()
+        #: frames of unsubscribed streams (adapter.unsolicited) already reported, and when
+        self.unsolicited_reported = 0
+        self.unsolicited_report_at: float | None = None
         self.scope: trio.CancelScope | None = None
         self.nursery: trio.Nursery | None = None
         self.live = False
@@ -767,7 +852,8 @@ class _Session:
         src = self.source
         settings = src.settings
         clock = settings.clock
-        parse = self.adapter.parse
+        adapter = self.adapter
+        parse = adapter.parse
         receive = self.ws.receive_batch
         key = id(self.shard)
         strikes = src.idle_strikes.get(key, 0)
@@ -787,6 +873,8 @@ class _Session:
                 out: list[Any] = []
                 for frame in frames:
                     parse(frame, received_at, out)
+                if adapter.unsolicited != self.unsolicited_reported:
+                    self._report_unsolicited(now)
                 records = self._sort(out, received_at)
                 if self.books is not None and records:
                     records = self.books.process(records)
@@ -797,7 +885,13 @@ class _Session:
                     watchdog.deadline = now + idle
                     # per batch, not per record: the newest record of each stream
                     if self.first_ts is None:
-                        stamps = [r.timestamp for r in records if getattr(r, "exchange_time", True)]
+                        # data records only: a batch may hold events (a book Gap first of
+                        # all on a fresh connection), which have no timestamp
+                        stamps = [
+                            r.timestamp
+                            for r in records
+                            if r.kind in _STAMPED and getattr(r, "exchange_time", True)
+                        ]
                         if stamps:
                             self.first_ts = min(stamps)
                     by_topic = src._by_topic
@@ -805,6 +899,8 @@ class _Session:
                     newest_of: list[tuple[Subscription, Any]] = []
                     wanted = len(self.shard)
                     for r in reversed(records):
+                        if r.kind not in _STAMPED:
+                            continue
                         k = (r.kind, r.symbol)
                         if k in seen:
                             continue
@@ -830,7 +926,9 @@ class _Session:
                     if self.progress is not None:
                         self.progress.set()
                     # during a handoff overlap a whole batch may be repeats
-                    records = self.dedupe.filter(records)
+                    records = self.dedupe.filter(
+                        records, self.number, src.exchange, int(received_at * 1000)
+                    )
                     if not records:
                         continue
                     src.messages += len(records)
@@ -869,11 +967,61 @@ class _Session:
                 src.errors += 1
                 src.last_error = f"parse error: {item.problem}"
                 src._error("malformed_frame", f"malformed frame: {item.problem}")
+                if not item.control:
+                    records.extend(self._lost(item, received_at))
             elif isinstance(item, ExchangeError):
                 src.errors += 1
                 src.last_error = f"exchange error {item.code}: {item.message}"
                 src._error("exchange_error", src.last_error or "")
         return records
+
+    def _lost(self, item: ParseError, received_at: float) -> list[Any]:
+        """A refused frame (not a control message): its data is missing, so a ``Gap``
+        says where: for its subscription (from that subscription's newest record to
+        now), or for the whole connection when the frame names none.  A full local book
+        is dropped and resynced at once instead (its own Gap), rather than on the next
+        frame's sequence check, maybe much later."""
+        symbol = item.symbol
+        src = self.source
+        end = math.ceil(received_at * 1000)
+        if symbol is None:
+            # whose data it held cannot be told: any subscription of this connection may
+            # miss some (a Gap for the whole connection, from its oldest newest record)
+            stamps = [src.last_ts[x] for x in self.shard if x in src.last_ts]
+            start = min(min(stamps, default=self.opened_ms), end)
+            src.gaps += 1
+            return [Gap(src.exchange, "*", "*", start, end, "malformed frame")]
+        if self.books is not None and item.stream in FULL_BOOK_STREAMS:
+            return self.books.on_lost(symbol, item.problem, received_at)
+        gaps = []
+        for sub in self.shard:
+            if sub.stream == item.stream and sub.symbol == symbol and sub not in src.rejected:
+                start = src.last_ts.get(sub, self.opened_ms)
+                gaps.append(
+                    Gap(src.exchange, symbol, sub.channel, min(start, end), end, "malformed frame")
+                )
+        src.gaps += len(gaps)
+        return gaps
+
+    def _report_unsolicited(self, now: float) -> None:
+        """Frames of streams this connection never subscribed were dropped: one error
+        event at once, then at most one per UNSOLICITED_REPORT_INTERVAL with the count."""
+        at = self.unsolicited_report_at
+        if at is not None and now - at < UNSOLICITED_REPORT_INTERVAL:
+            return
+        adapter = self.adapter
+        new = adapter.unsolicited - self.unsolicited_reported
+        self.unsolicited_reported = adapter.unsolicited
+        self.unsolicited_report_at = now
+        src = self.source
+        src.errors += 1
+        src.last_error = f"{new} frames of unsubscribed streams dropped"
+        topics = ", ".join(adapter.unsolicited_topics)
+        src._event(
+            "error",
+            f"dropped {new} frame{'s' if new != 1 else ''} of streams this connection did not "
+            f"subscribe ({adapter.unsolicited} so far; first seen: {topics})",
+        )
 
     def _on_rejected(self, item: Rejected) -> None:
         src = self.source

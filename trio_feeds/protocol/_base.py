@@ -55,8 +55,22 @@ class Adapter(abc.ABC):
     #: maximum subscriptions one connection may carry (the engine shards above it).
     max_streams_per_connection: ClassVar[int]
 
-    def __init__(self, *, keep_raw: bool = False) -> None:
+    def __init__(self, *, keep_raw: bool = False, only_subscribed: bool = False) -> None:
         self.keep_raw = keep_raw
+        #: drop data frames of streams this adapter did not subscribe (the engine sets it)
+        self.only_subscribed = only_subscribed
+        #: how many such frames were dropped
+        self.unsolicited = 0
+        #: the first few distinct topics of those frames (``"btcusdt@trade"``, ``"trades:X-Y"``)
+        self.unsolicited_topics: list[str] = []
+
+    def _drop_unsolicited(self, topic: str) -> None:
+        """Count a data frame for a stream nobody subscribed on this connection (it is
+        dropped: no record and no per-topic state; the engine reports the count)."""
+        self.unsolicited += 1
+        topics = self.unsolicited_topics
+        if len(topics) < 8 and topic not in topics:
+            topics.append(topic)
 
     # -- subscriptions -------------------------------------------------------------------
     @abc.abstractmethod
@@ -89,7 +103,11 @@ class Adapter(abc.ABC):
         """Append the records and control events found in ``frame`` to ``out``.
 
         Never raises on bad input: a frame that cannot be used appends a
-        :class:`~trio_feeds.protocol.ParseError` naming the problem.
+        :class:`~trio_feeds.protocol.ParseError` naming the problem.  Every number and id
+        is checked against the validation rule (``protocol/_rules.py``); a frame breaking
+        it gives one ``ParseError`` naming the field and no record.  With
+        ``only_subscribed``, a data frame of a stream this adapter did not subscribe gives
+        nothing and is counted in :attr:`unsolicited`.
         """
 
     def parse_one(self, frame: bytes | str, received_at: float = 0.0) -> list[Any]:

@@ -74,10 +74,21 @@ class ExchangeError:
 
 @attrs.frozen(slots=True)
 class ParseError:
-    """A frame could not be used.  ``problem`` says why; ``frame`` is its start."""
+    """A frame could not be used.  ``problem`` says why; ``frame`` is its start.
+
+    ``stream`` (the exchange's own stream name, e.g. ``"depth@100ms"``, ``"books"``) and
+    ``symbol`` are set when the frame belongs to a subscription of the adapter (even a cut
+    frame, if its start names one): its data is missing, and a local book missed an update
+    and must be resynced.  ``control`` is True for a control message (an ack, an error
+    reply, an event) that carried no data; with neither, the frame may have held data of
+    any subscription of the connection.
+    """
 
     problem: str
     frame: str
+    stream: str | None = None
+    symbol: str | None = None
+    control: bool = False
 
 
 ControlEvent: TypeAlias = (

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, ClassVar, Final, TypeAlias
+from functools import partial
+from typing import Any, ClassVar, Final, TypeAlias
 
+import attrs
 import msgspec
 import orjson
 
@@ -44,6 +46,7 @@ from .._fast import new_ticker as _new_ticker
 from .._fast import new_trade as _new_trade
 from .._records import Book, BookDelta, Candle, Levels, Quote, Side, Ticker, Trade
 from .._symbols import canonical, from_binance, to_binance, to_binance_stream
+from . import _rules as rules
 from ._base import Adapter, normalize_channel
 from ._events import (
     ExchangeError,
@@ -54,9 +57,9 @@ from ._events import (
     Unsubscribed,
     excerpt,
 )
+from ._rules import numbers, parse_sides
 from ._subscription import Subscription
-from ._typed import Finite as _Finite
-from ._typed import reads_as_strings_do
+from ._typed import Int64, Price, Size, reads_as_strings_do
 
 __all__ = [
     "BinanceAdapter",
@@ -75,8 +78,7 @@ Handler = Callable[[Any, float], object]
 """``handler(payload, received_at) -> record or event``; raises on a bad payload."""
 
 _loads = orjson.loads
-_SIDE: Final[dict[object, Side]] = {True: "sell", False: "buy"}  # m: buyer is maker => taker sold
-_BOOL: Final[dict[object, bool]] = {True: True, False: False}
+_set = object.__setattr__  # to attach ``raw`` to a frozen record right after building it
 _UNSET: Final = object()  # equal to no JSON value
 
 _SHORT_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h")
@@ -95,6 +97,8 @@ _STREAMS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
 }
 
 _PARTIAL_RE: Final = re.compile(r"depth(5|10|20)(@\d+ms)?")
+#: the stream name at the start of a combined-stream frame, even a cut one
+_STREAM_PREFIX: Final = re.compile(rb'\s*\{\s*"stream"\s*:\s*"([A-Za-z0-9@_!:+-]{1,80})"')
 _DIFF_RE: Final = re.compile(r"depth(@\d+ms)?")
 _KLINE_RE: Final = re.compile(r"kline_[0-9]+[smhdwM](@[+-]\d{1,2}(:\d{2})?)?")
 
@@ -125,17 +129,27 @@ class _Bad(Exception):
     """Internal: a frame we recognised as unusable; ``args[0]`` is the problem."""
 
 
+class _Invalid(Exception):
+    """Internal: a hot-path check of the validation rule failed; the diagnosis
+    (:func:`_check`, through :mod:`._rules`) names the field."""
+
+
+_INF: Final = rules.INF
+_MAX_TS: Final = rules.MAX_TS
+_MAX_ID: Final = rules.MAX_ID
+
+
 # --------------------------------------------------------------------------- typed depth frames
 # ``@depth*`` frames decoded by msgspec into these structs: level numbers become floats
-# in C.  Anything they do not describe raises, or leaves a needed field None, and the
-# frame takes the ordinary path.
+# in C, checked against the validation rule by the constrained types.  Anything they do
+# not describe raises, or leaves a needed field None or not an int, and the frame takes
+# the ordinary path (which names the problem).
 
-_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
-"""Past 64 bits orjson reads integers as floats, which ``int()`` then rounds: fall back."""
-_Id: TypeAlias = _Int64 | str | None
-"""A JSON string stays a str for ``int()`` (``strict=False`` would read "1.0" or "1e5")."""
-_TypedLevels: TypeAlias = tuple[tuple[_Finite, _Finite], ...] | None
-"""``[["px","qty"], ...]``: exactly two elements per row, as ``for p, q in rows`` needs."""
+_Id: TypeAlias = Int64 | float | str | None
+"""Only an ``int`` is used; a float or a string sends the frame down the ordinary path,
+which refuses it (``strict=False`` alone would read ``2.0`` or ``"7"`` as an int)."""
+_TypedLevels: TypeAlias = tuple[tuple[Price, Size], ...] | None
+"""``[["px","qty"], ...]``: exactly two elements per row, as the string path requires."""
 
 
 class _Depth(msgspec.Struct, gc=False):
@@ -166,28 +180,27 @@ TypedHandler = Callable[[_Depth, float], object]
 
 
 # --------------------------------------------------------------------------- handlers
+# Each applies the validation rule (``_rules``) inline: a failed check raises _Invalid and
+# the diagnosis names the field.  Numbers arrive as strings; a JSON number is read too, a
+# JSON true/false never (float(True) would be 1.0).
 
 
-def _levels(rows: Any) -> Levels:
-    f = float
-    return tuple([(f(p), f(q)) for p, q in rows])
+def _raw(handler: Handler) -> Handler:
+    """``handler`` attaching the payload to each record as ``raw``."""
+
+    def handle_raw(d: Any, r: float) -> object:
+        rec = handler(d, r)
+        _set(rec, "raw", d)
+        return rec
+
+    return handle_raw
 
 
-def _trade_handler(symbol: str, keep_raw: bool, id_key: str) -> Handler:
+def _trade_handler(symbol: str, id_key: str) -> Handler:
     trade = _new_trade
     f = float
-    side = _SIDE
     ex = NAME
-    if keep_raw:
-
-        def handle_raw(d: Any, r: float) -> Trade:
-            return trade(
-                ex, symbol, int(d["T"]), r, f(d["p"]), f(d["q"]), side[d["m"]], str(d[id_key]),
-                raw=d,
-            )  # fmt: skip
-
-        return handle_raw
-
+    inf, max_ts, max_id = _INF, _MAX_TS, _MAX_ID
     last_p: object = _UNSET  # the previous price string and its float: trades often repeat it
     price = 0.0
 
@@ -195,29 +208,45 @@ def _trade_handler(symbol: str, keep_raw: bool, id_key: str) -> Handler:
         nonlocal last_p, price
         p = d["p"]
         if p != last_p:
-            price = f(p)
-            last_p = p
-        return trade(ex, symbol, int(d["T"]), r, price, f(d["q"]), side[d["m"]], str(d[id_key]))
+            x = f(p)
+            if not 0.0 < x < inf or p is True:  # (false gives 0.0: refused anyway)
+                raise _Invalid
+            price = x
+            last_p = p if p.__class__ is str else _UNSET  # never equal to true
+        q = d["q"]
+        amount = f(q)
+        ts = d["T"]
+        tid = d[id_key]
+        m = d["m"]
+        if not (
+            0.0 < amount < inf
+            and ts.__class__ is int
+            and tid.__class__ is int
+            and (ts | tid) >= 0  # neither is negative
+            and ts < max_ts
+            and tid < max_id
+            and q is not True  # (false gives 0.0: refused anyway)
+        ):
+            raise _Invalid
+        if m is True:  # buyer is maker: the taker sold
+            side: Side = "sell"
+        elif m is False:
+            side = "buy"
+        else:
+            raise _Invalid
+        return trade(ex, symbol, ts, r, price, amount, side, str(tid))
 
     return handle
 
 
-def _book_ticker_handler(symbol: str, keep_raw: bool) -> Handler:
+def _book_ticker_handler(symbol: str) -> Handler:
     quote = _new_quote
     f = float
     ex = NAME
-    if keep_raw:
-
-        def handle_raw(d: Any, r: float) -> Quote:
-            return quote(
-                ex, symbol, int(r * 1000), r, f(d["b"]), f(d["B"]), f(d["a"]), f(d["A"]),
-                int(d["u"]), False, raw=d,
-            )  # fmt: skip
-
-        return handle_raw
-
+    inf, max_id = _INF, _MAX_ID
     # Top-of-book prices repeat in ~95% of consecutive BTCUSDT frames, sizes in ~50%
     # (2024 capture): comparing with the previous string is ~8x cheaper than float().
+    # Only strings are remembered (so JSON true never equals a remembered 1).
     lb: object = _UNSET
     lbs: object = _UNSET
     la: object = _UNSET
@@ -230,89 +259,127 @@ def _book_ticker_handler(symbol: str, keep_raw: bool) -> Handler:
         nonlocal lb, lbs, la, las, bid, bid_size, ask, ask_size, last_r, ts
         v = d["b"]
         if v != lb:
-            bid = f(v)
-            lb = v
+            x = f(v)
+            if not 0.0 <= x < inf or v.__class__ is bool:
+                raise _Invalid
+            bid = x
+            lb = v if v.__class__ is str else _UNSET
         v = d["B"]
         if v != lbs:
-            bid_size = f(v)
-            lbs = v
+            x = f(v)
+            if not 0.0 <= x < inf or v.__class__ is bool:
+                raise _Invalid
+            bid_size = x
+            lbs = v if v.__class__ is str else _UNSET
         v = d["a"]
         if v != la:
-            ask = f(v)
-            la = v
+            x = f(v)
+            if not 0.0 <= x < inf or v.__class__ is bool:
+                raise _Invalid
+            ask = x
+            la = v if v.__class__ is str else _UNSET
         v = d["A"]
         if v != las:
-            ask_size = f(v)
-            las = v
+            x = f(v)
+            if not 0.0 <= x < inf or v.__class__ is bool:
+                raise _Invalid
+            ask_size = x
+            las = v if v.__class__ is str else _UNSET
+        u = d["u"]
+        if u.__class__ is not int or not 0 <= u < max_id:
+            raise _Invalid
         if r != last_r:  # one receive time per socket read: convert it once
             ts = int(r * 1000)
             last_r = r
-        return quote(ex, symbol, ts, r, bid, bid_size, ask, ask_size, int(d["u"]), False)
+        return quote(ex, symbol, ts, r, bid, bid_size, ask, ask_size, u, False)
 
     return handle
 
 
-def _ticker_handler(symbol: str, keep_raw: bool) -> Handler:
-    f = float
+def _ticker_handler(symbol: str) -> Handler:
+    max_ts = _MAX_TS
 
     def handle(d: Any, r: float) -> Ticker:
+        ts = d["E"]
+        c, b, a, v, o, h, lo, q, bs, as_ = nums = numbers(
+            [d["c"], d["b"], d["a"], d["v"], d["o"], d["h"], d["l"], d["q"], d["B"], d["A"]]
+        )
+        # every ticker number is a price or a size: >= 0 (a price of 0: none)
+        if not (ts.__class__ is int and 0 <= ts < max_ts and min(nums) >= 0.0):
+            raise _Invalid
         return _new_ticker(
-            NAME, symbol, int(d["E"]), r,
-            price=f(d["c"]), bid=f(d["b"]), ask=f(d["a"]), volume=f(d["v"]),
-            open=f(d["o"]), high=f(d["h"]), low=f(d["l"]), quote_volume=f(d["q"]),
-            bid_size=f(d["B"]), ask_size=f(d["A"]), raw=d if keep_raw else None,
+            NAME, symbol, ts, r, price=c, bid=b, ask=a, volume=v, open=o, high=h, low=lo,
+            quote_volume=q, bid_size=bs, ask_size=as_,
         )  # fmt: skip
 
     return handle
 
 
-def _partial_depth_handler(symbol: str, keep_raw: bool) -> Handler:
+def _partial_depth_handler(symbol: str) -> Handler:
+    max_id = _MAX_ID
+
     def handle(d: Any, r: float) -> Book:
-        return _new_book(
-            NAME, symbol, int(r * 1000), r, _levels(d["bids"]), _levels(d["asks"]),
-            int(d["lastUpdateId"]), False, raw=d if keep_raw else None,
-        )  # fmt: skip
+        seq = d["lastUpdateId"]
+        if seq.__class__ is not int or not 0 <= seq < max_id:
+            raise _Invalid
+        bids, asks = parse_sides(d["bids"], d["asks"], "bids", "asks", pairs=True)
+        return _new_book(NAME, symbol, int(r * 1000), r, bids, asks, seq, False)
 
     return handle
 
 
-def _diff_depth_handler(symbol: str, keep_raw: bool) -> Handler:
+def _diff_depth_handler(symbol: str) -> Handler:
+    max_ts, max_id = _MAX_TS, _MAX_ID
+
     def handle(d: Any, r: float) -> BookDelta:
-        return _new_delta(
-            NAME, symbol, int(d["E"]), r, _levels(d["b"]), _levels(d["a"]), False, int(d["u"]),
-            first_sequence=int(d["U"]), raw=d if keep_raw else None,
-        )  # fmt: skip
+        ts = d["E"]
+        first = d["U"]
+        last = d["u"]
+        if not (
+            ts.__class__ is int
+            and 0 <= ts < max_ts
+            and first.__class__ is int
+            and 0 <= first < max_id
+            and last.__class__ is int
+            and 0 <= last < max_id
+        ):
+            raise _Invalid
+        bids, asks = parse_sides(d["b"], d["a"], "b", "a", pairs=True)
+        return _new_delta(NAME, symbol, ts, r, bids, asks, False, last, first_sequence=first)
 
     return handle
 
 
 def _typed_partial_handler(symbol: str) -> TypedHandler:
-    """:func:`_partial_depth_handler` (without ``raw``) for a :class:`_Depth`."""
+    """:func:`_partial_depth_handler` for a :class:`_Depth` (levels checked by msgspec)."""
 
     def handle(d: _Depth, r: float) -> Book | None:
         seq, bids, asks = d.lastUpdateId, d.bids, d.asks
-        if seq is None or bids is None or asks is None:
+        if seq.__class__ is not int or seq < 0 or bids is None or asks is None:
             return None
-        return _new_book(
-            NAME, symbol, int(r * 1000), r, bids, asks,
-            seq if seq.__class__ is int else int(seq), False,
-        )  # fmt: skip
+        return _new_book(NAME, symbol, int(r * 1000), r, bids, asks, seq, False)
 
     return handle
 
 
 def _typed_diff_handler(symbol: str) -> TypedHandler:
-    """:func:`_diff_depth_handler` (without ``raw``) for a :class:`_Depth`."""
+    """:func:`_diff_depth_handler` for a :class:`_Depth` (levels checked by msgspec)."""
+    max_ts = _MAX_TS
 
     def handle(d: _Depth, r: float) -> BookDelta | None:
         ts, first, last, b, a = d.E, d.U, d.u, d.b, d.a
-        if ts is None or first is None or last is None or b is None or a is None:
+        if not (
+            ts.__class__ is int
+            and 0 <= ts < max_ts
+            and first.__class__ is int
+            and first >= 0
+            and last.__class__ is int
+            and last >= 0
+            and b is not None
+            and a is not None
+        ):
             return None
-        return _new_delta(
-            NAME, symbol, ts if ts.__class__ is int else int(ts), r, b, a, False,
-            last if last.__class__ is int else int(last),
-            first_sequence=first if first.__class__ is int else int(first),
-        )  # fmt: skip
+        return _new_delta(NAME, symbol, ts, r, b, a, False, last, first_sequence=first)
 
     return handle
 
@@ -323,18 +390,34 @@ _TYPED: Final[dict[str, Callable[[str], TypedHandler]]] = {
 }
 
 
-def _kline_handler(symbol: str, keep_raw: bool) -> Handler:
-    f = float
+def _kline_handler(symbol: str) -> Handler:
+    max_ts, max_id = _MAX_TS, _MAX_ID
 
     def handle(d: Any, r: float) -> Candle:
+        ts = d["E"]
         k = d["k"]
+        start = k["t"]
         interval = k["i"]
-        if not isinstance(interval, str):
-            raise TypeError("interval is not a string")
+        trades = k["n"]
+        closed = k["x"]
+        o, h, lo, c, v, q = numbers([k["o"], k["h"], k["l"], k["c"], k["v"], k["q"]])
+        if not (
+            ts.__class__ is int
+            and 0 <= ts < max_ts
+            and start.__class__ is int
+            and 0 <= start < max_ts
+            and trades.__class__ is int
+            and 0 <= trades < max_id
+            and interval.__class__ is str
+            and (closed is True or closed is False)
+            and min(o, h, lo, c) > 0.0
+            and v >= 0.0
+            and q >= 0.0
+        ):
+            raise _Invalid
         return _new_candle(
-            NAME, symbol, int(d["E"]), r, int(k["t"]), interval,
-            f(k["o"]), f(k["h"]), f(k["l"]), f(k["c"]), f(k["v"]), _BOOL[k["x"]],
-            quote_volume=f(k["q"]), trades=int(k["n"]), raw=d if keep_raw else None,
+            NAME, symbol, ts, r, start, interval, o, h, lo, c, v, closed,
+            quote_volume=q, trades=trades,
         )  # fmt: skip
 
     return handle
@@ -347,62 +430,90 @@ def _shutdown_handler(d: Any, r: float) -> ServerShutdown:
 
 def _make_handler(kind: str, symbol: str, keep_raw: bool) -> Handler:
     if kind == "trade":
-        return _trade_handler(symbol, keep_raw, "t")
-    if kind == "aggTrade":
-        return _trade_handler(symbol, keep_raw, "a")
-    if kind == "bookTicker":
-        return _book_ticker_handler(symbol, keep_raw)
-    if kind == "ticker":
-        return _ticker_handler(symbol, keep_raw)
-    if kind == "depth_partial":
-        return _partial_depth_handler(symbol, keep_raw)
-    if kind == "depth_diff":
-        return _diff_depth_handler(symbol, keep_raw)
-    if kind == "kline":
-        return _kline_handler(symbol, keep_raw)
-    raise AssertionError(kind)  # pragma: no cover
+        handler = _trade_handler(symbol, "t")
+    elif kind == "aggTrade":
+        handler = _trade_handler(symbol, "a")
+    elif kind == "bookTicker":
+        handler = _book_ticker_handler(symbol)
+    elif kind == "ticker":
+        handler = _ticker_handler(symbol)
+    elif kind == "depth_partial":
+        handler = _partial_depth_handler(symbol)
+    elif kind == "depth_diff":
+        handler = _diff_depth_handler(symbol)
+    elif kind == "kline":
+        handler = _kline_handler(symbol)
+    else:  # pragma: no cover
+        raise AssertionError(kind)
+    return _raw(handler) if keep_raw else handler
 
 
 # --------------------------------------------------------------------------- diagnosis (cold path)
 
 
-def _as_bool(v: Any) -> bool:
-    return _BOOL[v]
-
-
-def _as_str(v: Any) -> str:
+def _text(field: str, v: Any) -> str:
     if not isinstance(v, str):
-        raise TypeError
+        raise rules.BadValue(field, v, "a string")
     return v
 
 
-def _as_obj(v: Any) -> dict[str, Any]:
+def _obj(field: str, v: Any) -> dict[str, Any]:
     if not isinstance(v, dict):
-        raise TypeError
+        raise rules.BadValue(field, v, "an object")
     return v
 
 
-_NUM = (float, "a number (string)")
-_INT = (int, "an integer")
-_FLAG = (_as_bool, "true or false")
-_LEVELS = (_levels, "a list of [price, size] pairs")
-_TEXT = (_as_str, "a string")
-_OBJ = (_as_obj, "an object")
+def _pairs(field: str, v: Any) -> Levels:
+    return rules.levels(field, v, pairs=True)
 
-_SCHEMAS: Final[dict[str, tuple[tuple[str, tuple[Callable[[Any], object], str]], ...]]] = {
-    "trade": (("T", _INT), ("p", _NUM), ("q", _NUM), ("m", _FLAG), ("t", _INT)),
-    "aggTrade": (("T", _INT), ("p", _NUM), ("q", _NUM), ("m", _FLAG), ("a", _INT)),
-    "bookTicker": (("u", _INT), ("b", _NUM), ("B", _NUM), ("a", _NUM), ("A", _NUM)),
-    "ticker": (("E", _INT), *[(k, _NUM) for k in "cbBaAohlvq"]),
-    "depth_partial": (("lastUpdateId", _INT), ("bids", _LEVELS), ("asks", _LEVELS)),
-    "depth_diff": (("E", _INT), ("U", _INT), ("u", _INT), ("b", _LEVELS), ("a", _LEVELS)),
-    "kline": (("E", _INT), ("k", _OBJ)),
+
+Checker = Callable[[str, Any], object]
+"""``checker(field, value)``: the validation rule for one field; raises ``BadValue``."""
+
+_SCHEMAS: Final[dict[str, tuple[tuple[str, Checker], ...]]] = {
+    "trade": (
+        ("T", rules.timestamp),
+        ("p", rules.price),
+        ("q", rules.amount),
+        ("m", rules.flag),
+        ("t", partial(rules.trade_id, strings=False)),
+    ),
+    "aggTrade": (
+        ("T", rules.timestamp),
+        ("p", rules.price),
+        ("q", rules.amount),
+        ("m", rules.flag),
+        ("a", partial(rules.trade_id, strings=False)),
+    ),
+    "bookTicker": (
+        ("u", rules.update_id),
+        ("b", rules.best),
+        ("B", rules.size),
+        ("a", rules.best),
+        ("A", rules.size),
+    ),
+    "ticker": (
+        ("E", rules.timestamp),
+        *[(k, rules.best) for k in "cbaohl"],
+        *[(k, rules.size) for k in "vqBA"],
+    ),
+    "depth_partial": (("lastUpdateId", rules.update_id), ("bids", _pairs), ("asks", _pairs)),
+    "depth_diff": (
+        ("E", rules.timestamp),
+        ("U", rules.update_id),
+        ("u", rules.update_id),
+        ("b", _pairs),
+        ("a", _pairs),
+    ),
+    "kline": (("E", rules.timestamp), ("k", _obj)),
     "kline.k": (
-        ("t", _INT),
-        ("i", _TEXT),
-        *[(k, _NUM) for k in "ohlcvq"],
-        ("x", _FLAG),
-        ("n", _INT),
+        ("t", rules.timestamp),
+        ("i", _text),
+        *[(k, rules.price) for k in "ohlc"],
+        ("v", rules.size),
+        ("q", rules.size),
+        ("x", rules.flag),
+        ("n", rules.count),
     ),
 }
 
@@ -413,22 +524,16 @@ def _type_name(v: object) -> str:
     )
 
 
-def _show(v: object) -> str:
-    try:
-        return excerpt(orjson.dumps(v), 40)
-    except (TypeError, orjson.JSONEncodeError):
-        return excerpt(repr(v), 40)
-
-
 def _check(data: dict[str, Any], schema: str, prefix: str = "") -> str | None:
-    for name, (convert, expected) in _SCHEMAS[schema]:
+    """The first field of ``data`` breaking the validation rule, as a message (or None)."""
+    for name, checker in _SCHEMAS[schema]:
+        field = prefix + name
         if name not in data:
-            return f"field {prefix + name!r} is missing"
-        value = data[name]
+            return f"field {field!r} is missing"
         try:
-            convert(value)
-        except Exception:
-            return f"field {prefix + name!r} is {_show(value)}, expected {expected}"
+            checker(field, data[name])
+        except rules.BadValue as exc:
+            return str(exc)
     if schema == "kline":
         return _check(data["k"], "kline.k", "k.")
     return None
@@ -473,6 +578,8 @@ def _diagnose(frame: object, exc: BaseException) -> str:
         found = _check(data, kind)
         if found:
             return f"{where}: {found}"
+    if isinstance(exc, _Invalid):  # pragma: no cover - _check names every rule break
+        return f"{where}: a value breaks the validation rule"
     return f"{where}: {type(exc).__name__}: {exc}"
 
 
@@ -529,9 +636,10 @@ def parse_depth_snapshot(
     problem = _check(data, "depth_partial")
     if problem is not None:
         raise ProtocolError(f"binance depth snapshot for {sym}: {problem}")
+    bids, asks = parse_sides(data["bids"], data["asks"], "bids", "asks", pairs=True)
     return BookDelta(
-        NAME, sym, int(received_at * 1000), received_at, _levels(data["bids"]),
-        _levels(data["asks"]), True, int(data["lastUpdateId"]), raw=data if keep_raw else None,
+        NAME, sym, int(received_at * 1000), received_at, bids, asks, True,
+        data["lastUpdateId"], raw=data if keep_raw else None,
     )  # fmt: skip
 
 
@@ -546,16 +654,19 @@ class BinanceAdapter(Adapter):
     default_rest_url: ClassVar[str] = "https://api.binance.com"
     max_streams_per_connection: ClassVar[int] = 1024
 
-    def __init__(self, *, keep_raw: bool = False) -> None:
+    def __init__(self, *, keep_raw: bool = False, only_subscribed: bool = False) -> None:
         self._handlers: dict[object, Handler] = {}
         self._typed: dict[str, TypedHandler] = {}  # depth streams: twins of _handlers
         self._bare: dict[tuple[str, str], Handler] = {}
         self._symbols: dict[str, str] = {}  # "btcusdt" -> "BTC-USDT" as subscribed
         self._partial_topics: set[str] = set()
+        #: subscribed topics, and their (symbol prefix, kind) for bare /ws events
+        self._topics: set[str] = set()
+        self._kinds: set[tuple[str, str]] = set()
         self._pending: dict[int, tuple[str, tuple[Subscription, ...]]] = {}
         self._next_id = 1
         self._keep_raw = keep_raw
-        super().__init__(keep_raw=keep_raw)
+        super().__init__(keep_raw=keep_raw, only_subscribed=only_subscribed)
 
     @property
     def keep_raw(self) -> bool:
@@ -593,6 +704,12 @@ class BinanceAdapter(Adapter):
     def unsubscribe(self, subscriptions: Sequence[Subscription]) -> list[str]:
         for sub in subscriptions:
             _check_sub(sub)
+            self._topics.discard(sub.topic)
+            if self.only_subscribed:  # its frames are unsolicited from now on
+                self._handlers.pop(sub.topic, None)
+                self._typed.pop(sub.topic, None)
+                self._bare.clear()
+        self._kinds = {_topic_kind(t) for t in self._topics}
         return self._requests("UNSUBSCRIBE", subscriptions)
 
     @property
@@ -617,6 +734,8 @@ class BinanceAdapter(Adapter):
         prefix, _, native = sub.topic.partition("@")
         self._symbols[prefix] = sub.symbol
         kind = _stream_kind(native)
+        self._topics.add(sub.topic)
+        self._kinds.add(_topic_kind(sub.topic))
         if kind == "depth_partial":
             self._partial_topics.add(sub.topic)
         if kind is not None:
@@ -642,7 +761,24 @@ class BinanceAdapter(Adapter):
                 return
             out.append(handler(msg["data"], received_at))
         except Exception as exc:
-            out.append(_parse_error(frame, exc))
+            out.append(self._parse_error(frame, exc))
+
+    def _parse_error(self, frame: bytes | str, exc: BaseException) -> ParseError:
+        """The ParseError of a frame; naming its stream and symbol if it is subscribed."""
+        error = _parse_error(frame, exc)
+        try:
+            msg = _loads(frame)
+            if isinstance(msg, dict) and ("result" in msg or "error" in msg):  # a reply
+                return attrs.evolve(error, control=True)
+            stream = msg.get("stream")
+        except Exception:  # not JSON (a cut frame?): its start may still name the stream
+            raw = frame.encode() if isinstance(frame, str) else frame
+            found = _STREAM_PREFIX.match(raw[:200]) if isinstance(raw, bytes) else None
+            stream = found[1].decode() if found else None
+        if stream.__class__ is str and stream in self._topics:
+            prefix, _, native = stream.partition("@")
+            return attrs.evolve(error, stream=native, symbol=self._symbols.get(prefix))
+        return error
 
     def _parse_typed(self, frame: bytes | str, received_at: float, out: list[Any]) -> bool:
         """A ``bytes`` depth frame through msgspec (module speed notes); False if not taken."""
@@ -669,9 +805,12 @@ class BinanceAdapter(Adapter):
         stream = msg.get("stream")
         if stream is not None:
             handler = self._stream_handler(stream)
-            out.append(handler(msg["data"], received_at))
+            if handler is not None:
+                out.append(handler(msg["data"], received_at))
         elif "e" in msg:
-            out.append(self._parse_event(msg, received_at))
+            event = self._parse_event(msg, received_at)
+            if event is not None:
+                out.append(event)
         elif "error" in msg:
             out.append(self._error(msg["error"], msg.get("id")))
         elif "result" in msg and "id" in msg:
@@ -683,9 +822,13 @@ class BinanceAdapter(Adapter):
                     "(use the /stream endpoint)"
                 )
             (topic,) = self._partial_topics
-            out.append(self._stream_handler(topic)(msg, received_at))
+            handler = self._stream_handler(topic)
+            if handler is not None:
+                out.append(handler(msg, received_at))
         elif "u" in msg and "s" in msg:
-            out.append(self._bare_handler("bookTicker", msg["s"], "bookTicker")(msg, received_at))
+            handler = self._bare_handler("bookTicker", msg["s"], "bookTicker")
+            if handler is not None:
+                out.append(handler(msg, received_at))
         else:
             raise _Bad(f"unrecognised message with keys {sorted(msg)[:8]}")
 
@@ -696,26 +839,37 @@ class BinanceAdapter(Adapter):
         suffix = _EVENT_STREAM.get(event) if isinstance(event, str) else None
         if suffix is None:
             raise _Bad(f"unsupported event type {event!r}")
-        return self._bare_handler(event, msg.get("s"), suffix)(msg, received_at)
+        handler = self._bare_handler(event, msg.get("s"), suffix)
+        return None if handler is None else handler(msg, received_at)
 
-    def _bare_handler(self, event: str, symbol: object, suffix: str) -> Handler:
+    def _bare_handler(self, event: str, symbol: object, suffix: str) -> Handler | None:
+        """The handler of a bare ``/ws`` event; None (counted) if its symbol and kind were
+        not subscribed and ``only_subscribed`` is set."""
         if not isinstance(symbol, str):
             raise _Bad(f"{event!r} event: field 's' is {_type_name(symbol)}, expected a string")
         key = (event, symbol)
         handler = self._bare.get(key)
         if handler is None:
-            handler = self._stream_handler(f"{symbol.lower()}@{suffix}")
-            if len(self._bare) < _MAX_CACHED:
+            stream = f"{symbol.lower()}@{suffix}"
+            if self.only_subscribed and _topic_kind(stream) not in self._kinds:
+                self._drop_unsolicited(stream)
+                return None
+            handler = self._stream_handler(stream, bare=True)
+            if handler is not None and len(self._bare) < _MAX_CACHED:
                 self._bare[key] = handler
         return handler
 
-    def _stream_handler(self, stream: object) -> Handler:
-        """The handler for a stream name, built (and cached) on first sight."""
+    def _stream_handler(self, stream: object, bare: bool = False) -> Handler | None:
+        """The handler for a stream name, built (and cached) on first sight; None (counted)
+        for a stream this adapter did not subscribe when ``only_subscribed`` is set."""
         handler = self._handlers.get(stream)
         if handler is not None:
             return handler
         if not isinstance(stream, str):
             raise _Bad(f"envelope 'stream' is {_type_name(stream)}, expected a string")
+        if self.only_subscribed and not bare and stream not in self._topics:
+            self._drop_unsolicited(stream)
+            return None
         prefix, at, native = stream.partition("@")
         kind = _stream_kind(native) if at else None
         if kind is None:
@@ -769,6 +923,12 @@ class BinanceAdapter(Adapter):
     parse_depth_snapshot = staticmethod(parse_depth_snapshot)
     depth_snapshot_path = staticmethod(depth_snapshot_path)
     depth_snapshot_weight = staticmethod(depth_snapshot_weight)
+
+
+def _topic_kind(topic: str) -> tuple[str, str]:
+    """``"btcusdt@depth@100ms"`` -> ``("btcusdt", "depth_diff")``."""
+    prefix, _, native = topic.partition("@")
+    return prefix, _stream_kind(native) or native
 
 
 def _check_sub(sub: Subscription) -> None:

@@ -31,7 +31,6 @@ needs the original strings, ``keep_raw``, an odd field) takes the ordinary
 from __future__ import annotations
 
 import functools
-import math
 import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -50,6 +49,7 @@ from .._fast import new_ticker as _new_ticker
 from .._fast import new_trade as _new_trade
 from .._records import BookDelta, Levels
 from .._symbols import to_okx
+from . import _rules as rules
 from ._base import Adapter, normalize_channel
 from ._events import (
     ExchangeError,
@@ -61,9 +61,9 @@ from ._events import (
     Unsubscribed,
     excerpt,
 )
+from ._rules import numbers, parse_levels, parse_sides
 from ._subscription import Subscription
-from ._typed import Finite as _Finite
-from ._typed import reads_as_strings_do
+from ._typed import Int64, Price, Size, reads_as_strings_do
 
 __all__ = [
     "BUSINESS_PATH",
@@ -103,66 +103,44 @@ _Handler: TypeAlias = Callable[[Any, str, dict[str, Any], float, list[Any]], Non
 _loads = orjson.loads
 _set = object.__setattr__  # to attach ``raw`` to a frozen record right after building it
 _SIDES: Final[dict[str, Any]] = {"buy": "buy", "sell": "sell"}
+
+
+class _Invalid(Exception):
+    """Internal: a hot-path check of the validation rule failed; :func:`_check_item`
+    names the field."""
+
+
+_INF: Final = rules.INF
+_MAX_TS: Final = rules.MAX_TS
+_MAX_ID: Final = rules.MAX_ID
+_MAX_DIGITS: Final = rules.MAX_ID_DIGITS
 # "Wrong URL or channel:tickers,instId:NMR-USDT doesn't exist…" (60018)
 _NAMED_ARG = re.compile(r"channel:\s*([A-Za-z0-9_-]+)\s*,\s*instId:\s*([A-Za-z0-9_-]+)")
 _MAX_PENDING = 1000
+#: the arg at the start of a push, even a cut one
+_ARG_PREFIX = re.compile(
+    rb'\s*\{\s*"arg"\s*:\s*\{\s*"channel"\s*:\s*"([A-Za-z0-9_-]{1,40})"\s*,'
+    rb'\s*"instId"\s*:\s*"([A-Za-z0-9_-]{1,60})"'
+)
 
 
 # --------------------------------------------------------------------------- level helpers
 
 
-def _levels(levels: Any) -> Levels:
-    """``[["px","sz","0","n"], …]`` → ``((px, sz), …)`` as floats."""
-    if levels.__class__ is not list:
-        raise TypeError(f"levels must be a list, got {type(levels).__name__}")
-    if not levels:
-        return ()
-    try:
-        # One orjson call instead of two float() per level; "e0" makes every value a float.
-        values = _loads("[" + "e0,".join(map("e0,".join, levels)) + "e0]")
-        first = levels[0]
-        width = len(first)
-        if first.__class__ is list and width >= 2 and len(values) == width * len(levels):
-            return tuple(zip(values[0::width], values[1::width], strict=True))
-    except (orjson.JSONDecodeError, TypeError):
-        pass
-    # the careful path: anything orjson refused, and never a NaN or infinite level
-    out = tuple([(float(lv[0]), float(lv[1])) for lv in levels])
-    for price, size in out:
-        if not (math.isfinite(price) and math.isfinite(size)):
-            raise ValueError(f"level ({price}, {size}) is not a finite number")
-    return out
+def _levels(levels: Any, field: str = "levels") -> Levels:
+    """``[["px","sz","0","n"], …]`` → ``((px, sz), …)`` floats under the validation rule."""
+    return parse_levels(field, levels)
 
 
 def _sides(bids: Any, asks: Any) -> tuple[Levels, Levels]:
     """Both sides of a book push in one orjson call (the common case), else side by side."""
-    if bids and asks and bids.__class__ is list and asks.__class__ is list:
-        b0 = bids[0]
-        width = len(b0)
-        if b0.__class__ is list and asks[0].__class__ is list and len(asks[0]) == width >= 2:
-            try:
-                values = _loads(
-                    "["
-                    + "e0,".join(map("e0,".join, bids))
-                    + "e0,"
-                    + "e0,".join(map("e0,".join, asks))
-                    + "e0]"
-                )
-            except (orjson.JSONDecodeError, TypeError):
-                values = None
-            if values is not None and len(values) == width * (len(bids) + len(asks)):
-                k = width * len(bids)
-                return (
-                    tuple(zip(values[0:k:width], values[1:k:width], strict=True)),
-                    tuple(zip(values[k::width], values[k + 1 :: width], strict=True)),
-                )
-    return _levels(bids), _levels(asks)
+    return parse_sides(bids, asks, "bids", "asks")
 
 
 # ----------------------------------------------------------------- typed book pushes
 # Book-shaped pushes decoded by msgspec into these structs: level numbers become
-# floats in C.  Anything they do not describe raises msgspec.DecodeError and the
-# frame takes the ordinary path.
+# floats in C, checked against the validation rule by the constrained types.  Anything
+# they do not describe raises msgspec.DecodeError and the frame takes the ordinary path.
 
 _BOOK_TAG: Final = b'"asks":['
 
@@ -170,17 +148,19 @@ _BOOK_TAG: Final = b'"asks":['
 class _Level(msgspec.Struct, array_like=True, gc=False):
     """``["px","sz",…]``: the elements after price and size are ignored."""
 
-    price: _Finite
-    size: _Finite
+    price: Price
+    size: Size
 
 
 class _BookItem(msgspec.Struct, gc=False):
     asks: list[_Level]
     bids: list[_Level]
     ts: str
-    seqId: int | str | None = None
-    prevSeqId: int | str | None = None
-    checksum: int | str | None = None
+    # only an int (or a str, read as the ordinary path reads it) is used: a float sends
+    # the frame down the ordinary path, which refuses it
+    seqId: Int64 | float | str | None = None
+    prevSeqId: Int64 | float | str | None = None
+    checksum: Int64 | float | str | None = None
 
 
 class _BookArg(msgspec.Struct, gc=False):
@@ -219,26 +199,147 @@ def _text_levels(levels: Any) -> TextLevels:
     return text
 
 
-def _opt_int(value: Any) -> int | None:
-    if value is None or value.__class__ is int:
-        return value
-    return int(value)
+def _snapshot_text(bids: Any, asks: Any) -> tuple[TextLevels, TextLevels] | None:
+    """A checksum-0 snapshot's texts, for a later non-zero checksum; None when its levels
+    are not strings (JSON numbers: nothing to verify over, and no reason to refuse it)."""
+    try:
+        return _text_levels(bids), _text_levels(asks)
+    except TypeError:
+        return None
 
 
-def _text_id(value: Any) -> str:
-    if value.__class__ is str:
+def _ts(value: Any) -> int:
+    """An OKX time (``"1597026383085"``) under the rule; raises naming the field ``ts``."""
+    t = int(value) if value.__class__ is str else value
+    if t.__class__ is int and 0 <= t < _MAX_TS:
+        return t
+    raise rules.BadValue("ts", value, rules.TIMESTAMP)
+
+
+def _seq(value: Any, field: str) -> int | None:
+    """An optional OKX ``seqId``/``prevSeqId`` under the rule."""
+    if value is None:
+        return None
+    if value.__class__ is int and -1 <= value < _MAX_ID:
         return value
-    if value.__class__ is int:
-        return str(value)
-    raise TypeError(f"id {value!r} is neither a string nor an integer")
+    return rules.sequence(field, value, strings=True)
+
+
+def _crc(value: Any) -> int | None:
+    """An optional OKX ``checksum`` under the rule (a signed 32-bit integer)."""
+    if value is None:
+        return None
+    if value.__class__ is int and rules.MIN_CRC <= value < rules.MAX_CRC:
+        return value
+    return rules.checksum("checksum", value)
 
 
 def _describe(exc: Exception) -> str:
+    if isinstance(exc, rules.BadValue):
+        return str(exc)
     if isinstance(exc, KeyError):
         return f"missing field {exc.args[0]!r}" if exc.args else "missing field"
     if isinstance(exc, IndexError):
         return f"too few elements ({exc})"
     return f"{type(exc).__name__}: {exc}"
+
+
+# --------------------------------------------------------------------------- diagnosis
+# The hot paths apply the rule inline and raise whatever fails; these schemas, through
+# ``_rules``, name the field (slow, error path only).
+
+
+def _side(field: str, value: Any) -> str:
+    if value == "buy" or value == "sell":
+        return value  # type: ignore[no-any-return]
+    raise rules.BadValue(field, value, '"buy" or "sell"')
+
+
+def _confirm(field: str, value: Any) -> bool:
+    if value == "0" or value == "1":
+        return value == "1"  # type: ignore[no-any-return]
+    raise rules.BadValue(field, value, '"0" or "1"')
+
+
+def _best_or_none(field: str, value: Any) -> float:
+    """A ticker price: ``""`` (none) or a price >= 0."""
+    return 0.0 if value == "" else rules.best(field, value)
+
+
+def _size_or_none(field: str, value: Any) -> float:
+    return 0.0 if value == "" else rules.size(field, value)
+
+
+def _ts_check(field: str, value: Any) -> int:
+    return rules.timestamp(field, value, strings=True)
+
+
+_Checker: TypeAlias = Callable[[str, Any], object]
+_TRADE_ID = functools.partial(rules.trade_id, strings=True)
+_SCHEMAS: Final[dict[str, tuple[tuple[str | int, _Checker, bool], ...]]] = {
+    # (key, checker, required)
+    "trades": (
+        ("ts", _ts_check, True),
+        ("px", rules.price, True),
+        ("sz", rules.amount, True),
+        ("side", _side, True),
+        ("tradeId", _TRADE_ID, True),
+    ),
+    "tickers": (
+        ("ts", _ts_check, True),
+        *[(k, _best_or_none, True) for k in ("last", "bidPx", "askPx")],
+        *[(k, _best_or_none, True) for k in ("open24h", "high24h", "low24h")],
+        ("vol24h", _size_or_none, True),
+        ("volCcy24h", _size_or_none, True),
+        ("bidSz", rules.optional_size, False),
+        ("askSz", rules.optional_size, False),
+    ),
+    "book": (
+        ("ts", _ts_check, True),
+        ("bids", rules.levels, True),
+        ("asks", rules.levels, True),
+        ("seqId", functools.partial(rules.sequence, strings=True), False),
+        ("prevSeqId", functools.partial(rules.sequence, strings=True), False),
+        ("checksum", rules.checksum, False),
+    ),
+    "candle": (
+        (0, _ts_check, True),
+        *[(i, rules.price, True) for i in (1, 2, 3, 4)],
+        (5, rules.size, True),
+        (7, rules.size, False),
+        (8, _confirm, False),
+    ),
+}
+_CANDLE_FIELDS: Final = ("ts", "o", "h", "l", "c", "vol", "volCcy", "volCcyQuote", "confirm")
+_SCHEMA_OF: Final[dict[str, str]] = {
+    "trades": "trades",
+    "trades-all": "trades",
+    "tickers": "tickers",
+}
+
+
+def _check_item(channel: str, item: Any) -> str | None:
+    """The first field of one ``data`` item breaking the rule, as a message (or None)."""
+    schema = _SCHEMA_OF.get(channel) or ("candle" if channel.startswith("candle") else "book")
+    if schema == "candle":
+        if item.__class__ is not list:
+            return None
+        present: Callable[[str | int], bool] = lambda key: key < len(item)  # type: ignore[operator]  # noqa: E731
+    elif item.__class__ is not dict:
+        return f"a data item is {rules.show(item)}, expected an object"
+    else:
+        present = item.__contains__
+    for key, checker, required in _SCHEMAS[schema]:
+        if not present(key):
+            if required:
+                return f"field {key!r} is missing"
+            continue
+        try:
+            name = key if isinstance(key, str) else f"{_CANDLE_FIELDS[key]} ([{key}])"
+            checker(name, item[key])
+        except rules.BadValue as exc:
+            return str(exc)
+    return None
 
 
 def book_checksum(bids_text: Sequence[Sequence[str]], asks_text: Sequence[Sequence[str]]) -> int:
@@ -301,15 +402,16 @@ def parse_rest_books(body: bytes | str, symbol: str, received_at: float) -> Book
     try:
         bids = d["bids"]
         asks = d["asks"]
+        bid_levels, ask_levels = _sides(bids, asks)
         return _new_delta(
             _EXCHANGE,
             inst,
-            int(d["ts"]),
+            _ts(d["ts"]),
             received_at,
-            _levels(bids),
-            _levels(asks),
+            bid_levels,
+            ask_levels,
             True,
-            _opt_int(d.get("seqId")),
+            _seq(d.get("seqId"), "seqId"),
             None,
             None,
             None,
@@ -363,11 +465,13 @@ class OkxAdapter(Adapter):
     parse_rest_books = staticmethod(parse_rest_books)
     book_checksum = staticmethod(book_checksum)
 
-    def __init__(self, *, keep_raw: bool = False) -> None:
-        super().__init__(keep_raw=keep_raw)
+    def __init__(self, *, keep_raw: bool = False, only_subscribed: bool = False) -> None:
+        super().__init__(keep_raw=keep_raw, only_subscribed=only_subscribed)
         self._next_id = 0
         self._pending: dict[str, _Request] = {}
         self._wanted: dict[_Key, tuple[Subscription, ...]] = {}
+        #: channel -> the instIds wanted on it (``_wanted`` by channel, for the hot path)
+        self._insts: dict[str, set[str]] = {}
         self._bbo_as_book: set[str] = set()
         self._bbo_as_quote: set[str] = set()
         handlers: dict[str, _Handler] = {
@@ -481,6 +585,7 @@ class OkxAdapter(Adapter):
         have = self._wanted.get(key, ())
         if sub not in have:
             self._wanted[key] = (*have, sub)
+        self._insts.setdefault(key[0], set()).add(key[1])
         if sub.stream == "bbo-tbt":
             (self._bbo_as_book if sub.channel == "book" else self._bbo_as_quote).add(key[1])
 
@@ -491,6 +596,9 @@ class OkxAdapter(Adapter):
             self._wanted[key] = left
         else:
             self._wanted.pop(key, None)
+            insts = self._insts.get(key[0])
+            if insts is not None:
+                insts.discard(key[1])
         if sub.stream == "bbo-tbt":
             roles = {s.channel for s in left}
             if "book" not in roles:
@@ -510,7 +618,11 @@ class OkxAdapter(Adapter):
             # book-shaped pushes: msgspec reads the level numbers as floats in C
             try:
                 push = _decode_book_push(frame)
-                typed = self._typed.get(push.arg.channel)
+                arg = push.arg
+                if self.only_subscribed and arg.instId not in self._insts.get(arg.channel, ()):
+                    self._drop_unsolicited(f"{arg.channel}:{arg.instId}")
+                    return
+                typed = self._typed.get(arg.channel)
                 if typed is not None and typed(push, received_at, out):
                     return
             except Exception:
@@ -522,8 +634,14 @@ class OkxAdapter(Adapter):
             inst = arg["instId"]
             data = msg["data"]
             if inst.__class__ is str and data.__class__ is list:
-                self._handlers[arg["channel"]](data, inst, msg, received_at, out)
-                return
+                channel = arg["channel"]
+                if self.only_subscribed and inst not in self._insts.get(channel, ()):
+                    if channel.__class__ is str:
+                        self._drop_unsolicited(f"{channel}:{inst}")
+                        return
+                else:
+                    self._handlers[channel](data, inst, msg, received_at, out)
+                    return
         except Exception:
             del out[mark:]
         # Control frames, pongs and bad frames: the careful path, item by item.
@@ -537,7 +655,14 @@ class OkxAdapter(Adapter):
             try:
                 msg = _loads(frame)
             except orjson.JSONDecodeError as exc:
-                out.append(ParseError(f"okx: not JSON ({exc})", excerpt(frame)))
+                # a cut frame's start may still name its subscription
+                raw = frame.encode() if isinstance(frame, str) else frame
+                found = _ARG_PREFIX.match(raw[:200]) if isinstance(raw, bytes) else None
+                stream = symbol = None
+                if found and found[2].decode() in self._insts.get(found[1].decode(), ()):
+                    stream, symbol = found[1].decode(), found[2].decode()
+                problem = f"okx: not JSON ({exc})"
+                out.append(ParseError(problem, excerpt(frame), stream, symbol))
                 return
             if not isinstance(msg, dict):
                 problem = f"okx: expected a JSON object, got {type(msg).__name__}"
@@ -553,15 +678,21 @@ class OkxAdapter(Adapter):
                 problem = "okx: no 'arg' with string 'channel' and 'instId', and no 'event'"
                 out.append(ParseError(problem, excerpt(frame)))
                 return
+            subscribed = inst in self._insts.get(channel, ())
+            if self.only_subscribed and not subscribed:
+                self._drop_unsolicited(f"{channel}:{inst}")
+                return
             handler = self._handlers.get(channel)
             if handler is None:
                 problem = f"okx: unknown channel {channel!r} (instId {inst!r})"
                 out.append(ParseError(problem, excerpt(frame)))
                 return
+            # a refused item of a subscribed book names it: the local book must resync
+            stream, symbol = (channel, inst) if subscribed else (None, None)
             data = msg.get("data")
             if not isinstance(data, list):
                 problem = f"okx {channel} {inst}: 'data' is missing or not a list"
-                out.append(ParseError(problem, excerpt(frame)))
+                out.append(ParseError(problem, excerpt(frame), stream, symbol))
                 return
             for i, item in enumerate(data):
                 mark = len(out)
@@ -569,8 +700,9 @@ class OkxAdapter(Adapter):
                     handler((item,), inst, msg, received_at, out)
                 except Exception as exc:
                     del out[mark:]
-                    problem = f"okx {channel} {inst}: data[{i}]: {_describe(exc)}"
-                    out.append(ParseError(problem, excerpt(frame)))
+                    named = None if isinstance(exc, rules.BadValue) else _check_item(channel, item)
+                    problem = f"okx {channel} {inst}: data[{i}]: {named or _describe(exc)}"
+                    out.append(ParseError(problem, excerpt(frame), stream, symbol))
         except Exception as exc:  # pragma: no cover - last resort, parse never raises
             out.append(ParseError(f"okx: {_describe(exc)}", excerpt(frame)))
 
@@ -587,7 +719,7 @@ class OkxAdapter(Adapter):
             inst = arg.get("instId") if isinstance(arg, dict) else None
             if not isinstance(channel, str) or not isinstance(inst, str):
                 problem = f"okx: {event} ack without an 'arg' naming channel and instId"
-                out.append(ParseError(problem, excerpt(frame)))
+                out.append(ParseError(problem, excerpt(frame), control=True))
                 return
             key = (channel, inst)
             req = self._pending.get(request_id) if request_id is not None else None
@@ -615,7 +747,7 @@ class OkxAdapter(Adapter):
         elif event in ("channel-conn-count", "login"):
             pass  # informational
         else:
-            out.append(ParseError(f"okx: unknown event {event!r}", excerpt(frame)))
+            out.append(ParseError(f"okx: unknown event {event!r}", excerpt(frame), control=True))
 
     def _on_error(self, code: str, text: str, request_id: str | None, out: list[Any]) -> None:
         match = _NAMED_ARG.search(text)
@@ -668,23 +800,41 @@ class OkxAdapter(Adapter):
         return Subscription(_EXCHANGE, kind, inst, stream, f"{stream}:{inst}")
 
     # -- data handlers: (data, instId, message, received_at, out) ------------------------
+    # Each applies the validation rule (``_rules``) inline and raises on a break; the
+    # careful path (_parse_slow) then names the field (_check_item).
+
     def _on_trades(
         self, data: Any, inst: str, msg: dict[str, Any], received_at: float, out: list[Any]
     ) -> None:
         append = out.append
         keep_raw = self.keep_raw
+        f = float
+        inf, max_ts, max_id, digits = _INF, _MAX_TS, _MAX_ID, _MAX_DIGITS
         for d in data:
+            p = d["px"]
+            q = d["sz"]
+            price = f(p)
+            amount = f(q)
+            ts = d["ts"]
+            t = int(ts) if ts.__class__ is str else ts
             tid = d["tradeId"]
-            rec = _new_trade(
-                _EXCHANGE,
-                inst,
-                int(d["ts"]),
-                received_at,
-                float(d["px"]),
-                float(d["sz"]),
-                _SIDES[d["side"]],
-                tid if tid.__class__ is str else _text_id(tid),
-            )
+            if tid.__class__ is str:
+                if not (tid.isascii() and tid.isdigit() and len(tid) <= digits):
+                    raise _Invalid
+            elif tid.__class__ is int and 0 <= tid < max_id:
+                tid = str(tid)
+            else:
+                raise _Invalid
+            if not (
+                0.0 < price < inf
+                and 0.0 < amount < inf
+                and t.__class__ is int
+                and 0 <= t < max_ts
+                and p is not True  # (false gives 0.0: refused anyway)
+                and q is not True
+            ):
+                raise _Invalid
+            rec = _new_trade(_EXCHANGE, inst, t, received_at, price, amount, _SIDES[d["side"]], tid)
             if keep_raw:
                 _set(rec, "raw", d)
             append(rec)
@@ -697,30 +847,34 @@ class OkxAdapter(Adapter):
         for d in data:
             inst_type = d.get("instType")
             spot = inst_type == "SPOT" or (inst_type is None and inst.count("-") == 1)
-            if spot:  # vol24h base ccy, volCcy24h quote ccy
-                volume = float(d["vol24h"] or 0)
-                quote_volume = float(d["volCcy24h"] or 0)
-            else:  # derivatives: vol24h contracts, volCcy24h base ccy; no quote volume (0)
-                volume = float(d["volCcy24h"] or 0)
-                quote_volume = 0.0
             bid_size = d.get("bidSz")
             ask_size = d.get("askSz")
+            values = [
+                d["last"], d["bidPx"], d["askPx"], d["open24h"], d["high24h"], d["low24h"],
+                d["vol24h"], d["volCcy24h"],
+            ]  # fmt: skip
+            has_bs = bid_size is not None and bid_size != ""
+            has_as = ask_size is not None and ask_size != ""
+            if has_bs:
+                values.append(bid_size)
+            if has_as:
+                values.append(ask_size)
+            # "" is OKX's "none" (no trade yet, an empty book side): 0
+            nums = numbers(values, empty=0.0)
+            # every ticker number is a price or a size: >= 0
+            if min(nums) < 0.0:
+                raise _Invalid
+            last, bid, ask, open_, high, low, vol, vol_ccy = nums[:8]
+            bs = nums[8] if has_bs else None
+            as_ = nums[-1] if has_as else None
+            if spot:  # vol24h base ccy, volCcy24h quote ccy
+                volume, quote_volume = vol, vol_ccy
+            else:  # derivatives: vol24h contracts, volCcy24h base ccy; no quote volume (0)
+                volume, quote_volume = vol_ccy, 0.0
             rec = _new_ticker(
-                _EXCHANGE,
-                inst,
-                int(d["ts"]),
-                received_at,
-                float(d["last"] or 0),
-                float(d["bidPx"] or 0),
-                float(d["askPx"] or 0),
-                volume,
-                float(d["open24h"] or 0),
-                float(d["high24h"] or 0),
-                float(d["low24h"] or 0),
-                quote_volume,
-                float(bid_size) if bid_size else None,
-                float(ask_size) if ask_size else None,
-            )
+                _EXCHANGE, inst, _ts(d["ts"]), received_at, last, bid, ask, volume,
+                open_, high, low, quote_volume, bs, as_,
+            )  # fmt: skip
             if keep_raw:
                 _set(rec, "raw", d)
             append(rec)
@@ -733,27 +887,13 @@ class OkxAdapter(Adapter):
         append = out.append
         keep_raw = self.keep_raw
         for d in data:
-            ts = int(d["ts"])
-            seq = d.get("seqId")
-            if seq is not None and seq.__class__ is not int:
-                seq = int(seq)
-            bids = d["bids"]
-            asks = d["asks"]
+            ts = _ts(d["ts"])
+            seq = _seq(d.get("seqId"), "seqId")
+            bids, asks = _sides(d["bids"], d["asks"])
             if as_quote:
                 # an empty side is reported as price 0, size 0 (OKX's own "0" = none)
-                if bids:
-                    bid = bids[0]
-                    bid_px, bid_sz = float(bid[0]), float(bid[1])
-                else:
-                    bid_px = bid_sz = 0.0
-                if asks:
-                    ask = asks[0]
-                    ask_px, ask_sz = float(ask[0]), float(ask[1])
-                else:
-                    ask_px = ask_sz = 0.0
-                for x in (bid_px, bid_sz, ask_px, ask_sz):
-                    if not math.isfinite(x):
-                        raise ValueError(f"best bid/ask {x} is not a finite number")
+                bid_px, bid_sz = bids[0] if bids else (0.0, 0.0)
+                ask_px, ask_sz = asks[0] if asks else (0.0, 0.0)
                 quote = _new_quote(
                     _EXCHANGE, inst, ts, received_at, bid_px, bid_sz, ask_px, ask_sz, seq
                 )
@@ -761,9 +901,7 @@ class OkxAdapter(Adapter):
                     _set(quote, "raw", d)
                 append(quote)
             if as_book:
-                book = _new_book(
-                    _EXCHANGE, inst, ts, received_at, _levels(bids), _levels(asks), seq
-                )
+                book = _new_book(_EXCHANGE, inst, ts, received_at, bids, asks, seq)
                 if keep_raw:
                     _set(book, "raw", d)
                 append(book)
@@ -774,16 +912,15 @@ class OkxAdapter(Adapter):
         append = out.append
         keep_raw = self.keep_raw
         for d in data:
-            seq = d.get("seqId")
             bid_levels, ask_levels = _sides(d["bids"], d["asks"])
             rec = _new_book(
                 _EXCHANGE,
                 inst,
-                int(d["ts"]),
+                _ts(d["ts"]),
                 received_at,
                 bid_levels,
                 ask_levels,
-                seq if seq is None or seq.__class__ is int else int(seq),
+                _seq(d.get("seqId"), "seqId"),
             )
             if keep_raw:
                 _set(rec, "raw", d)
@@ -804,63 +941,73 @@ class OkxAdapter(Adapter):
         for d in data:
             bids = d["bids"]
             asks = d["asks"]
-            seq = d.get("seqId")
-            prev = d.get("prevSeqId")
-            checksum = d.get("checksum")
-            if checksum is not None and checksum.__class__ is not int:
-                checksum = int(checksum)
+            checksum = _crc(d.get("checksum"))
             bid_levels, ask_levels = _sides(bids, asks)
+            # the exchange's strings are kept when a checksum comes with them, and with
+            # every snapshot: a later update may carry a non-zero checksum even after a
+            # snapshot with checksum 0, and it is verified over these texts
             rec = _new_delta(
                 _EXCHANGE,
                 inst,
-                int(d["ts"]),
+                _ts(d["ts"]),
                 received_at,
                 bid_levels,
                 ask_levels,
                 snapshot,
-                seq if seq is None or seq.__class__ is int else int(seq),
-                prev if prev is None or prev.__class__ is int else int(prev),
+                _seq(d.get("seqId"), "seqId"),
+                _seq(d.get("prevSeqId"), "prevSeqId"),
                 None,
                 checksum,
-                (_text_levels(bids), _text_levels(asks)) if checksum else None,
+                (_text_levels(bids), _text_levels(asks))
+                if checksum
+                else (_snapshot_text(bids, asks) if snapshot else None),
             )
             if keep_raw:
                 _set(rec, "raw", d)
             append(rec)
 
     # -- typed book pushes (msgspec structs, see the speed notes at the top) -------------
-    # Each mirrors its dict twin above and returns False to send the frame down the
-    # ordinary path instead (which also names whatever is wrong with it).
+    # Each mirrors its dict twin above and returns False (or raises) to send the frame
+    # down the ordinary path instead (which also names whatever is wrong with it).  The
+    # levels were checked by the constrained types; only the ids are left to check.
 
     def _typed_books(self, push: _BookPush, received_at: float, out: list[Any]) -> bool:
         action = push.action
-        if action == "update":
-            snapshot = False
-        elif action == "snapshot":
-            snapshot = True
-        else:
-            return False
+        if action != "update":
+            return False  # a snapshot keeps its texts: the ordinary path (rare)
         inst = push.arg.instId
         append = out.append
+        max_ts, max_id = _MAX_TS, _MAX_ID
         for d in push.data:
             checksum = d.checksum
-            if checksum is not None and checksum.__class__ is not int:
-                checksum = int(checksum)
-            if checksum:
-                return False  # verifying it needs the exchange's own strings
             seq = d.seqId
             prev = d.prevSeqId
+            ts = int(d.ts)
+            if not (
+                (checksum is None or (checksum.__class__ is int and checksum == 0))
+                and seq.__class__ is int
+                and prev.__class__ is int
+                and -1 <= seq < max_id
+                and -1 <= prev < max_id
+                and 0 <= ts < max_ts
+            ):  # the rule, or the other encodings it allows, through the helpers
+                checksum = _crc(checksum)
+                if checksum:
+                    return False  # verifying it needs the exchange's own strings
+                ts = _ts(d.ts)
+                seq = _seq(seq, "seqId")
+                prev = _seq(prev, "prevSeqId")
             append(
                 _new_delta(
                     _EXCHANGE,
                     inst,
-                    int(d.ts),
+                    ts,
                     received_at,
                     _pairs(d.bids),
                     _pairs(d.asks),
-                    snapshot,
-                    seq if seq is None or seq.__class__ is int else int(seq),
-                    prev if prev is None or prev.__class__ is int else int(prev),
+                    False,
+                    seq,
+                    prev,
                     None,
                     checksum,
                 )
@@ -870,19 +1017,14 @@ class OkxAdapter(Adapter):
     def _typed_books5(self, push: _BookPush, received_at: float, out: list[Any]) -> bool:
         inst = push.arg.instId
         append = out.append
+        max_ts, max_id = _MAX_TS, _MAX_ID
         for d in push.data:
             seq = d.seqId
-            append(
-                _new_book(
-                    _EXCHANGE,
-                    inst,
-                    int(d.ts),
-                    received_at,
-                    _pairs(d.bids),
-                    _pairs(d.asks),
-                    seq if seq is None or seq.__class__ is int else int(seq),
-                )
-            )
+            ts = int(d.ts)
+            if not (seq.__class__ is int and -1 <= seq < max_id and 0 <= ts < max_ts):
+                seq = _seq(seq, "seqId")
+                ts = _ts(d.ts)
+            append(_new_book(_EXCHANGE, inst, ts, received_at, _pairs(d.bids), _pairs(d.asks), seq))
         return True
 
     def _typed_bbo(self, push: _BookPush, received_at: float, out: list[Any]) -> bool:
@@ -890,11 +1032,13 @@ class OkxAdapter(Adapter):
         as_book = inst in self._bbo_as_book
         as_quote = not as_book or inst in self._bbo_as_quote
         append = out.append
+        max_ts, max_id = _MAX_TS, _MAX_ID
         for d in push.data:
-            ts = int(d.ts)
             seq = d.seqId
-            if seq is not None and seq.__class__ is not int:
-                seq = int(seq)
+            ts = int(d.ts)
+            if not (seq.__class__ is int and -1 <= seq < max_id and 0 <= ts < max_ts):
+                seq = _seq(seq, "seqId")
+                ts = _ts(d.ts)
             bids = d.bids
             asks = d.asks
             if as_quote:
@@ -919,12 +1063,25 @@ class OkxAdapter(Adapter):
         for d in data:
             if d.__class__ is not list:
                 raise TypeError(f"a candle must be a list, got {type(d).__name__}")
-            start = int(d[0])
             n = len(d)
             if n < 9 and n != 7:  # 7: before volCcyQuote and confirm were added
                 raise ValueError(f"a candle has 9 elements, got {n}")
             # the push carries the interval's open time only (``start``): no event time,
             # so ``timestamp`` is the receive time, as for every record without one
+            start = d[0]
+            start = int(start) if start.__class__ is str else start
+            if start.__class__ is not int or not 0 <= start < _MAX_TS:
+                start = _ts(d[0])
+            values = [d[1], d[2], d[3], d[4], d[5]]
+            if n > 7:
+                values.append(d[7])  # volCcyQuote
+            o, h, lo, c, *volumes = numbers(values)
+            if n > 8:
+                confirm = d[8]
+                if confirm != "0" and confirm != "1":
+                    raise _Invalid
+            if not (min(o, h, lo, c) > 0.0 and min(volumes) >= 0.0):
+                raise _Invalid
             rec = _new_candle(
                 _EXCHANGE,
                 inst,
@@ -932,13 +1089,13 @@ class OkxAdapter(Adapter):
                 received_at,
                 start,
                 interval,
-                float(d[1]),
-                float(d[2]),
-                float(d[3]),
-                float(d[4]),
-                float(d[5]),
+                o,
+                h,
+                lo,
+                c,
+                volumes[0],
                 n > 8 and d[8] == "1",  # confirm
-                float(d[7]) if n > 7 else None,  # volCcyQuote
+                volumes[1] if n > 7 else None,  # volCcyQuote
                 None,
                 False,
             )

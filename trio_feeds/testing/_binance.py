@@ -12,6 +12,7 @@ import orjson
 import trio
 
 from .._symbols import canonical
+from ._faults import DataFaults, cut, damage, dumps
 from ._market import (
     Candle,
     ExchangeClock,
@@ -88,7 +89,18 @@ class _SymState:
         self.bufs = {0.1: _DiffBuf(), 1.0: _DiffBuf()}
 
 
-class SimulatedBinance(SimulatedExchange):
+#: stream kind -> (price keys, size keys) for the "nan" / "negative" faults
+_DAMAGE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "trade": (("p",), ("q",)),
+    "aggTrade": (("p",), ("q",)),
+    "bookTicker": (("b", "a"), ("B", "A")),
+    "ticker": (("c",), ("v",)),
+    "depth": (("b", "a"), ("b", "a")),
+    "partial": (("bids", "asks"), ("bids", "asks")),
+}
+
+
+class SimulatedBinance(DataFaults, SimulatedExchange):
     """A Binance Spot market-data WebSocket + REST server driven by a :class:`MarketSimulator`.
 
     WebSocket paths: ``/ws`` (bare events), ``/ws/<stream>[/<stream>…]`` (pre-subscribed,
@@ -144,6 +156,7 @@ class SimulatedBinance(SimulatedExchange):
         super().__init__(market, **kwargs)
         #: how this exchange stamps its events (offset, event time falling behind)
         self.clock = ExchangeClock(clock_offset)
+        self._init_faults()
         self.unknown_symbol = unknown_symbol
         self.ping_interval = ping_interval
         self.pong_timeout = pong_timeout
@@ -288,10 +301,17 @@ class SimulatedBinance(SimulatedExchange):
         if window.add(now) > 300:
             self._violation("connection_rate", None, f"{remote}: > 300 attempts / 5 min")
 
+    def _on_open(self, conn: SimConnection) -> None:
+        self._arm_new(conn)
+
+    def _open_connections(self) -> list[SimConnection]:
+        return list(self.connections)
+
     def _on_close(self, conn: SimConnection) -> None:
         for name in list(conn._subs):
             self._remove_sub(conn, name)
         self._conn.pop(conn, None)
+        self._disarm(conn)
 
     # --- subscriptions ---------------------------------------------------------------------
 
@@ -452,7 +472,49 @@ class SimulatedBinance(SimulatedExchange):
                     {"stream": name, "data": data} if st.combined else data
                 ).decode()
                 cache[key] = text
+            if self._armed and conn in self._armed:
+                faulted = self._faulted(conn, name, text)
+                if faulted is None:
+                    continue
+                text = faulted
             conn.send_data(text)
+
+    def _faulted(self, conn: SimConnection, name: str, text: str) -> str | None:
+        """``text`` after the fault armed on ``conn`` for this stream (None: lost)."""
+        stream = self._parse(name)
+        if isinstance(stream, str):
+            return text
+        kind, sym = stream.kind, stream.symbol
+        if kind == "depth":
+            gap = self._peek(conn, ("gap",), sym)
+            if gap is not None:
+                # on a new connection: the diffs before the REST snapshot and the one that
+                # syncs the book pass; the next, the first live diff, is lost
+                if not gap.fresh or gap.stage == 2:
+                    self._take(conn, ("gap",), sym)
+                    return None  # this diff is lost
+                if gap.stage == 1:
+                    gap.stage = 2
+        kinds = ["malformed"]
+        if kind in _DAMAGE or kind == "kline_1m":
+            kinds += ["nan", "negative"]
+        if kind in ("trade", "aggTrade"):
+            kinds.append("bad_trade_id")
+        fault = self._take(conn, kinds, sym)
+        if fault is None:
+            return text
+        if fault.kind == "malformed":
+            return cut(text)
+        msg = orjson.loads(text)
+        data = msg["data"] if "stream" in msg and "data" in msg else msg
+        if fault.kind == "bad_trade_id":
+            data["t" if kind == "trade" else "a"] = {"id": 1}
+        elif kind == "kline_1m":
+            damage(fault.kind, data["k"], ("o",), ("v",))
+        elif not damage(fault.kind, data, *_DAMAGE[kind]):
+            self._arm(conn, fault)  # nowhere to put it (an empty diff): the next frame
+            return text
+        return dumps(msg)
 
     def _px(self, symbol: str) -> Callable[[int], str]:
         pd = self.market.spec(symbol).price_decimals
@@ -749,6 +811,10 @@ class SimulatedBinance(SimulatedExchange):
         weight = 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
         px, qty = self._px(sym), self._qty(sym)
         bids, asks = self.market.book(sym, limit)
+        for faults in self._armed.values():  # corrupt("gap") on new connections: see _faulted
+            for f in faults:
+                if f.kind == "gap" and f.fresh and f.symbol in (None, sym) and f.stage == 0:
+                    f.stage = 1
         body = orjson.dumps(
             {
                 "lastUpdateId": self.market.update_id(sym),

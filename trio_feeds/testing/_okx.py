@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ import attrs
 import orjson
 import trio
 
+from ._faults import DATA_FAULTS, DataFaults, cut, damage, dumps
 from ._market import Candle, ExchangeClock, MarketSimulator, MarketTick, SymbolUpdate, format_plain
 from ._server import RestResult, SimConnection, SimulatedExchange, _RateWindow
 
@@ -81,7 +83,19 @@ class _SymState:
         self.top5: Any = None
 
 
-class SimulatedOkx(SimulatedExchange):
+#: channel -> (price keys, size keys) for the "nan" / "negative" faults
+_DAMAGE: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]] = {
+    "trades": (("px",), ("sz",)),
+    "trades-all": (("px",), ("sz",)),
+    "tickers": (("last",), ("vol24h",)),
+    "bbo-tbt": (("bids", "asks"), ("bids", "asks")),
+    "books5": (("bids", "asks"), ("bids", "asks")),
+    "books": (("bids", "asks"), ("bids", "asks")),
+    "candle1m": ((1,), (5,)),
+}
+
+
+class SimulatedOkx(DataFaults, SimulatedExchange):
     """An OKX v5 public market-data WebSocket + REST server driven by a :class:`MarketSimulator`.
 
     Paths ``/ws/v5/public`` (``trades``, ``tickers``, ``bbo-tbt``, ``books5``, ``books``) and
@@ -108,6 +122,7 @@ class SimulatedOkx(SimulatedExchange):
     """
 
     name = "okx"
+    _FAULT_KINDS = (*DATA_FAULTS, "bad_checksum", "snapshot_and_break")
     memory_host = "ws.okx.test"
     memory_port = 8443
     memory_rest_host = "openapi.okx.test"
@@ -131,6 +146,7 @@ class SimulatedOkx(SimulatedExchange):
         #: how this exchange stamps its events (offset, event time falling behind); candle
         #: pushes carry their open time, as OKX's do
         self.clock = ExchangeClock(clock_offset)
+        self._init_faults()
         self.checksum = checksum
         self.book_snapshot = book_snapshot
         self.book_heartbeat = book_heartbeat
@@ -218,11 +234,18 @@ class SimulatedOkx(SimulatedExchange):
     def _on_backlog(self, conn: SimConnection) -> None:
         conn.close(4005, "Server buffer full")
 
+    def _on_open(self, conn: SimConnection) -> None:
+        self._arm_new(conn)
+
+    def _open_connections(self) -> list[SimConnection]:
+        return list(self.connections)
+
     def _on_close(self, conn: SimConnection) -> None:
         for key in list(conn._subs):
             channel, _, inst = key.partition(":")
             self._remove_sub(conn, channel, inst)
         self._conn.pop(conn, None)
+        self._disarm(conn)
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -349,7 +372,67 @@ class SimulatedOkx(SimulatedExchange):
         msg["data"] = data
         text = orjson.dumps(msg).decode()
         for conn in targets:
+            if self._armed and conn in self._armed:
+                for faulted in self._faulted(conn, channel, inst, msg, text):
+                    conn.send_data(faulted)
+                continue
             conn.send_data(text)
+
+    def _faulted(
+        self, conn: SimConnection, channel: str, inst: str, msg: dict[str, Any], text: str
+    ) -> list[str]:
+        """The frames ``conn`` gets instead of ``text`` under its armed fault."""
+        action = msg.get("action")
+        out = [text]
+        if channel == "books" and action == "snapshot":
+            snap = msg["data"][0]
+            fault = self._take(conn, ("bad_checksum",), inst)
+            if fault is not None:
+                bad = copy.deepcopy(msg)
+                right = snap.get("checksum") or self._checksum(inst)
+                bad["data"][0]["checksum"] = right ^ 1 if right not in (0, 1) else 2
+                out = [dumps(bad)]
+            fault = self._take(conn, ("snapshot_and_break",), inst)
+            if fault is not None:
+                seq = snap["seqId"]
+                breaking = {
+                    "arg": msg["arg"],
+                    "action": "update",
+                    "data": [
+                        {
+                            "asks": [],
+                            "bids": snap["bids"][:1],
+                            "ts": snap["ts"],
+                            "checksum": 0,
+                            "prevSeqId": seq + 1000,  # not the snapshot's seqId
+                            "seqId": seq + 2000,
+                        }
+                    ],
+                }
+                out.append(dumps(breaking))
+            gap = self._take(conn, ("gap",), inst)
+            if gap is not None:
+                conn.gaps[inst] = conn.gaps.get(inst, 0) + 1  # lose the first update
+        elif channel == "books" and self._take(conn, ("gap",), inst) is not None:
+            return []  # this update is lost
+        kinds = ["malformed"]
+        if channel in _DAMAGE or channel.startswith("candle"):
+            kinds += ["nan", "negative"]
+        if channel.startswith("trades"):
+            kinds.append("bad_trade_id")
+        fault = self._take(conn, kinds, inst)
+        if fault is None:
+            return out
+        if fault.kind == "malformed":
+            return [cut(out[0]), *out[1:]]
+        bad = orjson.loads(out[0])
+        item = bad["data"][0]
+        if fault.kind == "bad_trade_id":
+            item["tradeId"] = {"id": 1}
+        elif not damage(fault.kind, item, *_DAMAGE.get(channel, _DAMAGE["candle1m"])):
+            self._arm(conn, fault)  # nowhere to put it (an empty update): the next frame
+            return out
+        return [dumps(bad), *out[1:]]
 
     def _fmt(self, inst: str) -> tuple[Callable[[int], str], Callable[[int], str]]:
         spec = self.market.spec(inst)
