@@ -99,3 +99,23 @@ async def test_end_of_channel_after_plain_close() -> None:
     assert await buf.get() == trade(1)
     with pytest.raises(trio.EndOfChannel):
         await buf.get()
+
+
+def test_gaps_held_during_an_overflow_merge_per_subscription_and_reason() -> None:
+    """A storm of bad frames leaves one Gap per frame; while the consumer is behind they
+    merge into one Gap per (exchange, symbol, channel, reason) spanning them all: memory
+    stays bounded and no missing interval is lost."""
+    buf = RecordBuffer(10)
+    buf.put_many([trade(i) for i in range(10)])
+    storm = [Gap("binance", "BTC-USDT", "trade", 1000 + i, 1005 + i, "malformed frame")
+             for i in range(5000)]  # fmt: skip
+    other = Gap("binance", "ETH-USDT", "trade", 7, 9, "malformed frame")
+    reconnect = Gap("binance", "BTC-USDT", "trade", 50, 60, "reconnect")
+    buf.put_many([storm[0], other, *storm[1:], reconnect])
+    assert len(buf) < 20
+    gaps = [x for x in drain(buf) if isinstance(x, Gap)]
+    assert gaps == [
+        Gap("binance", "BTC-USDT", "trade", 1000, 1005 + 4999, "malformed frame"),
+        other,
+        reconnect,
+    ]

@@ -12,7 +12,9 @@ consumer falls behind by more than ``capacity`` items:
   counts them all;
 * stream events (gaps, source switches, …) are never dropped (their rate is bounded where
   they are made: repeated errors are coalesced per source and reason, see
-  ``Source._error``).
+  ``Source._error``); gaps held during an overflow are **merged** per (exchange, symbol,
+  channel, reason) into one gap spanning them all (a storm of bad frames leaves one Gap
+  per subscription, not one per frame).
 
 The consumer pops records synchronously, one at a time, from a deque: no
 task switch per record, only when the deque is empty, or when the consumer has run
@@ -30,6 +32,7 @@ from collections.abc import Callable, Iterable
 from time import perf_counter
 from typing import Any
 
+import attrs
 import trio
 
 from ._records import Dropped
@@ -50,6 +53,8 @@ class RecordBuffer:
         self._overflowing = False
         self._conflated: dict[tuple[str, str, str], Any] = {}
         self._held_events: list[Any] = []
+        #: (exchange, symbol, channel, reason) -> index in _held_events of its merged Gap
+        self._held_gaps: dict[tuple[str, str, str, str], int] = {}
         self._dropped_now: dict[tuple[str, str, str], int] = {}
         self._lot = trio.lowlevel.ParkingLot()
         self._closed = False
@@ -103,6 +108,17 @@ class RecordBuffer:
             key = (item.exchange, item.symbol, kind)
             self._dropped_now[key] = self._dropped_now.get(key, 0) + 1
             self.dropped += 1
+        elif kind == "gap":
+            gkey = (item.exchange, item.symbol, item.channel, item.reason)
+            i = self._held_gaps.get(gkey)
+            if i is None:
+                self._held_gaps[gkey] = len(self._held_events)
+                self._held_events.append(item)
+            else:
+                old = self._held_events[i]
+                self._held_events[i] = attrs.evolve(
+                    old, start=min(old.start, item.start), end=max(old.end, item.end)
+                )
         else:
             self._held_events.append(item)
 
@@ -116,6 +132,7 @@ class RecordBuffer:
         q.extend(self._conflated.values())
         self._dropped_now.clear()
         self._held_events.clear()
+        self._held_gaps.clear()
         self._conflated.clear()
         self._overflowing = False
 
