@@ -2,7 +2,7 @@
 
 ``trio_feeds._speedups`` holds C versions of the order book's two hot loops.
 It is ``optional``: without a C compiler the install goes on and the package
-uses the same loops in pure Python (``trio_feeds._book.SPEEDUPS`` says which).
+uses the same loops in pure Python (``trio_feeds.books.orderbook.SPEEDUPS`` says which).
 """
 
 from setuptools import Extension, setup

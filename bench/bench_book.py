@@ -4,7 +4,7 @@
   OKX adapter's ``BookDelta`` (mostly size changes near the top, some inserts
   and deletes), applied through ``OkxBookSync``; with and without the
   legacy checksum (texts kept + CRC per update).  If
-  ``trio_feeds.protocol.okx`` exists, also raw-JSON parse + apply.
+  ``trio_feeds.exchanges.okx.adapter`` exists, also raw-JSON parse + apply.
 * Binance: diff-depth deltas through ``BinanceBookSync``.
 * ``top(20)`` and ``to_record(depth=20)`` cost, on an unchanged book and after each update.
 * Memory of 100 symbols x 400-level books (tracemalloc).
@@ -24,8 +24,8 @@ from typing import Any
 if importlib.util.find_spec("trio_feeds") is None:  # run from a checkout without install
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from trio_feeds._book import SPEEDUPS, BinanceBookSync, OkxBookSync, OrderBook, okx_crc32
-from trio_feeds._records import BookDelta
+from trio_feeds.books.orderbook import SPEEDUPS, BinanceBookSync, OkxBookSync, OrderBook, okx_crc32
+from trio_feeds.core.records import BookDelta
 
 TICK = 0.1
 MID = 30000.0

@@ -49,9 +49,9 @@ sys.path.insert(0, str(HERE))
 
 from gen_okx_book_frames import generate  # noqa: E402
 
-from trio_feeds._book import SPEEDUPS, BookUpdated, OkxBookSync  # noqa: E402
-from trio_feeds._records import BookDelta  # noqa: E402
-from trio_feeds.protocol.okx import OkxAdapter  # noqa: E402
+from trio_feeds.books.orderbook import SPEEDUPS, BookUpdated, OkxBookSync  # noqa: E402
+from trio_feeds.core.records import BookDelta  # noqa: E402
+from trio_feeds.exchanges.okx.adapter import OkxAdapter  # noqa: E402
 
 SYMBOL = "BTC-USDT"
 DEPTH = 20
@@ -123,7 +123,7 @@ def run_trio(frames: list[bytes], mode: str) -> tuple[float, dict[str, Any]]:
 
 
 def _keeper(sync: OkxBookSync) -> Any:
-    from trio_feeds._books import BookKeeper
+    from trio_feeds.engine.books import BookKeeper
 
     def nope(*_: Any) -> None:
         raise AssertionError("unexpected resync during the benchmark")

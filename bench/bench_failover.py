@@ -20,7 +20,7 @@ import trio
 
 import trio_feeds
 from trio_feeds import Quote, Trade
-from trio_feeds._aggregate import Aggregator
+from trio_feeds.feed.aggregate import Aggregator
 from trio_feeds.testing import open_simulated_exchanges
 
 RATE = 200.0  # market ticks per second in the simulators

@@ -28,12 +28,12 @@ from typing import Any
 import orjson
 
 try:
-    from trio_feeds.protocol.binance import BinanceAdapter
+    from trio_feeds.exchanges.binance.adapter import BinanceAdapter
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from trio_feeds.protocol.binance import BinanceAdapter
+    from trio_feeds.exchanges.binance.adapter import BinanceAdapter
 
-from trio_feeds._records import Quote, Trade
+from trio_feeds.core.records import Quote, Trade
 
 T0 = 1_723_161_253_937  # 2024-08-08 23:54:13.937 UTC, ms
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import orjson
 
-from trio_feeds.protocol.okx import OkxAdapter
+from trio_feeds.exchanges.okx.adapter import OkxAdapter
 
 RNG = random.Random(20240808)
 T0 = 1_722_000_000_000

@@ -43,7 +43,7 @@ import orjson
 import trio
 
 import trio_feeds
-from trio_feeds._aggregate import CONFLICT_MODES, Aggregator
+from trio_feeds.feed.aggregate import CONFLICT_MODES, Aggregator
 from trio_feeds.protocol import get_adapter
 from trio_feeds.testing import LagEpisode, MarketSimulator, SimConnection, SimulatedExchange
 

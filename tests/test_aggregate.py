@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trio_feeds import Candle, FailoverFailed, Quote, SourceEvent, SourceSwitch, Ticker, Trade
-from trio_feeds._aggregate import Aggregator
-from trio_feeds._stats import LatencyTracker
+from trio_feeds.engine.stats import LatencyTracker
+from trio_feeds.feed.aggregate import Aggregator
 
 STALE = 2.0
 HOLD = 5.0

@@ -25,6 +25,12 @@ from trio_feeds import (
     Ticker,
     Trade,
 )
+from trio_feeds.exchanges.binance.adapter import (
+    BinanceAdapter,
+    depth_snapshot_path,
+    depth_snapshot_weight,
+    parse_depth_snapshot,
+)
 from trio_feeds.protocol import (
     ExchangeError,
     ParseError,
@@ -33,12 +39,6 @@ from trio_feeds.protocol import (
     Subscribed,
     Subscription,
     Unsubscribed,
-)
-from trio_feeds.protocol.binance import (
-    BinanceAdapter,
-    depth_snapshot_path,
-    depth_snapshot_weight,
-    parse_depth_snapshot,
 )
 
 RX = 1633998524.25  # received_at used throughout (float Unix seconds)

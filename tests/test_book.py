@@ -1,4 +1,4 @@
-"""Local order book and its sync state machines (trio_feeds._book).
+"""Local order book and its sync state machines (trio_feeds.books.orderbook).
 
 Frames are written inline in the exchanges' wire formats and turned into
 ``BookDelta`` records the way the adapters do (PROTOCOLS.md 2.4/2.5, 3.4/3.5).
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_feeds._book import (
+from trio_feeds.books.orderbook import (
     BinanceBookSync,
     BookGap,
     BookUpdated,
@@ -24,7 +24,7 @@ from trio_feeds._book import (
     SnapshotRequest,
     okx_crc32,
 )
-from trio_feeds._records import Book, BookDelta
+from trio_feeds.core.records import Book, BookDelta
 
 # --------------------------------------------------------------------------- frame helpers
 
@@ -804,7 +804,7 @@ def test_book_without_texts_equals_a_plain_model(
 
 
 # the C book side against its pure-Python twin, operation by operation
-_book_mod = pytest.importorskip("trio_feeds._book")
+_book_mod = pytest.importorskip("trio_feeds.books.orderbook")
 _wild_price = st.one_of(
     st.sampled_from(TICK_PRICES),
     st.sampled_from([0.0, -0.0, -1.5, 1e300, 5e-324, float("inf"), float("-inf")]),
@@ -960,7 +960,7 @@ def test_okx_sync_chain_matches_replay(
 def test_book_keeper_builds_one_whole_book_per_symbol_per_batch() -> None:
     """Several diffs in one socket read give one Book, the newest; a gap voids the
     pending one and the consumer gets the Gap instead."""
-    from trio_feeds._books import BookKeeper
+    from trio_feeds.engine.books import BookKeeper
 
     keeper = BookKeeper(
         "okx", ["BTC-USDT"], depth=5, deltas=False, rest=None,  # type: ignore[arg-type]

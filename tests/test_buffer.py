@@ -6,7 +6,7 @@ import pytest
 import trio
 
 from trio_feeds import Dropped, Gap, Quote, Trade
-from trio_feeds._buffer import RecordBuffer
+from trio_feeds.feed.buffer import RecordBuffer
 
 
 def trade(i: int, symbol: str = "BTC-USDT") -> Trade:

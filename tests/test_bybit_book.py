@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trio_feeds import BookDelta
-from trio_feeds._book import BookGap, BookUpdated, ResubscribeRequest
+from trio_feeds.books.orderbook import BookGap, BookUpdated, ResubscribeRequest
 from trio_feeds.exchanges.bybit import BybitAdapter, BybitBookSync
 from trio_feeds.exchanges.bybit.book import RESUBSCRIBE_AFTER
 

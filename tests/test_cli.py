@@ -45,7 +45,7 @@ import pytest  # noqa: E402
 import trio  # noqa: E402
 
 import trio_feeds  # noqa: E402
-from trio_feeds.monitoring import serve_monitoring  # noqa: E402
+from trio_feeds.ops.monitoring import serve_monitoring  # noqa: E402
 from trio_feeds.testing import open_simulated_exchanges  # noqa: E402
 
 CLI = [sys.executable, "-m", "trio_feeds"]

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import trio_feeds
-from trio_feeds import cli
+import trio_feeds.ops.cli as cli
 from trio_feeds.testing import open_simulated_exchanges
 
 SCALARS = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats()

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trio_feeds import BookDelta, Trade
-from trio_feeds._book import BookGap, BookUpdated, ResubscribeRequest
+from trio_feeds.books.orderbook import BookGap, BookUpdated, ResubscribeRequest
 from trio_feeds.exchanges._shared import ConnectionGap
 from trio_feeds.exchanges.coinbase import CoinbaseAdapter, CoinbaseBookSync
 from trio_feeds.exchanges.coinbase.book import RESUBSCRIBE_AFTER

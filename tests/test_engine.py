@@ -16,9 +16,10 @@ import trio.testing
 from conftest import SYMBOLS, check_trades, drain, ms, simulated_feed
 
 import trio_feeds
-from trio_feeds import ReconnectLimitError, _source
-from trio_feeds._source import Source
-from trio_feeds.protocol.binance import BinanceAdapter
+import trio_feeds.engine.source as _source
+from trio_feeds import ReconnectLimitError
+from trio_feeds.engine.source import Source
+from trio_feeds.exchanges.binance.adapter import BinanceAdapter
 from trio_feeds.testing import open_simulated_exchanges
 
 ALL_CHANNELS = ["trade", "ticker", "quote", "book", "candle"]

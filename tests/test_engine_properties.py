@@ -33,7 +33,7 @@ from frames import check_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trio_feeds._source import jitter_bounds
+from trio_feeds.engine.source import jitter_bounds
 
 BASE_DELAY = 0.5
 MAX_DELAY = 4.0

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_feeds import _records
-from trio_feeds._accel import speedups
-from trio_feeds._book import BookUpdated
-from trio_feeds._fast import fast_constructor
-from trio_feeds.protocol import okx
+import trio_feeds.core.records as _records
+import trio_feeds.exchanges.okx.adapter as okx
+from trio_feeds.books.orderbook import BookUpdated
+from trio_feeds.core.accel import speedups
+from trio_feeds.core.fast import fast_constructor
 
 RECORD_CLASSES = [
     getattr(_records, name)
@@ -148,7 +148,7 @@ def test_the_c_helpers_are_in_use_when_required() -> None:
     """CI sets TRIO_FEEDS_REQUIRE_SPEEDUPS=1: a C extension that failed to build fails here."""
     if not os.environ.get("TRIO_FEEDS_REQUIRE_SPEEDUPS"):
         pytest.skip("TRIO_FEEDS_REQUIRE_SPEEDUPS is not set")
-    from trio_feeds._fast import new_book, new_delta, new_trade
+    from trio_feeds.core.fast import new_book, new_delta, new_trade
 
     assert speedups is not None
     for build in (new_book, new_delta, new_trade):

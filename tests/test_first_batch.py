@@ -20,7 +20,7 @@ import trio.testing
 from scripted_ws import REST_URLS, URLS, ScriptedServer
 
 import trio_feeds
-from trio_feeds.protocol.okx import book_checksum
+from trio_feeds.exchanges.okx.adapter import book_checksum
 
 EPOCH = 1_700_000_000.0
 T0 = int(EPOCH * 1000)

@@ -10,7 +10,7 @@ import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trio_feeds._limits import Backoff, TokenBucket
+from trio_feeds.engine.limits import Backoff, TokenBucket
 
 
 async def test_token_bucket_spaces_out_a_burst(autojump_clock: trio.testing.MockClock) -> None:
@@ -79,7 +79,7 @@ def test_backoff_survives_thousands_of_failures() -> None:
 
 
 async def test_feeds_in_one_process_share_the_exchange_budget() -> None:
-    from trio_feeds._limits import shared_budget
+    from trio_feeds.engine.limits import shared_budget
 
     assert shared_budget("binance") is shared_budget("binance")
     assert shared_budget("binance") is not shared_budget("okx")
@@ -89,7 +89,7 @@ async def test_connect_budgets_never_exceed_the_exchanges_per_ip_limits(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """A reconnect storm: Binance <= 300 attempts in any 5 minutes, OKX <= 3 in any second."""
-    from trio_feeds._limits import BINANCE_LIMITS, OKX_LIMITS, ExchangeBudget
+    from trio_feeds.engine.limits import BINANCE_LIMITS, OKX_LIMITS, ExchangeBudget
 
     for limits, window, cap, n in ((BINANCE_LIMITS, 300.0, 300, 700), (OKX_LIMITS, 1.0, 3, 40)):
         budget = ExchangeBudget(limits)

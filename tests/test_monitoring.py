@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 import trio_feeds
-from trio_feeds.monitoring import metrics_registry, serve_monitoring
+from trio_feeds.ops.monitoring import metrics_registry, serve_monitoring
 from trio_feeds.testing import SimulatedExchanges, open_simulated_exchanges
 
 

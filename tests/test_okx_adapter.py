@@ -21,6 +21,12 @@ from trio_feeds import (
     Ticker,
     Trade,
 )
+from trio_feeds.exchanges.okx.adapter import (
+    OkxAdapter,
+    book_checksum,
+    parse_rest_books,
+    rest_books_path,
+)
 from trio_feeds.protocol import (
     ExchangeError,
     ParseError,
@@ -30,12 +36,6 @@ from trio_feeds.protocol import (
     Subscribed,
     Subscription,
     Unsubscribed,
-)
-from trio_feeds.protocol.okx import (
-    OkxAdapter,
-    book_checksum,
-    parse_rest_books,
-    rest_books_path,
 )
 
 # --------------------------------------------------------------------------- fixtures (verbatim)

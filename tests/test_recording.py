@@ -146,7 +146,7 @@ async def test_low_level_api_with_open_feed(tmp_path: Path, autojump_clock: Any)
 async def test_tcp_recording_replayed_at_recorded_speed(tmp_path: Path) -> None:
     path = tmp_path / "tcp.tfrec.gz"
     recorded = await record_run(path, memory=False, seconds=1.0, drop=False, conflict="latest")
-    entries = await trio.to_thread.run_sync(trio_feeds._recording.load_recording, path)
+    entries = await trio.to_thread.run_sync(trio_feeds.ops.recording.load_recording, path)
     span = entries[-1]["t"] - min(e["t"] for e in entries[1:])
     start = time.monotonic()
     async with trio_feeds.replay(path, speed=1.0) as feed:

@@ -21,8 +21,8 @@ from trio_feeds import (
     dumps,
     loads,
 )
-from trio_feeds._convert import ALL_TYPES, make_converter
-from trio_feeds._symbols import (
+from trio_feeds.core.convert import ALL_TYPES, make_converter
+from trio_feeds.core.symbols import (
     canonical,
     from_binance,
     from_okx,

@@ -13,8 +13,8 @@ import trio
 from prometheus_client import generate_latest
 
 import trio_feeds
-from trio_feeds._redact import redact
-from trio_feeds.monitoring import health_json, metrics_registry
+from trio_feeds.core.redact import redact
+from trio_feeds.ops.monitoring import health_json, metrics_registry
 from trio_feeds.sinks import open_sink
 from trio_feeds.testing import open_simulated_exchanges
 

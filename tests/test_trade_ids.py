@@ -1,6 +1,6 @@
 """Trade ids: delivered at most once, and an older id than one delivered is announced.
 
-The session's dedupe (``trio_feeds._source._Dedupe``) exists for the make-before-break
+The session's dedupe (``trio_feeds.engine.source._Dedupe``) exists for the make-before-break
 overlap, where two connections deliver the same trades; it must neither pass a repeat nor
 drop, silently, a trade nobody delivered (an old connection still catching up, or the
 exchange itself sending ids out of order).
@@ -16,7 +16,7 @@ from scripted_ws import ScriptedServer
 from test_first_batch import T0, run, until
 
 from trio_feeds import SourceEvent, Trade
-from trio_feeds._source import _Dedupe
+from trio_feeds.engine.source import _Dedupe
 
 
 def trade(tid: int, symbol: str = "BTC-USDT") -> Trade:

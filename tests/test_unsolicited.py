@@ -16,7 +16,7 @@ import trio
 from scripted_ws import ScriptedServer
 from test_first_batch import T0, run, until
 
-from trio_feeds._source import _Dedupe
+from trio_feeds.engine.source import _Dedupe
 from trio_feeds.protocol import BinanceAdapter, OkxAdapter
 
 N = 100_000

@@ -14,7 +14,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from trio_feeds._ws import ConnectionClosed, WebSocket
+from trio_feeds.engine.ws import ConnectionClosed, WebSocket
 
 URI = parse_uri("ws://example.test/stream")
 

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import orjson
 
-from .._records import Gap, Levels
+from trio_feeds.core.records import Gap, Levels
 
 __all__ = ["ConnectionGap", "describe", "iso_ms", "levels", "price", "size"]
 

@@ -7,31 +7,39 @@
 '/stream'
 """
 
-from ._base import CHANNEL_ALIASES as CHANNEL_ALIASES
-from ._base import Adapter as Adapter
-from ._base import normalize_channel as normalize_channel
-from ._events import ControlEvent as ControlEvent
-from ._events import ExchangeError as ExchangeError
-from ._events import ParseError as ParseError
-from ._events import Pong as Pong
-from ._events import Rejected as Rejected
-from ._events import ServerShutdown as ServerShutdown
-from ._events import Subscribed as Subscribed
-from ._events import Unsubscribed as Unsubscribed
-from ._subscription import Subscription as Subscription
-from .binance import BinanceAdapter as BinanceAdapter
-from .okx import OkxAdapter as OkxAdapter
+from trio_feeds.protocol._base import CHANNEL_ALIASES as CHANNEL_ALIASES
+from trio_feeds.protocol._base import Adapter as Adapter
+from trio_feeds.protocol._base import normalize_channel as normalize_channel
+from trio_feeds.protocol._events import ControlEvent as ControlEvent
+from trio_feeds.protocol._events import ExchangeError as ExchangeError
+from trio_feeds.protocol._events import ParseError as ParseError
+from trio_feeds.protocol._events import Pong as Pong
+from trio_feeds.protocol._events import Rejected as Rejected
+from trio_feeds.protocol._events import ServerShutdown as ServerShutdown
+from trio_feeds.protocol._events import Subscribed as Subscribed
+from trio_feeds.protocol._events import Unsubscribed as Unsubscribed
+from trio_feeds.protocol._subscription import Subscription as Subscription
 
-ADAPTERS: dict[str, type[Adapter]] = {"binance": BinanceAdapter, "okx": OkxAdapter}
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from trio_feeds.exchanges.binance.adapter import BinanceAdapter as BinanceAdapter
+    from trio_feeds.exchanges.okx.adapter import OkxAdapter as OkxAdapter
 
 
-def get_adapter(exchange: str) -> type[Adapter]:
-    """The adapter class for an exchange name; a clear error for an unknown one."""
-    from .._errors import ConfigError
+_LAZY = {
+    "BinanceAdapter": "trio_feeds.exchanges.binance.adapter",
+    "OkxAdapter": "trio_feeds.exchanges.okx.adapter",
+}
 
-    try:
-        return ADAPTERS[exchange]
-    except (KeyError, TypeError):
-        raise ConfigError(
-            f"exchange {exchange!r} is not supported; choose from {', '.join(sorted(ADAPTERS))}"
-        ) from None
+
+def __getattr__(name: str) -> object:
+    """The exchange adapters live in :mod:`trio_feeds.exchanges`; kept importable here."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in ("ADAPTERS", "get_adapter"):
+        import trio_feeds.exchanges as exchanges
+
+        return getattr(exchanges, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

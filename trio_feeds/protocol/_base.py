@@ -4,8 +4,8 @@ import abc
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
-from .._errors import ConfigError
-from ._subscription import Subscription
+from trio_feeds.core.errors import ConfigError
+from trio_feeds.protocol._subscription import Subscription
 
 CHANNEL_ALIASES: dict[str, str] = {
     "trade": "trade",

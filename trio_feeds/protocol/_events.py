@@ -2,7 +2,7 @@
 
 They are what the connection engine reacts to; the ones a consumer should
 see (a rejected subscription, say) are turned into stream events
-(:mod:`trio_feeds._records`) by the engine.
+(:mod:`trio_feeds.core.records`) by the engine.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TypeAlias
 
 import attrs
 
-from ._subscription import Subscription
+from trio_feeds.protocol._subscription import Subscription
 
 
 @attrs.frozen(slots=True)

@@ -42,8 +42,8 @@ from typing import Any, Final
 
 import orjson
 
-from .._records import Levels
-from ._events import excerpt
+from trio_feeds.core.records import Levels
+from trio_feeds.protocol._events import excerpt
 
 INF: Final = math.inf
 #: timestamps are Unix milliseconds below this (the year 5138); µs of today are ~1.7e15

@@ -22,26 +22,26 @@ from urllib.parse import unquote, urlsplit
 
 import trio
 
-from .._errors import ConfigError
-from .._redact import redact
-from ._base import DEFAULT_EVENTS_STREAM as DEFAULT_EVENTS_STREAM
-from ._base import DEFAULT_STREAM_TEMPLATE as DEFAULT_STREAM_TEMPLATE
-from ._base import ItemSource as ItemSource
-from ._base import Sink as Sink
-from ._base import SinkStats as SinkStats
-from ._base import run_sink as run_sink
-from ._base import stream_keys as stream_keys
-from ._file import JsonlFileSink as JsonlFileSink
-from ._file import iter_jsonl as iter_jsonl
-from ._file import read_jsonl as read_jsonl
-from ._redis import RedisStreamSink as RedisStreamSink
-from ._redis import StreamEntry as StreamEntry
-from ._redis import open_redis as open_redis
-from ._redis import parse_redis_url
-from ._redis import read_entries as read_entries
-from ._redis import read_stream as read_stream
-from ._shard import shard_of as shard_of
-from ._shard import shard_symbols as shard_symbols
+from trio_feeds.core.errors import ConfigError
+from trio_feeds.core.redact import redact
+from trio_feeds.sinks._base import DEFAULT_EVENTS_STREAM as DEFAULT_EVENTS_STREAM
+from trio_feeds.sinks._base import DEFAULT_STREAM_TEMPLATE as DEFAULT_STREAM_TEMPLATE
+from trio_feeds.sinks._base import ItemSource as ItemSource
+from trio_feeds.sinks._base import Sink as Sink
+from trio_feeds.sinks._base import SinkStats as SinkStats
+from trio_feeds.sinks._base import run_sink as run_sink
+from trio_feeds.sinks._base import stream_keys as stream_keys
+from trio_feeds.sinks._file import JsonlFileSink as JsonlFileSink
+from trio_feeds.sinks._file import iter_jsonl as iter_jsonl
+from trio_feeds.sinks._file import read_jsonl as read_jsonl
+from trio_feeds.sinks._redis import RedisStreamSink as RedisStreamSink
+from trio_feeds.sinks._redis import StreamEntry as StreamEntry
+from trio_feeds.sinks._redis import open_redis as open_redis
+from trio_feeds.sinks._redis import parse_redis_url
+from trio_feeds.sinks._redis import read_entries as read_entries
+from trio_feeds.sinks._redis import read_stream as read_stream
+from trio_feeds.sinks._shard import shard_of as shard_of
+from trio_feeds.sinks._shard import shard_symbols as shard_symbols
 
 __all__ = [
     "DEFAULT_EVENTS_STREAM",

@@ -8,8 +8,8 @@ from typing import Protocol, runtime_checkable
 import attrs
 import trio
 
-from .._errors import ConfigError
-from .._records import DATA_KINDS, Item
+from trio_feeds.core.errors import ConfigError
+from trio_feeds.core.records import DATA_KINDS, Item
 
 #: where records go: one Redis stream per exchange, kind and symbol
 DEFAULT_STREAM_TEMPLATE = "trio_feeds:{exchange}:{kind}:{symbol}"
@@ -144,7 +144,7 @@ def stream_keys(
     >>> stream_keys("binance", ["trade"], ["BTC-USDT", "ETH-USDT"])
     ['trio_feeds:binance:trade:BTC-USDT', 'trio_feeds:binance:trade:ETH-USDT']
     """
-    from .._symbols import canonical
+    from trio_feeds.core.symbols import canonical
 
     check_template(template)
 

@@ -10,11 +10,11 @@ from typing import Any
 import cattrs
 import trio
 
-from .._convert import dumps, loads
-from .._errors import ProtocolError
-from .._records import Item
-from .._redact import redact
-from ._base import SinkStats
+from trio_feeds.core.convert import dumps, loads
+from trio_feeds.core.errors import ProtocolError
+from trio_feeds.core.records import Item
+from trio_feeds.core.redact import redact
+from trio_feeds.sinks._base import SinkStats
 
 _CHUNK = 1 << 20
 

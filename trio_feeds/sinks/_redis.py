@@ -28,12 +28,12 @@ import attrs
 import cattrs
 import trio
 
-from .._convert import dumps, loads
-from .._errors import ConfigError, ProtocolError
-from .._records import Dropped, Item
-from .._redact import redact
-from .._validate import seconds
-from ._base import (
+from trio_feeds.core.convert import dumps, loads
+from trio_feeds.core.errors import ConfigError, ProtocolError
+from trio_feeds.core.records import Dropped, Item
+from trio_feeds.core.redact import redact
+from trio_feeds.core.validate import seconds
+from trio_feeds.sinks._base import (
     DEFAULT_EVENTS_STREAM,
     DEFAULT_STREAM_TEMPLATE,
     SinkStats,

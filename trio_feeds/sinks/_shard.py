@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from .._errors import ConfigError
-from .._symbols import canonical
+from trio_feeds.core.errors import ConfigError
+from trio_feeds.core.symbols import canonical
 
 
 def _check(shard_count: object, shard_index: object | None = None) -> None:

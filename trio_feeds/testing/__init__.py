@@ -11,29 +11,29 @@ whole reconnect scenarios run under ``trio.testing.MockClock`` in milliseconds. 
 Entry point: :func:`open_simulated_exchanges`.
 """
 
-from ._binance import SimulatedBinance as SimulatedBinance
-from ._exchanges import SimulatedExchanges as SimulatedExchanges
-from ._exchanges import open_simulated_exchanges as open_simulated_exchanges
-from ._market import BookChange as BookChange
-from ._market import Candle as Candle
-from ._market import ExchangeClock as ExchangeClock
-from ._market import Fill as Fill
-from ._market import LagEpisode as LagEpisode
-from ._market import MarketSimulator as MarketSimulator
-from ._market import MarketTick as MarketTick
-from ._market import Stats24h as Stats24h
-from ._market import SymbolSpec as SymbolSpec
-from ._market import SymbolUpdate as SymbolUpdate
-from ._market import TakerOrder as TakerOrder
-from ._okx import SimulatedOkx as SimulatedOkx
-from ._okx import okx_checksum as okx_checksum
-from ._server import ConnectionAttempt as ConnectionAttempt
-from ._server import RestRequest as RestRequest
-from ._server import SimConnection as SimConnection
-from ._server import SimulatedExchange as SimulatedExchange
-from ._server import Violation as Violation
-from ._tls import TLS_FAULTS as TLS_FAULTS
-from ._tls import TestPKI as TestPKI
+from trio_feeds.exchanges.binance.simulator import SimulatedBinance as SimulatedBinance
+from trio_feeds.exchanges.okx.simulator import SimulatedOkx as SimulatedOkx
+from trio_feeds.exchanges.okx.simulator import okx_checksum as okx_checksum
+from trio_feeds.simulator.market import BookChange as BookChange
+from trio_feeds.simulator.market import Candle as Candle
+from trio_feeds.simulator.market import ExchangeClock as ExchangeClock
+from trio_feeds.simulator.market import Fill as Fill
+from trio_feeds.simulator.market import LagEpisode as LagEpisode
+from trio_feeds.simulator.market import MarketSimulator as MarketSimulator
+from trio_feeds.simulator.market import MarketTick as MarketTick
+from trio_feeds.simulator.market import Stats24h as Stats24h
+from trio_feeds.simulator.market import SymbolSpec as SymbolSpec
+from trio_feeds.simulator.market import SymbolUpdate as SymbolUpdate
+from trio_feeds.simulator.market import TakerOrder as TakerOrder
+from trio_feeds.simulator.server import ConnectionAttempt as ConnectionAttempt
+from trio_feeds.simulator.server import RestRequest as RestRequest
+from trio_feeds.simulator.server import SimConnection as SimConnection
+from trio_feeds.simulator.server import SimulatedExchange as SimulatedExchange
+from trio_feeds.simulator.server import Violation as Violation
+from trio_feeds.simulator.tls import TLS_FAULTS as TLS_FAULTS
+from trio_feeds.simulator.tls import TestPKI as TestPKI
+from trio_feeds.testing._exchanges import SimulatedExchanges as SimulatedExchanges
+from trio_feeds.testing._exchanges import open_simulated_exchanges as open_simulated_exchanges
 
 __all__ = [
     "TLS_FAULTS",

@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
-from ._binance import SimulatedBinance
-from ._market import MarketSimulator, SymbolSpec
-from ._okx import SimulatedOkx
-from ._server import SimulatedExchange
-from ._tls import TestPKI
+from trio_feeds.exchanges.binance.simulator import SimulatedBinance
+from trio_feeds.exchanges.okx.simulator import SimulatedOkx
+from trio_feeds.simulator.market import MarketSimulator, SymbolSpec
+from trio_feeds.simulator.server import SimulatedExchange
+from trio_feeds.simulator.tls import TestPKI
 
 __all__ = ["SimulatedExchanges", "open_simulated_exchanges"]
 

@@ -5,8 +5,8 @@
 'publicTrade.BTCUSDT'
 """
 
-from . import facts as facts
-from .adapter import STREAMS as STREAMS
-from .adapter import BybitAdapter as BybitAdapter
-from .adapter import split_symbol as split_symbol
-from .book import BybitBookSync as BybitBookSync
+from trio_feeds.exchanges.bybit import facts as facts
+from trio_feeds.exchanges.bybit.adapter import STREAMS as STREAMS
+from trio_feeds.exchanges.bybit.adapter import BybitAdapter as BybitAdapter
+from trio_feeds.exchanges.bybit.adapter import split_symbol as split_symbol
+from trio_feeds.exchanges.bybit.book import BybitBookSync as BybitBookSync

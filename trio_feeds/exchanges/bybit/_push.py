@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ..._fast import new_book, new_candle, new_delta, new_quote, new_ticker, new_trade
-from ...protocol import Subscription
-from .._shared import levels, price, size
+from trio_feeds.core.fast import new_book, new_candle, new_delta, new_quote, new_ticker, new_trade
+from trio_feeds.exchanges._shared import levels, price, size
+from trio_feeds.protocol import Subscription
 
 #: Bybit kline interval → the interval name in ``Candle.interval``
 KLINE_INTERVALS: Final[dict[str, str]] = {

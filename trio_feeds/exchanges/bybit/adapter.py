@@ -29,9 +29,12 @@ from typing import Any, ClassVar, Final, TypeAlias
 
 import orjson
 
-from ..._errors import ConfigError, SymbolError
-from ..._symbols import from_binance
-from ...protocol import (
+from trio_feeds.core.errors import ConfigError, SymbolError
+from trio_feeds.core.symbols import from_binance
+from trio_feeds.exchanges._shared import describe
+from trio_feeds.exchanges.bybit import facts
+from trio_feeds.exchanges.bybit._push import KLINE_INTERVALS, PushHandlers
+from trio_feeds.protocol import (
     Adapter,
     ExchangeError,
     ParseError,
@@ -42,10 +45,7 @@ from ...protocol import (
     Unsubscribed,
     normalize_channel,
 )
-from ...protocol._events import excerpt
-from .._shared import describe
-from . import facts
-from ._push import KLINE_INTERVALS, PushHandlers
+from trio_feeds.protocol._events import excerpt
 
 __all__ = ["KLINE_INTERVALS", "STREAMS", "BybitAdapter", "split_symbol"]
 

@@ -7,8 +7,8 @@ Rules (https://bybit-exchange.github.io/docs/v5/websocket/public/orderbook):
 * each ``delta``'s update id ``u`` is the previous message's ``u`` + 1; size ``"0"``
   deletes a level, an unknown price is inserted, a known one updated;
 * there is no REST snapshot to merge with: a break in the ``u`` chain drops the book,
-  emits :class:`~trio_feeds._book.BookGap` and a
-  :class:`~trio_feeds._book.ResubscribeRequest` (unsubscribe, then subscribe on the
+  emits :class:`~trio_feeds.books.orderbook.BookGap` and a
+  :class:`~trio_feeds.books.orderbook.ResubscribeRequest` (unsubscribe, then subscribe on the
   same connection: Bybit refuses "already subscribed"); the new subscription's
   snapshot resynchronizes.
 
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias
 
-from ..._book import BookGap, BookSyncOutput, ResubscribeRequest, _SyncBase
-from ..._records import BookDelta
+from trio_feeds.books.orderbook import BookGap, BookSyncOutput, ResubscribeRequest, _SyncBase
+from trio_feeds.core.records import BookDelta
 
 #: deltas dropped while resubscribing before the resubscription is asked for again (its
 #: snapshot may have been lost)

@@ -5,7 +5,7 @@
 'level2:BTC-USD'
 """
 
-from . import facts as facts
-from .adapter import STREAMS as STREAMS
-from .adapter import CoinbaseAdapter as CoinbaseAdapter
-from .book import CoinbaseBookSync as CoinbaseBookSync
+from trio_feeds.exchanges.coinbase import facts as facts
+from trio_feeds.exchanges.coinbase.adapter import STREAMS as STREAMS
+from trio_feeds.exchanges.coinbase.adapter import CoinbaseAdapter as CoinbaseAdapter
+from trio_feeds.exchanges.coinbase.book import CoinbaseBookSync as CoinbaseBookSync

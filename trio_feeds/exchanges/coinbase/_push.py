@@ -7,11 +7,11 @@ from typing import Any, Final
 
 import attrs
 
-from ..._fast import new_candle, new_delta, new_quote, new_ticker, new_trade
-from ..._records import Candle, Trade
-from ...protocol import Subscription
-from .._shared import iso_ms, price, size
-from . import facts
+from trio_feeds.core.fast import new_candle, new_delta, new_quote, new_ticker, new_trade
+from trio_feeds.core.records import Candle, Trade
+from trio_feeds.exchanges._shared import iso_ms, price, size
+from trio_feeds.exchanges.coinbase import facts
+from trio_feeds.protocol import Subscription
 
 _NAME: Final = facts.NAME
 _TAKER: Final = {"BUY": "sell", "SELL": "buy"}  # maker's side → taker's side

@@ -31,10 +31,13 @@ from typing import Any, ClassVar, Final, TypeAlias
 
 import orjson
 
-from ..._errors import ConfigError
-from ..._records import Candle, Gap
-from ..._symbols import canonical
-from ...protocol import (
+from trio_feeds.core.errors import ConfigError
+from trio_feeds.core.records import Candle, Gap
+from trio_feeds.core.symbols import canonical
+from trio_feeds.exchanges._shared import ConnectionGap, describe, iso_ms
+from trio_feeds.exchanges.coinbase import facts
+from trio_feeds.exchanges.coinbase._push import PushHandlers
+from trio_feeds.protocol import (
     Adapter,
     ExchangeError,
     ParseError,
@@ -44,10 +47,7 @@ from ...protocol import (
     Unsubscribed,
     normalize_channel,
 )
-from ...protocol._events import excerpt
-from .._shared import ConnectionGap, describe, iso_ms
-from . import facts
-from ._push import PushHandlers
+from trio_feeds.protocol._events import excerpt
 
 __all__ = ["STREAMS", "CoinbaseAdapter"]
 

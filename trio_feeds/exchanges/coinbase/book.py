@@ -10,7 +10,8 @@ message, or None when a hole (or an unusable update) broke continuity since.  So
 
 * a snapshot (re)seeds the book, in any state;
 * an update applies iff ``prev_sequence`` equals the last applied ``sequence``;
-  otherwise :class:`~trio_feeds._book.BookGap` + :class:`~trio_feeds._book.ResubscribeRequest`
+  otherwise :class:`~trio_feeds.books.orderbook.BookGap` +
+  :class:`~trio_feeds.books.orderbook.ResubscribeRequest`
   (unsubscribe + subscribe ``level2`` for the product: a fresh snapshot);
 * :meth:`CoinbaseBookSync.on_connection_gap` does the same at once, for an engine that
   acts on the adapter's ``ConnectionGap`` without waiting for the next update.
@@ -20,8 +21,8 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias
 
-from ..._book import BookGap, BookSyncOutput, ResubscribeRequest, _SyncBase
-from ..._records import BookDelta
+from trio_feeds.books.orderbook import BookGap, BookSyncOutput, ResubscribeRequest, _SyncBase
+from trio_feeds.core.records import BookDelta
 
 #: deltas dropped while resubscribing before the resubscription is asked for again (its
 #: snapshot may have been lost)

@@ -24,8 +24,14 @@ from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from ._errors import ConfigError, HandshakeRejected, ProtocolError, TLSCertificateError, TLSError
-from ._redact import redact
+from trio_feeds.core.errors import (
+    ConfigError,
+    HandshakeRejected,
+    ProtocolError,
+    TLSCertificateError,
+    TLSError,
+)
+from trio_feeds.core.redact import redact
 
 Connector = Callable[[str], Awaitable[trio.abc.Stream]]
 """``async (url) -> stream``: opens the byte stream a WebSocket runs on.

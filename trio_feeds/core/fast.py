@@ -13,8 +13,8 @@ from typing import Any, TypeVar, cast
 
 import attrs
 
-from ._accel import speedups
-from ._records import Book, BookDelta, Candle, Quote, Ticker, Trade
+from trio_feeds.core.accel import speedups
+from trio_feeds.core.records import Book, BookDelta, Candle, Quote, Ticker, Trade
 
 _R = TypeVar("_R")
 

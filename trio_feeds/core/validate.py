@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._errors import ConfigError
+from trio_feeds.core.errors import ConfigError
 
 
 def seconds(name: str, value: Any, *, allow_zero: bool = False, parse_str: bool = False) -> float:

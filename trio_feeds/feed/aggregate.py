@@ -13,7 +13,7 @@ Health of a source, as failover judges it:
 * **fast** — its lag is within ``max_source_latency``: the freshest data of its last
   second (or last three batches) lies no more than that above the source's own normal
   offset between receive and event time (so a clock offset never counts), and its last
-  ping round trip is within it too (:class:`~trio_feeds._stats.LatencyTracker`);
+  ping round trip is within it too (:class:`~trio_feeds.engine.stats.LatencyTracker`);
 * **sane** — fewer than ``max_errors`` errors within ``error_window``.
 
 A source is healthy when all four hold.  When none is, the feed keeps delivering from the
@@ -28,8 +28,8 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from ._records import Candle, FailoverFailed, Quote, SourceSwitch, Ticker
-from ._stats import LatencyTracker
+from trio_feeds.core.records import Candle, FailoverFailed, Quote, SourceSwitch, Ticker
+from trio_feeds.engine.stats import LatencyTracker
 
 CONFLICT_MODES = ("primary", "latest", "average")
 _DATA = frozenset({"trade", "ticker", "quote", "book", "book_delta", "candle"})

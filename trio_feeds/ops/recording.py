@@ -50,11 +50,11 @@ import orjson
 import trio
 import trio.testing
 
-from ._errors import ConfigError
-from ._feed import Feed, open_feed
-from ._records import Item
-from ._redact import redact
-from ._ws import Connector, tls_connector
+from trio_feeds.core.errors import ConfigError
+from trio_feeds.core.records import Item
+from trio_feeds.core.redact import redact
+from trio_feeds.engine.ws import Connector, tls_connector
+from trio_feeds.feed.feed import Feed, open_feed
 
 __all__ = [
     "FORMAT_VERSION",

@@ -37,18 +37,18 @@ import attrs
 import msgspec
 import orjson
 
-from .._errors import ConfigError, ProtocolError, SymbolError
-from .._fast import new_book as _new_book
-from .._fast import new_candle as _new_candle
-from .._fast import new_delta as _new_delta
-from .._fast import new_quote as _new_quote
-from .._fast import new_ticker as _new_ticker
-from .._fast import new_trade as _new_trade
-from .._records import Book, BookDelta, Candle, Levels, Quote, Side, Ticker, Trade
-from .._symbols import canonical, from_binance, to_binance, to_binance_stream
-from . import _rules as rules
-from ._base import Adapter, normalize_channel
-from ._events import (
+from trio_feeds.core.errors import ConfigError, ProtocolError, SymbolError
+from trio_feeds.core.fast import new_book as _new_book
+from trio_feeds.core.fast import new_candle as _new_candle
+from trio_feeds.core.fast import new_delta as _new_delta
+from trio_feeds.core.fast import new_quote as _new_quote
+from trio_feeds.core.fast import new_ticker as _new_ticker
+from trio_feeds.core.fast import new_trade as _new_trade
+from trio_feeds.core.records import Book, BookDelta, Candle, Levels, Quote, Side, Ticker, Trade
+from trio_feeds.core.symbols import canonical, from_binance, to_binance, to_binance_stream
+from trio_feeds.protocol import _rules as rules
+from trio_feeds.protocol._base import Adapter, normalize_channel
+from trio_feeds.protocol._events import (
     ExchangeError,
     ParseError,
     Rejected,
@@ -57,9 +57,9 @@ from ._events import (
     Unsubscribed,
     excerpt,
 )
-from ._rules import numbers, parse_sides
-from ._subscription import Subscription
-from ._typed import Int64, Price, Size, reads_as_strings_do
+from trio_feeds.protocol._rules import numbers, parse_sides
+from trio_feeds.protocol._subscription import Subscription
+from trio_feeds.protocol._typed import Int64, Price, Size, reads_as_strings_do
 
 __all__ = [
     "BinanceAdapter",

@@ -40,10 +40,10 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-from ._accel import speedups
-from ._fast import fast_constructor, new_book
-from ._records import Book, BookDelta, Level, Levels
-from .protocol.okx import book_checksum
+from trio_feeds.core.accel import speedups
+from trio_feeds.core.fast import fast_constructor, new_book
+from trio_feeds.core.records import Book, BookDelta, Level, Levels
+from trio_feeds.exchanges.okx.adapter import book_checksum
 
 __all__ = [
     "SPEEDUPS",

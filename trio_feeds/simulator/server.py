@@ -41,9 +41,9 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from .._ws import start_tls
-from ._market import MarketSimulator, MarketTick
-from ._tls import TLS_FAULTS, TestPKI
+from trio_feeds.engine.ws import start_tls
+from trio_feeds.simulator.market import MarketSimulator, MarketTick
+from trio_feeds.simulator.tls import TLS_FAULTS, TestPKI
 
 if TYPE_CHECKING:
     from typing import Self

@@ -1,4 +1,4 @@
-"""Full local order books inside a session: the trio side of :mod:`trio_feeds._book`.
+"""Full local order books inside a session: the trio side of :mod:`trio_feeds.books.orderbook`.
 
 The pure state machines (``BinanceBookSync``, ``OkxBookSync``) decide; this
 module does what they ask — REST snapshots through a rate-limited httpx
@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import trio
 
-from ._book import (
+from trio_feeds.books.orderbook import (
     BinanceBookSync,
     BookGap,
     BookUpdated,
@@ -23,11 +23,15 @@ from ._book import (
     ResubscribeRequest,
     SnapshotRequest,
 )
-from ._errors import ProtocolError
-from ._limits import TokenBucket
-from ._records import BookDelta, Gap
-from .protocol.binance import depth_snapshot_path, depth_snapshot_weight, parse_depth_snapshot
-from .protocol.okx import parse_rest_books, rest_books_path
+from trio_feeds.core.errors import ProtocolError
+from trio_feeds.core.records import BookDelta, Gap
+from trio_feeds.engine.limits import TokenBucket
+from trio_feeds.exchanges.binance.adapter import (
+    depth_snapshot_path,
+    depth_snapshot_weight,
+    parse_depth_snapshot,
+)
+from trio_feeds.exchanges.okx.adapter import parse_rest_books, rest_books_path
 
 #: REST snapshot depth per exchange
 SNAPSHOT_DEPTH = {"binance": 1000, "okx": 400}

@@ -21,8 +21,8 @@ import cattrs
 import orjson
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from ._errors import ProtocolError
-from ._records import EVENT_TYPES, RECORD_TYPES, Item
+from trio_feeds.core.errors import ProtocolError
+from trio_feeds.core.records import EVENT_TYPES, RECORD_TYPES, Item
 
 ALL_TYPES: dict[str, type[Any]] = {**RECORD_TYPES, **EVENT_TYPES}
 

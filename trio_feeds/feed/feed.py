@@ -3,7 +3,7 @@
 Task tree::
 
     open_feed                              nursery (the feed's)
-    ├── Source.run (one per exchange)      see trio_feeds._source
+    ├── Source.run (one per exchange)      see trio_feeds.engine.source
     │   └── … connections send (exchange, batch) on a memory channel
     └── _aggregate                         receives batches, applies the source
                                            policy, fills the RecordBuffer
@@ -24,18 +24,19 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
-from ._aggregate import CONFLICT_MODES, Aggregator
-from ._buffer import RecordBuffer
-from ._errors import ConfigError, ReconnectLimitError
-from ._limits import shared_budget
-from ._records import DATA_KINDS, Item
-from ._redact import redact
-from ._source import Settings, Source, status_of
-from ._stats import Health
-from ._symbols import canonical
-from ._validate import seconds
-from ._ws import Connector
-from .protocol import ADAPTERS, get_adapter, normalize_channel
+from trio_feeds.core.errors import ConfigError, ReconnectLimitError
+from trio_feeds.core.records import DATA_KINDS, Item
+from trio_feeds.core.redact import redact
+from trio_feeds.core.symbols import canonical
+from trio_feeds.core.validate import seconds
+from trio_feeds.engine.limits import shared_budget
+from trio_feeds.engine.source import Settings, Source, status_of
+from trio_feeds.engine.stats import Health
+from trio_feeds.engine.ws import Connector
+from trio_feeds.exchanges import ADAPTERS, get_adapter
+from trio_feeds.feed.aggregate import CONFLICT_MODES, Aggregator
+from trio_feeds.feed.buffer import RecordBuffer
+from trio_feeds.protocol import normalize_channel
 
 _DATA_KINDS = frozenset({*DATA_KINDS, "book_delta"})
 

@@ -11,9 +11,16 @@ import attrs
 import orjson
 import trio
 
-from ._faults import DATA_FAULTS, DataFaults, cut, damage, dumps
-from ._market import Candle, ExchangeClock, MarketSimulator, MarketTick, SymbolUpdate, format_plain
-from ._server import RestResult, SimConnection, SimulatedExchange, _RateWindow
+from trio_feeds.simulator.faults import DATA_FAULTS, DataFaults, cut, damage, dumps
+from trio_feeds.simulator.market import (
+    Candle,
+    ExchangeClock,
+    MarketSimulator,
+    MarketTick,
+    SymbolUpdate,
+    format_plain,
+)
+from trio_feeds.simulator.server import RestResult, SimConnection, SimulatedExchange, _RateWindow
 
 __all__ = ["SimulatedOkx", "okx_checksum"]
 

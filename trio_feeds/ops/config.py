@@ -29,10 +29,11 @@ from typing import Any
 
 import attrs
 
-from ._aggregate import CONFLICT_MODES
-from ._errors import ConfigError
-from ._feed import Feed, open_feed
-from .protocol import ADAPTERS, normalize_channel
+from trio_feeds.core.errors import ConfigError
+from trio_feeds.exchanges import ADAPTERS
+from trio_feeds.feed.aggregate import CONFLICT_MODES
+from trio_feeds.feed.feed import Feed, open_feed
+from trio_feeds.protocol import normalize_channel
 
 __all__ = ["ENV_VARS", "FeedConfig", "parse_bool"]
 

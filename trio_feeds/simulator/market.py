@@ -21,7 +21,7 @@ from typing import NamedTuple
 import attrs
 import trio
 
-from .._symbols import canonical
+from trio_feeds.core.symbols import canonical
 
 __all__ = [
     "BookChange",

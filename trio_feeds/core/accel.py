@@ -13,6 +13,6 @@ from types import ModuleType
 speedups: ModuleType | None = None
 if not os.environ.get("TRIO_FEEDS_PURE_PYTHON"):
     try:
-        from . import _speedups as speedups
+        from trio_feeds import _speedups as speedups
     except ImportError:  # not built: callers use their pure-Python twins
         speedups = None

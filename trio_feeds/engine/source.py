@@ -31,19 +31,19 @@ import attrs
 import httpx
 import trio
 
-from ._books import BookKeeper, RestClient
-from ._errors import (
+from trio_feeds.core.errors import (
     HandshakeRejected,
     ProtocolError,
     ReconnectLimitError,
     TLSCertificateError,
     TLSError,
 )
-from ._limits import LIMITS, Backoff, ConnectionBudget, ExchangeBudget
-from ._records import Gap, SourceEvent, SubscriptionRejected
-from ._redact import redact
-from ._stats import LatencyTracker, SourceStatus
-from ._ws import (
+from trio_feeds.core.records import Gap, SourceEvent, SubscriptionRejected
+from trio_feeds.core.redact import redact
+from trio_feeds.engine.books import BookKeeper, RestClient
+from trio_feeds.engine.limits import LIMITS, Backoff, ConnectionBudget, ExchangeBudget
+from trio_feeds.engine.stats import LatencyTracker, SourceStatus
+from trio_feeds.engine.ws import (
     ConnectionClosed,
     Connector,
     ConnectProgress,
@@ -51,7 +51,7 @@ from ._ws import (
     connect_websocket,
     tls_error,
 )
-from .protocol import (
+from trio_feeds.protocol import (
     Adapter,
     ExchangeError,
     ParseError,

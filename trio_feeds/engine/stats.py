@@ -64,7 +64,7 @@ class LatencyTracker:
 
     It also keeps ping round trips (:attr:`rtt`, :attr:`last_rtt`), which need no clock
     agreement at all.  One per source; the feed's aggregator adds the samples and judges,
-    :func:`~trio_feeds._source.status_of` reports.
+    :func:`~trio_feeds.engine.source.status_of` reports.
     """
 
     __slots__ = (

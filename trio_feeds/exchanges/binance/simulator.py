@@ -11,9 +11,9 @@ import attrs
 import orjson
 import trio
 
-from .._symbols import canonical
-from ._faults import DataFaults, cut, damage, dumps
-from ._market import (
+from trio_feeds.core.symbols import canonical
+from trio_feeds.simulator.faults import DataFaults, cut, damage, dumps
+from trio_feeds.simulator.market import (
     Candle,
     ExchangeClock,
     Fill,
@@ -22,7 +22,7 @@ from ._market import (
     SymbolUpdate,
     format_fixed,
 )
-from ._server import RestResult, SimConnection, SimulatedExchange, _RateWindow
+from trio_feeds.simulator.server import RestResult, SimConnection, SimulatedExchange, _RateWindow
 
 __all__ = ["SimulatedBinance"]
 

@@ -35,7 +35,7 @@ from typing import Any
 import attrs
 import trio
 
-from ._records import Dropped
+from trio_feeds.core.records import Dropped
 
 CONFLATED_KINDS = frozenset({"quote", "ticker", "book"})
 DROPPABLE_KINDS = frozenset({"trade", "candle", "book_delta"})

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import orjson
 
-from ._server import SimConnection
+from trio_feeds.simulator.server import SimConnection
 
 __all__ = ["DATA_FAULTS", "DataFaults"]
 

@@ -1,0 +1,1 @@
+"""Order books: the local book and its integrity checks (no I/O, no trio)."""

@@ -1,0 +1,1 @@
+"""Shared foundations: records, errors, symbols, conversion, validation (no I/O, no trio)."""

@@ -1,0 +1,1 @@
+"""The public feed: aggregation across sources, failover, the consumer buffer."""

@@ -1,0 +1,1 @@
+"""Operations: the CLI, configuration, recording and replay, monitoring."""
