@@ -1,6 +1,8 @@
 """Canonical symbols (``BTC-USDT``) and their exchange spellings.
 
-* canonical: upper-case ``BASE-QUOTE``.
+* canonical: upper-case ``BASE-QUOTE`` for spot; ``BASE-QUOTE-PERP`` for a perpetual swap
+  settled in ``QUOTE`` (``BTC-USDT-PERP``: USDT-margined; ``BTC-USD-PERP``: coin-margined,
+  quoted in USD).  Amounts of perpetuals are always in the base currency.
 * Binance: ``BTCUSDT`` in payloads and REST, ``btcusdt`` in stream names.
 * OKX: ``BTC-USDT`` (the canonical form is OKX's spot ``instId``).
 
@@ -16,7 +18,8 @@ from functools import lru_cache
 
 from trio_feeds.core.errors import SymbolError
 
-_CANONICAL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
+_CANONICAL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}(-PERP)?$")
+PERP_SUFFIX = "-PERP"
 _OKX_INST = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}(-[A-Z0-9]{1,20}){0,3}$")
 _BINANCE = re.compile(r"^[A-Z0-9]{2,40}$")
 
@@ -74,13 +77,25 @@ def canonical(symbol: str) -> str:
         raise SymbolError(symbol, "expected a string like 'BTC-USDT'")
     s = symbol.strip().upper()
     if not _CANONICAL.match(s):
-        raise SymbolError(symbol, "expected BASE-QUOTE, e.g. 'BTC-USDT'")
+        raise SymbolError(
+            symbol, "expected BASE-QUOTE, e.g. 'BTC-USDT' (or 'BTC-USDT-PERP' for a perpetual)"
+        )
     return s
 
 
+def is_perp(symbol: str) -> bool:
+    """True for a canonical perpetual-swap symbol (``BTC-USDT-PERP``)."""
+    return symbol.endswith(PERP_SUFFIX)
+
+
+def spot_of(symbol: str) -> str:
+    """``BTC-USDT-PERP`` → ``BTC-USDT`` (the pair); a spot symbol is returned as is."""
+    return symbol[: -len(PERP_SUFFIX)] if symbol.endswith(PERP_SUFFIX) else symbol
+
+
 def to_binance(symbol: str) -> str:
-    """``BTC-USDT`` → ``BTCUSDT``."""
-    return canonical(symbol).replace("-", "")
+    """``BTC-USDT`` → ``BTCUSDT`` (and a USD-M perpetual ``BTC-USDT-PERP`` → ``BTCUSDT``)."""
+    return spot_of(canonical(symbol)).replace("-", "")
 
 
 def to_binance_stream(symbol: str) -> str:
