@@ -24,6 +24,14 @@ CHANNEL_ALIASES: dict[str, str] = {
     "candles": "candle",
     "kline": "candle",
     "klines": "candle",
+    # perpetual swaps only
+    "funding": "funding",
+    "funding_rate": "funding",
+    "mark": "mark",
+    "mark_price": "mark",
+    "open_interest": "open_interest",
+    "liquidation": "liquidation",
+    "liquidations": "liquidation",
 }
 
 
@@ -33,8 +41,9 @@ def normalize_channel(channel: str) -> str:
         return CHANNEL_ALIASES[channel.strip().lower()]
     except (KeyError, AttributeError):
         raise ConfigError(
-            f"channel {channel!r} is not one of trade, ticker, quote, book, candle "
-            "(aliases: depth, orderbook, kline)"
+            f"channel {channel!r} is not one of trade, ticker, quote, book, candle, and for "
+            "perpetuals funding, mark, open_interest, liquidation (aliases: depth, orderbook, "
+            "kline, mark_price)"
         ) from None
 
 

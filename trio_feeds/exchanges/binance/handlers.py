@@ -89,8 +89,11 @@ def _trade_handler(symbol: str, id_key: str, exchange: str = NAME) -> Handler:
     return handle
 
 
-def _book_ticker_handler(symbol: str, exchange: str = NAME) -> Handler:
+def _book_ticker_handler(symbol: str, exchange: str = NAME, event_time: bool = False) -> Handler:
+    """Spot ``bookTicker`` has no event time (the receive time stands in); USD-M's has ``E``
+    (``event_time=True``: use it)."""
     quote = _new_quote
+    max_ts = _MAX_TS
     f = float
     ex = exchange
     inf, max_id = _INF, _MAX_ID
@@ -138,6 +141,11 @@ def _book_ticker_handler(symbol: str, exchange: str = NAME) -> Handler:
         u = d["u"]
         if u.__class__ is not int or not 0 <= u < max_id:
             raise _Invalid
+        if event_time:
+            e = d["E"]
+            if e.__class__ is not int or not 0 <= e < max_ts:
+                raise _Invalid
+            return quote(ex, symbol, e, r, bid, bid_size, ask, ask_size, u, True)
         if r != last_r:  # one receive time per socket read: convert it once
             ts = int(r * 1000)
             last_r = r
