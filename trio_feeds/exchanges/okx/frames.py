@@ -35,7 +35,13 @@ STREAMS: Final[dict[str, tuple[str, ...]]] = {
     "book": ("books", "books5", "bbo-tbt"),
     # the default is candle1m (1-minute candles), then every other interval
     "candle": ("candle1m", *(f"candle{i}" for i in CANDLE_INTERVALS if i != "1m")),
+    # perpetual swaps (BTC-USDT-PERP) only
+    "funding": ("funding-rate",),
+    "mark": ("mark-price",),
+    "open_interest": ("open-interest",),
 }
+#: channels only swaps have
+SWAP_ONLY: Final = ("funding", "mark", "open_interest")
 
 TextLevels: TypeAlias = tuple[tuple[str, str], ...]
 _Key: TypeAlias = tuple[str, str]
