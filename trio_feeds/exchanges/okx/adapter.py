@@ -266,6 +266,9 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
 
     # -- receiving -----------------------------------------------------------------------
     def parse(self, frame: bytes | str, received_at: float, out: list[Any]) -> None:
+        if (b"-SWAP" if frame.__class__ is bytes else "-SWAP") not in frame:  # type: ignore[operator]
+            self._parse_frame(frame, received_at, out)
+            return
         mark = len(out)
         self._parse_frame(frame, received_at, out)
         for i in range(mark, len(out)):  # swap records: canonical symbol, base amounts
