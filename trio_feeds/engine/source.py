@@ -41,7 +41,7 @@ from trio_feeds.core.errors import (
 from trio_feeds.core.records import Gap, SourceEvent, SubscriptionRejected
 from trio_feeds.core.redact import redact
 from trio_feeds.engine.books import BookKeeper, RestClient
-from trio_feeds.engine.limits import LIMITS, Backoff, ConnectionBudget, ExchangeBudget
+from trio_feeds.engine.limits import Backoff, ConnectionBudget, ExchangeBudget
 from trio_feeds.engine.stats import LatencyTracker, SourceStatus
 from trio_feeds.engine.ws import (
     ConnectionClosed,
@@ -51,8 +51,10 @@ from trio_feeds.engine.ws import (
     connect_websocket,
     tls_error,
 )
+from trio_feeds.exchanges.spec import ExchangeSpec
 from trio_feeds.protocol import (
     Adapter,
+    ConnectionGap,
     ExchangeError,
     ParseError,
     Pong,
@@ -62,18 +64,12 @@ from trio_feeds.protocol import (
     Subscription,
 )
 
-#: exchange streams whose frames are deltas that need a local book
-FULL_BOOK_STREAMS = frozenset({"depth", "depth@100ms", "books"})
-
 #: repeated errors of one reason within this many seconds are coalesced into one event
 ERROR_WINDOW = 1.0
 
 #: record kinds with an exchange ``timestamp`` (what a session's batches may also carry:
 #: ``Gap`` events of its local books)
 _STAMPED = frozenset({"trade", "ticker", "quote", "book", "candle", "book_delta"})
-
-#: Binance closes every connection after 24 h; we hand over to a new one before that.
-MAX_CONNECTION_AGE: dict[str, float] = {"binance": 23.5 * 3600}
 
 
 @attrs.define
@@ -115,6 +111,13 @@ CONNECT_ERRORS = (
     ProtocolError,
     TLSError,
 )
+
+
+async def open_websocket(url: str, settings: Settings, progress: ConnectProgress) -> WebSocket:
+    """Open one session's WebSocket: the single place a connection is opened."""
+    return await connect_websocket(
+        url, settings.connector, ssl_context=settings.ssl_context, progress=progress
+    )
 
 
 class SessionEnded(Exception):
@@ -231,7 +234,15 @@ class Source:
         send: trio.MemorySendChannel[tuple[str, list[Any]]],
         budget: ExchangeBudget | None = None,
         rest_url: str | None = None,
+        *,
+        spec: ExchangeSpec | None = None,
     ) -> None:
+        if spec is None:
+            from trio_feeds.exchanges import get
+
+            spec = get(adapter_cls.name)
+        #: what the engine knows of the exchange (limits, heartbeat, books, …)
+        self.spec = spec
         self.adapter_cls = adapter_cls
         self.exchange = adapter_cls.name
         self.subscriptions = list(subscriptions)
@@ -241,11 +252,13 @@ class Source:
         self.rest: RestClient | None = None
         #: subscriptions kept as full local books (diff streams + snapshots)
         self.full_books = {
-            s.symbol for s in subscriptions if s.channel == "book" and s.stream in FULL_BOOK_STREAMS
+            s.symbol
+            for s in subscriptions
+            if s.channel == "book" and s.stream in spec.books.full_streams
         }
         self._send = send
-        self.budget = budget or ExchangeBudget(LIMITS[self.exchange])
-        self.limits = LIMITS[self.exchange]
+        self.limits = spec.limits
+        self.budget = budget or ExchangeBudget(self.limits)
         self.shards = self._shard(self.subscriptions)
         #: shards still kept up (a shard whose every subscription was rejected stops)
         self.active_shards = len(self.shards)
@@ -305,8 +318,8 @@ class Source:
     def _shard(self, subs: Sequence[Subscription]) -> list[list[Subscription]]:
         """Group subscriptions by endpoint and split them to respect per-connection caps."""
         probe = self.adapter_cls()
-        cap = self.adapter_cls.max_streams_per_connection
-        book_cap = getattr(self.adapter_cls, "MAX_BOOK_CHANNELS_PER_CONNECTION", None)
+        cap = self.spec.streams_per_connection
+        book_cap = self.spec.limits.book_streams_per_connection
         groups: dict[str, list[Subscription]] = {}
         for s in subs:
             groups.setdefault(probe.endpoint(s), []).append(s)
@@ -327,13 +340,13 @@ class Source:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep every shard connected until cancelled (or the reconnect limit is hit)."""
-        if self.full_books:
+        if self.full_books and self.spec.books.snapshot is not None:
             base, auth = _split_userinfo(self.rest_url)
             transport = self.settings.http_transport
             if auth is not None:
                 # credentials go in a header, not in the URL that httpx logs
                 transport = _BasicAuth(transport, *auth)
-            self.rest = RestClient(self.exchange, base, transport)
+            self.rest = RestClient(self.spec, base, transport)
         try:
             async with trio.open_nursery() as outer:
                 outer.start_soon(self._flush_errors)
@@ -548,9 +561,7 @@ class Source:
         progress = ConnectProgress()
         try:
             with trio.fail_after(s.connect_timeout):
-                ws = await connect_websocket(
-                    url, s.connector, ssl_context=s.ssl_context, progress=progress
-                )
+                ws = await open_websocket(url, s, progress)
         except trio.TooSlowError:
             raise SessionEnded(
                 "connect_timeout", f"{progress.phase} not done within {s.connect_timeout:g} s"
@@ -579,7 +590,7 @@ class Source:
                     self.state = "streaming"
                     self._event("connected", url)
                     nursery.start_soon(session.heartbeat)
-                    age = s.max_connection_age or MAX_CONNECTION_AGE.get(self.exchange)
+                    age = s.max_connection_age or self.spec.max_connection_age
                     if age:
                         nursery.start_soon(session.age_limit, age)
                     task_status.started(session)
@@ -706,20 +717,21 @@ class _Session:
         #: set after each batch while a handoff waits for this connection to catch up
         self.progress: trio.Event | None = None
         self.last_rx = trio.current_time()
-        #: when we last sent a text frame (OKX closes a connection whose client is silent)
+        #: when we last sent a text frame (some exchanges close a connection whose client is
+        #: silent: ``Heartbeat.client_idle_limit``)
         self.last_tx = self.last_rx
         self.pong = trio.Event()
         self.ping_sent_at: dict[bytes, float] = {}
-        self.okx_ping_at: float | None = None
+        self.app_ping_at: float | None = None
         ws.on_pong = self._on_ws_pong
         book_symbols = [
             x.symbol for x in shard if x.channel == "book" and x.symbol in source.full_books
         ]
         self.books: BookKeeper | None = None
-        if book_symbols and source.rest is not None:
+        if book_symbols:
             st = source.settings
             self.books = BookKeeper(
-                source.exchange,
+                source.spec,
                 book_symbols,
                 depth=st.book_depth,
                 deltas=st.book_deltas,
@@ -770,7 +782,8 @@ class _Session:
         self.source._error("book", message)
 
     async def _resubscribe_book(self, symbol: str) -> None:
-        """OKX: a fresh snapshot for one book channel; the other channels are untouched."""
+        """A fresh in-band snapshot for one book channel (a ``ResubscribeRequest``); the
+        other channels are untouched."""
         subs = [x for x in self.shard if x.channel == "book" and x.symbol == symbol]
         for frames in (self.adapter.unsubscribe(subs), self.adapter.subscribe(subs)):
             for frame in frames:
@@ -788,16 +801,23 @@ class _Session:
     async def heartbeat(self) -> None:
         s = self.source.settings
         latency = self.source.latency
+        rules = self.source.spec.heartbeat
+        app_level = rules.app_level
+        pong_timeout = s.pong_timeout
+        if rules.timeout is not None:
+            pong_timeout = min(pong_timeout, rules.timeout)
         counter = 0
         while True:
             interval = s.heartbeat_interval
+            if rules.interval is not None:
+                interval = min(interval, rules.interval)
             slow = latency.last_rtt
             if slow is not None and slow > s.max_source_latency:
                 # the last round trip was slow (a source that lags from the start shows
                 # only here): measure again soon, so its recovery is seen soon too
                 interval = min(interval, max(s.max_source_latency, 0.5))
-            if self.adapter.ping() is None:
-                # WS control pings (Binance): a regular ping measures the round trip.
+            if not app_level:
+                # WebSocket control pings: a regular ping measures the round trip.
                 await trio.sleep(interval)
                 counter += 1
                 payload = str(counter).encode()
@@ -806,21 +826,22 @@ class _Session:
                 self.ping_sent_at = {payload: trio.current_time()}
                 await self.ws.ping(payload)
             else:
-                # text ping (OKX) when the line has been quiet for `interval` in either
-                # direction: OKX also closes (4004) a connection whose client sends nothing
-                # for 30 s, however much data it receives.
+                # an application ping (text or JSON, built by the adapter) when the line
+                # has been quiet for `interval` in either direction: some exchanges also
+                # close a connection whose client sends nothing for a while, however much
+                # data it receives (Heartbeat.client_idle_limit).
                 deadline = min(self.last_rx, self.last_tx) + interval
                 if trio.current_time() < deadline:
                     await trio.sleep_until(deadline)
                     continue
                 self.pong = trio.Event()
                 await self.budget.message()
-                self.okx_ping_at = trio.current_time()
+                self.app_ping_at = trio.current_time()
                 await self._send_text(self.adapter.ping() or "ping")
-            with trio.move_on_after(s.pong_timeout) as cs:
+            with trio.move_on_after(pong_timeout) as cs:
                 await self.pong.wait()
             if cs.cancelled_caught:
-                raise SessionEnded("heartbeat_timeout", f"no pong within {s.pong_timeout} s")
+                raise SessionEnded("heartbeat_timeout", f"no pong within {pong_timeout} s")
 
     async def age_limit(self, age: float) -> None:
         await trio.sleep(age)
@@ -954,9 +975,9 @@ class _Session:
                         if sub.channel == "book":
                             records.extend(self.books.on_subscribed(sub.symbol))
             elif isinstance(item, Pong):
-                if self.okx_ping_at is not None:
-                    src.latency.add_rtt(trio.current_time() - self.okx_ping_at)
-                    self.okx_ping_at = None
+                if self.app_ping_at is not None:
+                    src.latency.add_rtt(trio.current_time() - self.app_ping_at)
+                    self.app_ping_at = None
                 self.pong.set()
             elif isinstance(item, Rejected):
                 self._on_rejected(item)
@@ -973,7 +994,22 @@ class _Session:
                 src.errors += 1
                 src.last_error = f"exchange error {item.code}: {item.message}"
                 src._error("exchange_error", src.last_error or "")
+            elif isinstance(item, ConnectionGap):
+                records.extend(self._connection_gap(item))
         return records
+
+    def _connection_gap(self, item: ConnectionGap) -> list[Any]:
+        """Whole messages were lost on this connection: its ``Gap`` events, and the local
+        books it names dropped and resynced (their own Gaps)."""
+        src = self.source
+        src.gaps += len(item.gaps)
+        src.errors += 1
+        src.last_error = f"messages lost: expected {item.expected}, got {item.received}"
+        src._error("connection_gap", src.last_error)
+        out: list[Any] = list(item.gaps)
+        if self.books is not None and item.books:
+            out.extend(self.books.on_connection_gap(item.books, int(item.received_at * 1000)))
+        return out
 
     def _lost(self, item: ParseError, received_at: float) -> list[Any]:
         """A refused frame (not a control message): its data is missing, so a ``Gap``
@@ -991,7 +1027,7 @@ class _Session:
             start = min(min(stamps, default=self.opened_ms), end)
             src.gaps += 1
             return [Gap(src.exchange, "*", "*", start, end, "malformed frame")]
-        if self.books is not None and item.stream in FULL_BOOK_STREAMS:
+        if self.books is not None and item.stream in src.spec.books.full_streams:
             return self.books.on_lost(symbol, item.problem, received_at)
         gaps = []
         for sub in self.shard:

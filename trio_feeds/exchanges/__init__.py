@@ -17,10 +17,21 @@ from trio_feeds.exchanges.spec import ExchangeSpec as ExchangeSpec
 if TYPE_CHECKING:
     from trio_feeds.protocol._base import Adapter
 
-__all__ = ["ADAPTERS", "ExchangeSpec", "get", "get_adapter", "names", "register", "unregister"]
+__all__ = [
+    "ADAPTERS",
+    "DEFAULT_EXCHANGES",
+    "ExchangeSpec",
+    "get",
+    "get_adapter",
+    "names",
+    "register",
+    "unregister",
+]
 
 # Built-in exchanges, imported on first use.
 _BUILTIN = ("binance", "okx")
+#: what :func:`trio_feeds.open_feed` streams from when no exchange is named
+DEFAULT_EXCHANGES: tuple[str, ...] = ("binance",)
 _REGISTRY: dict[str, ExchangeSpec] = {}
 _loaded = False
 

@@ -33,15 +33,12 @@ from trio_feeds.engine.limits import shared_budget
 from trio_feeds.engine.source import Settings, Source, status_of
 from trio_feeds.engine.stats import Health
 from trio_feeds.engine.ws import Connector
-from trio_feeds.exchanges import ADAPTERS, get_adapter
+from trio_feeds.exchanges import ADAPTERS, DEFAULT_EXCHANGES, get
 from trio_feeds.feed.aggregate import CONFLICT_MODES, Aggregator
 from trio_feeds.feed.buffer import RecordBuffer
 from trio_feeds.protocol import normalize_channel
 
 _DATA_KINDS = frozenset({*DATA_KINDS, "book_delta"})
-
-#: the exchange stream used for the ``"book"`` channel with ``book_mode="partial"``
-BOOK_STREAMS: dict[str, str] = {"binance": "depth20@100ms", "okx": "books5"}
 
 
 class Feed:
@@ -287,7 +284,7 @@ def _base_url(name: str, exchange: str, url: Any, schemes: tuple[str, ...]) -> s
 
 @asynccontextmanager
 async def open_feed(
-    exchanges: Iterable[str] | str = ("binance",),
+    exchanges: Iterable[str] | str = DEFAULT_EXCHANGES,
     symbols: Iterable[str] | str = ("BTC-USDT",),
     channels: Iterable[str] | str = ("trade",),
     *,
@@ -348,7 +345,8 @@ async def open_feed(
     ex_names = _names("exchanges", exchanges)
     if len(set(ex_names)) != len(ex_names):
         raise ConfigError(f"exchanges lists an exchange twice: {ex_names}")
-    adapters = {name: get_adapter(name) for name in ex_names}
+    specs = {name: get(name) for name in ex_names}
+    adapters = {name: spec.adapter for name, spec in specs.items()}
     sym_names = [canonical(s) for s in _names("symbols", symbols)]
     chan_names: list[str] = []
     for c in _names("channels", channels):
@@ -401,11 +399,13 @@ async def open_feed(
     settings.max_reconnect_attempts = max_reconnect_attempts
     if max_connection_age is not None:
         settings.max_connection_age = seconds("max_connection_age", max_connection_age)
-    if "okx" in adapters and settings.heartbeat_interval >= 30:
-        raise ConfigError(
-            f"heartbeat_interval must be under 30 s for okx (it closes connections idle for 30 s), "
-            f"got {heartbeat_interval!r}"
-        )
+    for name, spec in specs.items():
+        idle = spec.heartbeat.client_idle_limit
+        if idle is not None and settings.heartbeat_interval >= idle:
+            raise ConfigError(
+                f"heartbeat_interval must be under {idle:g} s for {name} (it closes connections "
+                f"idle for {idle:g} s), got {heartbeat_interval!r}"
+            )
     if primary is None:
         primary = ex_names[0]
     if not isinstance(primary, str) or primary not in adapters:
@@ -427,12 +427,13 @@ async def open_feed(
 
     send, receive = trio.open_memory_channel[tuple[str, list[Any]]](math.inf)
     sources: dict[str, Source] = {}
-    for name, cls in adapters.items():
+    for name, spec in specs.items():
+        cls = spec.adapter
         probe = cls()
+        # the exchange stream used for the "book" channel with book_mode="partial"
+        partial = spec.books.partial_stream if book_mode == "partial" else None
         subs = [
-            probe.subscription(
-                ch, sym, BOOK_STREAMS.get(name) if ch == "book" and book_mode == "partial" else None
-            )
+            probe.subscription(ch, sym, partial if ch == "book" else None)
             for sym in sym_names
             for ch in chan_names
         ]
@@ -442,8 +443,9 @@ async def open_feed(
             settings,
             ws_urls.get(name, cls.default_url),
             send.clone(),
-            shared_budget(name),
+            shared_budget(name, spec.limits),
             _rest.get(name),
+            spec=spec,
         )
     send.close()
     buffer = RecordBuffer(buffer_size, settings.clock)
