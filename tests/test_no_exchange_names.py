@@ -53,18 +53,14 @@ def offences(path: Path) -> list[str]:
             texts.append(node.attr)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             texts.append(node.name)
-        elif isinstance(node, ast.arg):
-            texts.append(node.arg)
-        elif isinstance(node, ast.keyword) and node.arg:
+        elif isinstance(node, ast.arg) or (isinstance(node, ast.keyword) and node.arg):
             texts.append(node.arg)
         elif isinstance(node, ast.alias):
             texts.extend(filter(None, (node.name, node.asname)))
         elif isinstance(node, ast.ImportFrom) and node.module:
             texts.append(node.module)
         elif (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, str)
-            and id(node) not in docs
+            isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
         ):
             texts.append(node.value)
         for text in texts:
