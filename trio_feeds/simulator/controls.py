@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import trio
 
-from trio_feeds.simulator.market import ExchangeClock
+from trio_feeds.simulator.market import ExchangeClock, LagEpisode
 from trio_feeds.simulator.tls import TLS_FAULTS, TestPKI
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ class FaultHandle:
     """A fault in progress, as returned by the timed faults and ``refuse_connections``.
 
     Attributes:
-        kind: ``"outage"``, ``"stall"``, ``"lag"`` or ``"refuse"``.
+        kind: ``"outage"``, ``"stall"``, ``"lag"``, ``"latency"`` or ``"refuse"``.
         exchange: the simulator's name.
         started: trio time the fault began.
         ends: trio time it ends by itself (``math.inf``: when its count is used up).
@@ -45,6 +45,10 @@ class FaultHandle:
         self.kind = kind
         #: an outage's HTTP status for refused handshakes (None: the socket is closed)
         self.status = status
+        #: a lag's :class:`~trio_feeds.simulator.market.LagEpisode`
+        self.episode: LagEpisode | None = None
+        #: a latency spike's delay (s)
+        self.extra = 0.0
         self.exchange = exchange
         self.started = trio.current_time()
         self.ends = self.started + duration
@@ -98,6 +102,8 @@ class ConnectionFaults:
     def _init_controls(self) -> None:
         self._refusals: list[_Refusal] = []
         self._outages: list[FaultHandle] = []
+        self._stalls: list[tuple[FaultHandle, list[SimConnection]]] = []
+        self._spikes: list[FaultHandle] = []
         self.clock = ExchangeClock()
 
     def _targets(self, connection: SimConnection | None) -> list[SimConnection]:
@@ -257,11 +263,33 @@ class ConnectionFaults:
             c.answer_pings = True
 
         def undo() -> None:
+            self._stalls[:] = [(h, cs) for h, cs in self._stalls if h is not handle]
+            still = {id(c) for h, cs in self._stalls if h.active for c in cs}
             for c in stalled:
-                c.silenced = False
-                c.answer_pings = True
+                if id(c) not in still:  # overlapping stalls: the last one to end resumes
+                    c.silenced = False
+                    c.answer_pings = True
 
         handle = FaultHandle("stall", self.name, duration, undo)
+        self._stalls.append((handle, stalled))
+        self._later(duration, handle.cancel)
+        return handle
+
+    def latency_spike(self, duration: float, extra: float) -> FaultHandle:
+        """Every frame (of current and new connections) is delayed ``extra`` seconds for
+        ``duration`` seconds; time stamps inside stay at generation time (see
+        :meth:`latency`).  Overlapping spikes: the largest delay counts; at the end the
+        latency goes back to 0."""
+
+        def undo() -> None:
+            if handle in self._spikes:
+                self._spikes.remove(handle)
+            self.latency(max((h.extra for h in self._spikes if h.active), default=0.0))
+
+        handle = FaultHandle("latency", self.name, duration, undo)
+        handle.extra = extra
+        self._spikes.append(handle)
+        self.latency(max(h.extra for h in self._spikes))
         self._later(duration, handle.cancel)
         return handle
 
@@ -280,7 +308,9 @@ class ConnectionFaults:
             if episode in self.clock.episodes:
                 self.clock.episodes.remove(episode)
 
-        return FaultHandle("lag", self.name, duration, undo)
+        handle = FaultHandle("lag", self.name, duration, undo)
+        handle.episode = episode
+        return handle
 
     def shutdown_notice(self, lead: float = 5.0, connection: SimConnection | None = None) -> None:
         """Announce a restart and close every targeted connection (code 1001) after ``lead``
