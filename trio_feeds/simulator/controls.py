@@ -49,6 +49,8 @@ class FaultHandle:
         self.episode: LagEpisode | None = None
         #: a latency spike's delay (s)
         self.extra = 0.0
+        #: the connections a stall silenced (none: nothing was connected)
+        self.connections: list[SimConnection] = []
         self.exchange = exchange
         self.started = trio.current_time()
         self.ends = self.started + duration
@@ -271,6 +273,7 @@ class ConnectionFaults:
                     c.answer_pings = True
 
         handle = FaultHandle("stall", self.name, duration, undo)
+        handle.connections = list(stalled)
         self._stalls.append((handle, stalled))
         self._later(duration, handle.cancel)
         return handle
