@@ -342,7 +342,7 @@ class Run:
 scripts = fault_scripts(
     SOURCES,
     max_faults=8,
-    horizon=60.0,
+    horizon=40.0,
     min_faults=1,
     kinds=("outage", "stall", "latency", "lag"),
     durations=(0.5, 10.0),
@@ -366,7 +366,7 @@ BAD_FIRST_MAX = 3
 bad_firsts = st.lists(
     st.builds(
         BadFirst,
-        st.floats(0.0, 60.0).map(lambda x: round(x, 3)),
+        st.floats(0.0, 40.0).map(lambda x: round(x, 3)),
         st.sampled_from(SOURCES),
         st.sampled_from(["malformed", "nan", "bad_trade_id"]),
     ),

@@ -225,3 +225,42 @@ def test_a_marker_on_one_test_is_refused(tmp_path: Path) -> None:
     proc = _run_user_pytest(tmp_path)
     assert proc.returncode != 0
     assert "simulated_exchanges_factory" in proc.stdout + proc.stderr
+
+
+def _trade(exchange: str, tid: int, ts: int, raw: Any = None) -> Any:
+    from trio_feeds.core.records import Trade
+
+    extra = {} if raw is None else {"raw": raw}
+    return Trade(exchange, "BTC-USDT", ts, 0.0, 1.0, 1.0, "buy", str(tid), **extra)
+
+
+def test_the_recorder_finds_trades_lost_outside_declared_gaps() -> None:
+    from trio_feeds.core.records import Gap, SourceSwitch
+
+    rec = FeedRecorder()
+    items = [
+        _trade("binance", 1, 1000),
+        _trade("binance", 2, 1001),
+        _trade("binance", 5, 1002),  # 3 and 4 lost, undeclared
+        Gap("binance", "*", "trade", 1003, 1010, "disconnected"),
+        _trade("binance", 9, 1011),  # declared by the gap just before
+        _trade("okx", 20, 1012, raw={"count": "3"}),
+        _trade("okx", 23, 1013, raw={"count": "3"}),  # 21..23: nothing lost
+        SourceSwitch("okx", "binance", "failback", 1014),
+        _trade("binance", 40, 1015),  # a switch in between: not a loss
+        _trade("binance", 43, 1016),  # lost, but a later gap covers the time
+        Gap("binance", "BTC-USDT", "trade", 1015, 1016, "refused frame"),
+    ]
+    for t, item in enumerate(items):
+        rec.add(item, at=float(t))
+    lost = rec.lost_outside_gaps()
+    assert [(x.exchange, x.after_id, x.before_id, x.missing) for x in lost] == [
+        ("binance", 2, 5, 2)
+    ]
+    assert rec.lost_outside_gaps(exchanges=["okx"]) == []
+    assert [s.to_source for s in rec.switches] == ["binance"]
+    assert rec.bad_switches(["binance"]) == rec.switches  # from okx: not allowed here
+    assert len(rec.gaps) == 2
+    assert rec.longest_silence(0.0, 20.0) == pytest.approx(11.0)  # the last data at 9
+    assert rec.first_data_after(3.5) == 4.0
+    assert rec.resumed_within(3.5, 0.5) and not rec.resumed_within(10.5, 5.0)

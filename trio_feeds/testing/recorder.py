@@ -147,14 +147,19 @@ class FeedRecorder:
 
     # -- losses ------------------------------------------------------------------------------
 
-    def lost_outside_gaps(self) -> list[LostTrades]:
+    def lost_outside_gaps(self, exchanges: Iterable[str] | None = None) -> list[LostTrades]:
         """Trades skipped (by trade id) between two delivered trades of one exchange and
         symbol, where nothing declared a loss: no ``Gap`` for that exchange and symbol
         (``"*"`` included) on the trade channel (or ``"*"``) arriving between them or
         covering their time stamps, no ``Dropped``, no source switch between them.
 
-        Needs numeric, consecutive trade ids (as the simulators make them).
+        Needs numeric trade ids that count every fill (as the simulators make them).  A
+        trade that stands for several fills (OKX's ``trades`` channel aggregates the fills
+        of one order at one price, id = the last fill's) is understood when its raw payload
+        says how many (``"count"``): open the feed with ``keep_raw=True``, or leave that
+        exchange out with ``exchanges=``.
         """
+        wanted = None if exchanges is None else set(exchanges)
         last: dict[tuple[str, str], tuple[int, Any]] = {}
         declared: set[tuple[str, str]] = set()
         suspects: list[tuple[LostTrades, int, int]] = []
@@ -168,11 +173,14 @@ class FeedRecorder:
                         if item.exchange == key[0] and item.symbol in ("*", key[1]):
                             declared.add(key)
             elif kind == "trade" and item.trade_id.isdigit():
+                if wanted is not None and item.exchange not in wanted:
+                    continue
                 key = (item.exchange, item.symbol)
                 tid = int(item.trade_id)
+                first = tid - _fills(item) + 1
                 prev = last.get(key)
-                if prev is not None and tid > prev[0] + 1 and key not in declared:
-                    lost = LostTrades(item.exchange, item.symbol, prev[0], tid, t)
+                if prev is not None and first > prev[0] + 1 and key not in declared:
+                    lost = LostTrades(item.exchange, item.symbol, prev[0], first, t)
                     suspects.append((lost, prev[1].timestamp, item.timestamp))
                 declared.discard(key)
                 last[key] = (tid, item)
@@ -196,3 +204,14 @@ class FeedRecorder:
         n = len(self.data)
         lines.append(f"({n} data records; longest silence {self.longest_silence():.3f} s)")
         return "\n".join(lines)
+
+
+def _fills(trade: Any) -> int:
+    """How many fills (trade ids) one trade record stands for (from its raw ``count``)."""
+    raw = getattr(trade, "raw", None)
+    if isinstance(raw, dict):
+        try:
+            return max(1, int(raw.get("count", 1)))
+        except (TypeError, ValueError):
+            return 1
+    return 1
