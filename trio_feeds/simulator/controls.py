@@ -106,7 +106,8 @@ class ConnectionFaults:
         self._outages: list[FaultHandle] = []
         self._stalls: list[tuple[FaultHandle, list[SimConnection]]] = []
         self._spikes: list[FaultHandle] = []
-        self.clock = ExchangeClock()
+        if not hasattr(self, "clock"):  # subclasses usually make their own (clock_offset=)
+            self.clock = ExchangeClock()
 
     def _targets(self, connection: SimConnection | None) -> list[SimConnection]:
         return [connection] if connection is not None else list(self.connections)

@@ -158,18 +158,22 @@ class SimulatedExchanges:
 
     @property
     def market(self) -> MarketSimulator:
+        """The shared market."""
         return self._current().market
 
     @property
     def binance(self) -> SimulatedBinance:
+        """The simulated Binance."""
         return self._current().binance
 
     @property
     def okx(self) -> SimulatedOkx:
+        """The simulated OKX."""
         return self._current().okx
 
     @property
     def pki(self) -> TestPKI | None:
+        """The test certificate authority (``tls=True``), else None."""
         return self._current().pki
 
     def feed_kwargs(self) -> dict[str, Any]:
