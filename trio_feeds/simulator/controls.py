@@ -318,7 +318,8 @@ class ConnectionFaults:
 
     def shutdown_notice(self, lead: float = 5.0, connection: SimConnection | None = None) -> None:
         """Announce a restart and close every targeted connection (code 1001) after ``lead``
-        seconds.  This default sends no notice frame; Binance and OKX send theirs."""
+        seconds.  This default sends no notice frame; simulators of exchanges that announce
+        restarts override it to send theirs."""
         for c in self._targets(connection):
 
             def later(c: SimConnection = c) -> None:
