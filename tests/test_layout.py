@@ -30,8 +30,7 @@ LONG_MODULES: dict[str, str] = {
     **{
         name: "being split"
         for name in (
-            "exchanges/binance/simulator.py", "exchanges/okx/simulator.py", "ops/cli.py",
-            "ops/recording.py", "simulator/market.py", "simulator/server.py", "sinks/_redis.py",
+            "ops/cli.py", "ops/recording.py", "sinks/_redis.py",
         )
     },
 }  # fmt: skip
