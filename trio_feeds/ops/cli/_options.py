@@ -66,27 +66,26 @@ def port(value: str) -> int:
     return v
 
 
-def check_port_free(host: str, number: int, flag: str) -> None:
-    """ConfigError naming ``flag`` when ``host:number`` cannot be listened on (in use, no
-    permission, not a local address).  Port 0 always works."""
+def check_port_free(host: str, number: int, flag: str, host_flag: str = "--host") -> None:
+    """ConfigError naming the flag when ``host:number`` cannot be listened on (port in use,
+    no permission, not a local address, unknown host name).  Port 0: any free port."""
     import socket
 
-    if number == 0:
-        return
     try:
         infos = socket.getaddrinfo(host, number, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
         reason = exc.strerror or exc
-        raise ConfigError(f"{flag}: cannot listen on host {host!r}: {reason}") from None
+        raise ConfigError(f"{host_flag} {host!r}: cannot listen there: {reason}") from None
     family, kind, proto, _name, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except OSError as exc:
-        raise ConfigError(
-            f"{flag} {number}: cannot listen on {host}:{number}: {exc.strerror or exc}"
-        ) from None
+        reason = exc.strerror or exc
+        if number == 0:
+            raise ConfigError(f"{host_flag} {host!r}: cannot listen there: {reason}") from None
+        raise ConfigError(f"{flag} {number}: cannot listen on {host}:{number}: {reason}") from None
     finally:
         sock.close()
 

@@ -29,7 +29,7 @@ async def _stream(args: argparse.Namespace) -> int:
             return 2
         open_sink = _open_sink
     if args.monitor_port is not None:
-        check_port_free(args.monitor_host, args.monitor_port, "--monitor-port")
+        check_port_free(args.monitor_host, args.monitor_port, "--monitor-port", "--monitor-host")
     async with config.open_feed() as feed, trio.open_nursery() as nursery:
         if args.monitor_port is not None:
             from trio_feeds.ops.monitoring import serve_monitoring
