@@ -43,7 +43,7 @@ OPTION_KEYS = frozenset({*_SECONDS, *_INTS, *_BOOLS, *_CHOICES, *_URLS, "seed"})
 
 #: max_source_latency (seconds): refused outside [_LAT_MIN, _LAT_MAX], warned outside the
 #: plausible range [_LAT_LOW, _LAT_HIGH]
-_LAT_MIN, _LAT_LOW, _LAT_HIGH, _LAT_MAX = 0.001, 0.05, 60.0, 3600.0
+_LAT_MIN, _LAT_LOW, _LAT_HIGH, _LAT_MAX = 0.001, 0.05, 60.0, 300.0
 
 
 def suggest(word: str, choices: Collection[str]) -> str:
@@ -74,7 +74,8 @@ def check_latency_ms(name: str, raw: str) -> float:
         )
     if seconds > _LAT_MAX:
         raise ConfigError(
-            f"{name}={raw!r} is {ms:g} milliseconds ({seconds / 3600:g} hours); {unit}"
+            f"{name}={raw!r} is {ms:g} milliseconds ({seconds / 60:g} minutes), over the "
+            f"5 minutes allowed; {unit}"
         )
     if seconds < _LAT_LOW:
         _warn(
@@ -98,7 +99,7 @@ def _check_latency_seconds(name: str, value: Any, *, warn: bool) -> None:
         )
     if value > _LAT_MAX:
         raise ConfigError(
-            f"{name}={value!r} seconds is over an hour (milliseconds given as seconds?); {unit}"
+            f"{name}={value!r} seconds is over 5 minutes (milliseconds given as seconds?); {unit}"
         )
     if not warn:
         return

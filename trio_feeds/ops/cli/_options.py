@@ -55,6 +55,17 @@ def count(value: str) -> int:
     return v
 
 
+def whole(value: str) -> int:
+    """An integer >= 0."""
+    try:
+        v = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value!r}")
+    return v
+
+
 def port(value: str) -> int:
     """A TCP port, 0-65535 (0: any free port)."""
     try:
@@ -132,8 +143,8 @@ def add_feed_options(p: argparse.ArgumentParser, *, policy: bool = True) -> None
     p.add_argument("--stale-after", type=positive, metavar="S",
                    help="seconds without data before a connection counts as stale")  # fmt: skip
     p.add_argument("--book-depth", type=count, metavar="N", help="levels kept per book side")
-    p.add_argument("--max-reconnect-attempts", type=count, metavar="N",
-                   help="give up after N failed reconnects in a row (default: never)")  # fmt: skip
+    p.add_argument("--max-reconnect-attempts", type=whole, metavar="N",
+                   help="give up after N reconnect attempts in a row (default: never)")  # fmt: skip
     p.add_argument("--config", metavar="FILE", help="TOML settings (then env, then flags)")
     p.add_argument("--duration", type=non_negative, default=0.0, metavar="S",
                    help="stop after S seconds (default 0: never)")  # fmt: skip
