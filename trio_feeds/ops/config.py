@@ -308,12 +308,12 @@ class FeedConfig:
 def _warn_unknown_env(env: Mapping[str, str]) -> None:
     import warnings
 
-    known = {v for v in ENV_VARS if v.startswith("TRIO_FEEDS_")} | OTHER_ENV_VARS
+    settings = {v for v in ENV_VARS if v.startswith("TRIO_FEEDS_")}
     for var in sorted(env):
-        if var.startswith("TRIO_FEEDS_") and var not in known:
+        if var.startswith("TRIO_FEEDS_") and var not in settings | OTHER_ENV_VARS:
             warnings.warn(
-                f"unknown environment variable {var} ignored{suggest(var, known)}; "
-                f"trio_feeds reads {', '.join(sorted(known))}",
+                f"unknown environment variable {var} ignored{suggest(var, settings)}; "
+                f"the settings are {', '.join(sorted(ENV_VARS))}",
                 ConfigWarning,
                 stacklevel=3,
             )
