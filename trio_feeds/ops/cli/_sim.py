@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,6 +20,7 @@ from trio_feeds import exchanges
 from trio_feeds.core.errors import ConfigError
 from trio_feeds.feed.feed import open_feed
 from trio_feeds.ops.cli._options import check_port_free
+from trio_feeds.ops.cli._output import _stdout
 
 
 def simulated_exchanges() -> list[str]:
@@ -86,61 +88,63 @@ async def _demo(args: argparse.Namespace) -> int:
         raise ConfigError(f"the demo needs two simulated exchanges, got {names}")
     primary, standby = names[0], names[1]
     symbols = ["BTC-USDT", "ETH-USDT"]
-    console = Console(width=None if sys.stdout.isatty() else 120)
-    duration = args.duration
-    board = _Board(names)
-    switches: list[Any] = []
-    market = MarketSimulator(symbols, seed=args.seed, rate=20)
-    async with trio.open_nursery() as tasks:
-        await tasks.start(market.run)
-        async with (
-            _serving(names, market, "127.0.0.1", {}) as sims,
-            open_feed(
-                names,
-                symbols,
-                ["trade", "quote"],
-                urls={n: s.url for n, s in sims.items()},
-                rest_urls={n: s.rest_url for n, s in sims.items()},
-                primary=primary,
-                stale_after=2.0,
-                failback_after=max(1.0, duration * 0.15),
-                reconnect_delay=0.2,
-                max_reconnect_delay=1.0,
-            ) as feed,
-        ):
+    async with _stdout() as out:  # '| head' ends the demo quietly
+        tty = out.fd is not None and os.isatty(out.fd)
+        console = Console(file=out.file(), width=None if tty else 120, force_terminal=tty)
+        duration = args.duration
+        board = _Board(names)
+        switches: list[Any] = []
+        market = MarketSimulator(symbols, seed=args.seed, rate=20)
+        async with trio.open_nursery() as tasks:
+            await tasks.start(market.run)
+            async with (
+                _serving(names, market, "127.0.0.1", {}) as sims,
+                open_feed(
+                    names,
+                    symbols,
+                    ["trade", "quote"],
+                    urls={n: s.url for n, s in sims.items()},
+                    rest_urls={n: s.rest_url for n, s in sims.items()},
+                    primary=primary,
+                    stale_after=2.0,
+                    failback_after=max(1.0, duration * 0.15),
+                    reconnect_delay=0.2,
+                    max_reconnect_delay=1.0,
+                ) as feed,
+            ):
 
-            async def drill() -> None:
-                await trio.sleep(duration * 0.25)
-                board.events.append(f"DRILL: {primary} drops and refuses connections")
-                sims[primary].refuse_connections(3)
-                sims[primary].drop()
+                async def drill() -> None:
+                    await trio.sleep(duration * 0.25)
+                    board.events.append(f"DRILL: {primary} drops and refuses connections")
+                    sims[primary].refuse_connections(3)
+                    sims[primary].drop()
 
-            def render() -> Any:
-                return Group(
-                    board.table(feed, "trio_feeds demo (simulated exchanges on loopback)"),
-                    Text("\n".join(board.events)),
-                )
+                def render() -> Any:
+                    return Group(
+                        board.table(feed, "trio_feeds demo (simulated exchanges on loopback)"),
+                        Text("\n".join(board.events)),
+                    )
 
-            with trio.move_on_after(duration):
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(drill)
-                    with Live(render(), console=console, refresh_per_second=4,
-                              transient=False) as live:  # fmt: skip
-                        last = 0.0
-                        async for item in feed:
-                            board.add(item)
-                            if item.kind == "source_switch":
-                                switches.append(item)
-                            now = trio.current_time()
-                            if now - last > 0.25:
-                                live.update(render())
-                                last = now
-        tasks.cancel_scope.cancel()
-    console.print()
-    console.print(
-        f"demo finished ({primary} primary, {standby} standby): {len(switches)} source "
-        "switches: " + ", ".join(f"{s.from_source}->{s.to_source}" for s in switches)
-    )
+                with trio.move_on_after(duration):
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(drill)
+                        with Live(render(), console=console, refresh_per_second=4,
+                                  transient=False) as live:  # fmt: skip
+                            last = 0.0
+                            async for item in feed:
+                                board.add(item)
+                                if item.kind == "source_switch":
+                                    switches.append(item)
+                                now = trio.current_time()
+                                if now - last > 0.25:
+                                    live.update(render())
+                                    last = now
+            tasks.cancel_scope.cancel()
+        console.print()
+        console.print(
+            f"demo finished ({primary} primary, {standby} standby): {len(switches)} source "
+            "switches: " + ", ".join(f"{s.from_source}->{s.to_source}" for s in switches)
+        )
     return 0
 
 
