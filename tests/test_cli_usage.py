@@ -292,3 +292,15 @@ def test_record_then_replay_into_head(sim: dict[str, Any], tmp_path: Path) -> No
     _out, err = replay.communicate(timeout=30)
     assert len(head.stdout) == 10
     assert replay.returncode == 0 and b"Traceback" not in err
+
+
+def test_demo_into_head_ends_quietly() -> None:
+    demo = subprocess.Popen([*CLI, "demo", "--duration", "6"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    head = subprocess.run(["head", "-n", "2"], stdin=demo.stdout, capture_output=True,
+                          timeout=60)  # fmt: skip
+    assert demo.stdout is not None
+    demo.stdout.close()
+    _out, err = demo.communicate(timeout=60)
+    assert len(head.stdout.splitlines()) == 2
+    assert demo.returncode == 0 and b"Traceback" not in err, err
