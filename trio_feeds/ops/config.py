@@ -6,11 +6,11 @@ Precedence (lowest first): the defaults, a TOML file, the environment, explicit 
 Environment variables (the names deployments already use)::
 
     ENABLE_WEBSOCKET_FEEDS   bool    false: config.open_feed refuses to start a feed
-    PRIMARY_EXCHANGE         str     binance | okx (must be one of the exchanges)
+    PRIMARY_EXCHANGE         str     one of the exchanges (a name of trio_feeds.exchanges)
     ENABLE_FAILOVER          bool
     MAX_SOURCE_LATENCY       float   MILLISECONDS (converted to seconds)
     CONFLICT_RESOLUTION      str     primary | latest | average
-    TRIO_FEEDS_EXCHANGES     list    comma separated, e.g. "binance,okx"
+    TRIO_FEEDS_EXCHANGES     list    comma separated registered names (trio_feeds.exchanges)
     TRIO_FEEDS_SYMBOLS       list    "BTC-USDT,ETH-USDT"
     TRIO_FEEDS_CHANNELS      list    "trade,quote"
 
@@ -19,6 +19,7 @@ Booleans accept true/false, 1/0, yes/no, on/off (any case).
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import tomllib
@@ -62,6 +63,14 @@ _OPTION_KEYS = frozenset(
         "keep_raw", "book_depth", "book_mode", "book_deltas", "seed",
     }
 )  # fmt: skip
+
+
+#: open_feed's own defaults (the defaults of a FeedConfig are the same)
+_FEED_DEFAULTS: dict[str, Any] = {
+    name: p.default
+    for name, p in inspect.signature(open_feed).parameters.items()
+    if p.default is not inspect.Parameter.empty
+}
 
 
 def parse_bool(name: str, value: str) -> bool:
@@ -152,7 +161,9 @@ class FeedConfig:
     """
 
     enabled: bool = True
-    exchanges: tuple[str, ...] = attrs.field(default=("binance",), converter=_tuple)
+    exchanges: tuple[str, ...] = attrs.field(
+        factory=lambda: _tuple(_FEED_DEFAULTS["exchanges"]), converter=_tuple
+    )
     symbols: tuple[str, ...] = attrs.field(default=("BTC-USDT",), converter=_tuple)
     channels: tuple[str, ...] = attrs.field(default=("trade",), converter=_tuple)
     primary: str | None = None

@@ -2,7 +2,7 @@
 
 A small ASGI app served by hypercorn's trio worker, beside the feed in your nursery::
 
-    async with trio_feeds.open_feed(["binance", "okx"]) as feed, trio.open_nursery() as n:
+    async with trio_feeds.open_feed(exchanges) as feed, trio.open_nursery() as n:
         url = await n.start(serve_monitoring, feed)   # "http://127.0.0.1:<port>"
         ...
 
