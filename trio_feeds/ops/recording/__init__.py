@@ -41,6 +41,8 @@ from trio_feeds.ops.recording.fileformat import RecordingFile as RecordingFile
 from trio_feeds.ops.recording.fileformat import Truncation as Truncation
 from trio_feeds.ops.recording.fileformat import load_recording as load_recording
 from trio_feeds.ops.recording.fileformat import read_recording as read_recording
+from trio_feeds.ops.recording.progress import progress_text as progress_text
+from trio_feeds.ops.recording.progress import show_progress as show_progress
 from trio_feeds.ops.recording.recorder import Recorder as Recorder
 from trio_feeds.ops.recording.recorder import open_recorder as open_recorder
 from trio_feeds.ops.recording.recorder import record as record
@@ -60,8 +62,10 @@ __all__ = [
     "load_recording",
     "open_recorder",
     "open_replay",
+    "progress_text",
     "read_recording",
     "record",
     "recorded_feed",
     "replay",
+    "show_progress",
 ]
