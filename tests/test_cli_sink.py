@@ -137,3 +137,31 @@ def test_record_progress_on_a_terminal_only(sim: list[str], tmp_path: Path) -> N
     assert quiet.returncode == 0, quiet.stderr
     assert "\r" not in quiet.stderr and " raw)" not in quiet.stderr
     assert f"recorded to {path}: " in quiet.stderr
+
+
+def test_stream_exports_sink_metrics(sim: list[str], tmp_path: Path) -> None:
+    import httpx
+
+    out = tmp_path / "m.jsonl"
+    proc = subprocess.Popen(
+        [*CLI, "stream", "--duration", "30", "--monitor-port", "0", "--sink", str(out), *sim],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert line.startswith("monitor: "), line
+        metrics_url = line.split()[-1]
+        deadline = time.monotonic() + 30
+        while True:
+            text = httpx.get(metrics_url, timeout=5).text
+            sent = [x for x in text.splitlines() if x.startswith("trio_feeds_sink_sent_total")]
+            if sent and float(sent[0].split()[-1]) > 0:
+                break
+            assert time.monotonic() < deadline, text
+            time.sleep(0.2)
+        assert f'trio_feeds_sink_up{{sink="{out}"}} 1.0' in text
+        assert f'trio_feeds_sink_dropped_total{{sink="{out}"}} 0.0' in text
+    finally:
+        proc.kill()
+        proc.wait()

@@ -79,7 +79,7 @@ def test_sigkilled_recording_replays_up_to_its_last_flush(sim: list[str], tmp_pa
     got = read_recording(path)
     t = got.truncation
     assert t is not None  # no end-of-stream marker: the process never closed the file
-    assert t.size == size and t.records == len(got.entries)
+    assert t.size == size and t.entries == len(got.entries)
     # everything flushed before the kill is there, and more
     assert len(got.entries) >= len(flushed.entries) > 10
     assert got.entries[: len(flushed.entries)] == flushed.entries
@@ -97,7 +97,7 @@ def test_sigkilled_recording_replays_up_to_its_last_flush(sim: list[str], tmp_pa
     assert done.returncode == 0, done.stderr
     assert "Compressed file ended" not in done.stderr
     assert f"breaks at byte {t.offset} of {size}" in done.stderr
-    assert f"after record {t.records}" in done.stderr
+    assert f"after entry {t.entries}" in done.stderr
     items = [trio_feeds.loads(line) for line in done.stdout.splitlines()]
     chunks = sum(e["type"] == "chunk" for e in got.entries)
     assert chunks > 0 and [x for x in items if x.kind in ("trade", "quote")]
@@ -133,7 +133,7 @@ def test_truncated_file_reads_up_to_the_break(tmp_path: Path) -> None:
         path.write_bytes(whole[:size])
         got = read_recording(path)
         assert got.truncation is not None and got.truncation.offset == size
-        assert len(got.entries) == n == got.truncation.records
+        assert len(got.entries) == n == got.truncation.entries
     cut = boundaries[1][0] + 37  # cut inside the next flush: no partial line
     path.write_bytes(whole[:cut])
     got = read_recording(path)
@@ -178,10 +178,20 @@ async def test_replay_api_reports_the_truncation(tmp_path: Path) -> None:
             with trio.move_on_after(1.5):
                 async for _ in feed:
                     pass
+    async with trio_feeds.replay(path) as rf:
+        complete = await rf.collect()
+        assert rf.replay.truncation is None
+    # the same recording written the old way (one gzip stream, no sync flushes) replays alike
+    old = tmp_path / "old.tfrec.gz"
+    old.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())))
+    async with trio_feeds.replay(old) as rf:
+        assert await rf.collect() == complete
+        assert rf.replay.truncation is None
     whole = path.read_bytes()
     path.write_bytes(whole[: len(whole) * 2 // 3])
     async with trio_feeds.replay(path) as rf:
         items = await rf.collect()
         truncation = rf.replay.truncation
     assert truncation is not None and truncation.offset <= len(whole) * 2 // 3
-    assert [x for x in items if x.kind == "trade"]
+    trades = [x for x in items if x.kind == "trade"]
+    assert trades and trades == [x for x in complete if x.kind == "trade"][: len(trades)]

@@ -38,7 +38,7 @@ class Truncation:
     """Bytes of the file that decoded (the compressed offset of the break)."""
     size: int
     """The file's size in bytes."""
-    records: int
+    entries: int
     """Entries read before the break (the header included); replay delivers these."""
     data_offset: int
     """Bytes of JSON lines decoded before the break (the uncompressed offset)."""
@@ -47,7 +47,7 @@ class Truncation:
 
     def __str__(self) -> str:
         return (
-            f"breaks at byte {self.offset} of {self.size} (after record {self.records}, "
+            f"breaks at byte {self.offset} of {self.size} (after entry {self.entries}, "
             f"{self.data_offset} bytes of JSON lines): {self.reason}"
         )
 

@@ -378,8 +378,8 @@ async def open_replay(
     loaded = await trio.to_thread.run_sync(read_recording, path)
     if loaded.truncation is not None:
         logger.warning(
-            "recording %r %s: replaying the %d records before the break",
-            loaded.path, loaded.truncation, loaded.truncation.records,
+            "recording %r %s: replaying the %d entries before the break",
+            loaded.path, loaded.truncation, loaded.truncation.entries,
         )  # fmt: skip
     rp = Replay(loaded.entries, speed, path=loaded.path, truncation=loaded.truncation)
     trio.lowlevel.add_instrument(rp.clock)
