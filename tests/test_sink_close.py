@@ -62,13 +62,20 @@ async def _produce(sink: Any, sent: list[Item], batch: int) -> None:
 
 @pytest.mark.parametrize("run", range(9))
 async def test_redis_outer_cancel_flushes_everything(redis_server: RedisServer, run: int) -> None:
-    """A deadline around the whole block: what was handed to the sink reaches Redis."""
+    """An outer cancel lands while the sink is busy: what was handed to it reaches Redis."""
     sent: list[Item] = []
     stats: SinkStats | None = None
-    with trio.move_on_after(0.05 + run * 0.03):
-        async with open_sink(redis_server.url, batch_size=50 + 20 * run, close_timeout=10) as sink:
+    with trio.CancelScope() as outer:
+        async with open_sink(
+            redis_server.url, batch_size=50 + 20 * run, close_timeout=30
+        ) as sink, trio.open_nursery() as nursery:  # fmt: skip
             stats = sink.stats
-            await _produce(sink, sent, batch=7 + run)
+            nursery.start_soon(_produce, sink, sent, 7 + run)
+            while len(sent) < 40 * (run + 1):
+                await trio.lowlevel.checkpoint()
+            await trio.sleep(0.002 * run)
+            outer.cancel()
+    assert outer.cancelled_caught
     assert stats is not None and sent
     assert stats.dropped == 0, stats
     assert stats.sent == stats.received == len(sent)

@@ -15,6 +15,7 @@ import re
 from functools import lru_cache
 
 from trio_feeds.core.errors import SymbolError
+from trio_feeds.core.symbol_input import PERP_SUFFIX, parse_symbol
 
 _CANONICAL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
 _OKX_INST = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}(-[A-Z0-9]{1,20}){0,3}$")
@@ -65,16 +66,20 @@ BINANCE_QUOTES: tuple[str, ...] = tuple(
 
 @lru_cache(maxsize=4096)
 def canonical(symbol: str) -> str:
-    """Validate a canonical symbol and return it upper-cased.
+    """The canonical form (``BASE-QUOTE``, upper case) of a symbol as users type it:
+    ``btc-usdt``, ccxt's ``BTC/USDT``, exchange-native ``BTCUSDT`` (split on a known quote
+    asset); see :mod:`trio_feeds.core.symbol_input`.  Perpetuals (``BTC/USDT:USDT``,
+    ``BTC-USDT-PERP``) are refused: the exchanges serve spot only so far.
 
-    >>> canonical("btc-usdt")
-    'BTC-USDT'
+    >>> canonical("btc-usdt"), canonical("BTC/USDT"), canonical("ETHBTC")
+    ('BTC-USDT', 'BTC-USDT', 'ETH-BTC')
     """
-    if not isinstance(symbol, str):
-        raise SymbolError(symbol, "expected a string like 'BTC-USDT'")
-    s = symbol.strip().upper()
-    if not _CANONICAL.match(s):
-        raise SymbolError(symbol, "expected BASE-QUOTE, e.g. 'BTC-USDT'")
+    s = parse_symbol(symbol)
+    if s.endswith(PERP_SUFFIX):
+        raise SymbolError(
+            symbol, f"this is the USDT perpetual {s!r}; perpetuals are not supported yet "
+            "(spot pairs only, e.g. 'BTC-USDT')"
+        )  # fmt: skip
     return s
 
 

@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 import trio
 
-from trio_feeds.core.errors import TrioFeedsError
+from trio_feeds.core.errors import ConfigError, TrioFeedsError
 from trio_feeds.core.redact import redact
 from trio_feeds.feed.feed import _unwrap
 from trio_feeds.ops.cli._options import add_feed_options, positive
@@ -126,9 +126,13 @@ async def _interruptible(runner: Callable[[argparse.Namespace], Awaitable[int]],
                     error = exc
                 except BaseExceptionGroup as group:
                     leaf = _unwrap(group)
-                    if not isinstance(leaf, (TrioFeedsError, BrokenPipeError)):
+                    if isinstance(leaf, OSError) and not isinstance(leaf, BrokenPipeError):
+                        # e.g. a listening socket that could not be opened after all
+                        error = ConfigError(f"{type(leaf).__name__}: {leaf}")
+                    elif not isinstance(leaf, (TrioFeedsError, BrokenPipeError)):
                         raise
-                    error = leaf
+                    else:
+                        error = leaf
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(watch)

@@ -55,6 +55,17 @@ def count(value: str) -> int:
     return v
 
 
+def whole(value: str) -> int:
+    """An integer >= 0."""
+    try:
+        v = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value!r}")
+    return v
+
+
 def port(value: str) -> int:
     """A TCP port, 0-65535 (0: any free port)."""
     try:
@@ -66,27 +77,26 @@ def port(value: str) -> int:
     return v
 
 
-def check_port_free(host: str, number: int, flag: str) -> None:
-    """ConfigError naming ``flag`` when ``host:number`` cannot be listened on (in use, no
-    permission, not a local address).  Port 0 always works."""
+def check_port_free(host: str, number: int, flag: str, host_flag: str = "--host") -> None:
+    """ConfigError naming the flag when ``host:number`` cannot be listened on (port in use,
+    no permission, not a local address, unknown host name).  Port 0: any free port."""
     import socket
 
-    if number == 0:
-        return
     try:
         infos = socket.getaddrinfo(host, number, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except OSError as exc:
         reason = exc.strerror or exc
-        raise ConfigError(f"{flag}: cannot listen on host {host!r}: {reason}") from None
+        raise ConfigError(f"{host_flag} {host!r}: cannot listen there: {reason}") from None
     family, kind, proto, _name, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except OSError as exc:
-        raise ConfigError(
-            f"{flag} {number}: cannot listen on {host}:{number}: {exc.strerror or exc}"
-        ) from None
+        reason = exc.strerror or exc
+        if number == 0:
+            raise ConfigError(f"{host_flag} {host!r}: cannot listen there: {reason}") from None
+        raise ConfigError(f"{flag} {number}: cannot listen on {host}:{number}: {reason}") from None
     finally:
         sock.close()
 
@@ -133,8 +143,8 @@ def add_feed_options(p: argparse.ArgumentParser, *, policy: bool = True) -> None
     p.add_argument("--stale-after", type=positive, metavar="S",
                    help="seconds without data before a connection counts as stale")  # fmt: skip
     p.add_argument("--book-depth", type=count, metavar="N", help="levels kept per book side")
-    p.add_argument("--max-reconnect-attempts", type=count, metavar="N",
-                   help="give up after N failed reconnects in a row (default: never)")  # fmt: skip
+    p.add_argument("--max-reconnect-attempts", type=whole, metavar="N",
+                   help="give up after N reconnect attempts in a row (default: never)")  # fmt: skip
     p.add_argument("--config", metavar="FILE", help="TOML settings (then env, then flags)")
     p.add_argument("--duration", type=non_negative, default=0.0, metavar="S",
                    help="stop after S seconds (default 0: never)")  # fmt: skip

@@ -15,14 +15,17 @@ async def _replay(args: argparse.Namespace) -> int:
     from trio_feeds.ops.recording import replay
 
     kinds: Counter[tuple[str, str]] = Counter()
+    skipped = 0
     async with _stdout() as out, replay(args.file, args.speed) as feed:
-        async for item in feed:
-            kinds[getattr(item, "exchange", "") or "", item.kind] += 1
-            if args.output == "json":
-                await out.write(_convert.dumps(item) + b"\n")
-            elif args.output == "text":
-                await out.write(_line(item).encode() + b"\n")
-        skipped = feed.replay.skipped
+        try:
+            async for item in feed:
+                kinds[getattr(item, "exchange", "") or "", item.kind] += 1
+                if args.output == "json":
+                    await out.write(_convert.dumps(item) + b"\n")
+                elif args.output == "text":
+                    await out.write(_line(item).encode() + b"\n")
+        finally:  # also when the reader of stdout went away (``… | head``)
+            skipped = feed.replay.skipped
     summary = ", ".join(f"{n} {ex} {k}".replace("  ", " ") for (ex, k), n in sorted(kinds.items()))
     print(f"replayed {args.file}: {summary or 'nothing'}"
           + (f" ({skipped} recorded deliveries skipped)" if skipped else ""),

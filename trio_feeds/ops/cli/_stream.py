@@ -32,7 +32,7 @@ async def _stream(args: argparse.Namespace) -> int:
             return 2
         open_sink = _open_sink
     if args.monitor_port is not None:
-        check_port_free(args.monitor_host, args.monitor_port, "--monitor-port")
+        check_port_free(args.monitor_host, args.monitor_port, "--monitor-port", "--monitor-host")
     sinks: list[Any] = []  # the monitor's sink metrics read this list at every scrape
     async with config.open_feed() as feed, trio.open_nursery() as nursery:
         if args.monitor_port is not None:
