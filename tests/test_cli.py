@@ -226,7 +226,9 @@ def test_no_password_in_cli_output_or_recordings(sim: dict[str, Any], tmp_path: 
         "--duration", "1.5", *flags[:4],
     )  # fmt: skip
     printed = _run("stream", "--exchange", "binance", "--duration", "1.5", *flags[:4])
-    assert streamed.returncode == 0, streamed.stderr
+    # nothing reached the sink: said on stderr (redacted), and exit code 1 (issue 18)
+    assert streamed.returncode == 1, streamed.stderr
+    assert "nothing reached the sink" in streamed.stderr and "redis://***@" in streamed.stderr
     assert bad_sink.returncode == 2 and "database number" in bad_sink.stderr
     assert bad_url.returncode == 2 and "alice:***@" in bad_url.stderr
     assert recorded.returncode == 0, recorded.stderr

@@ -139,7 +139,7 @@ async def _interruptible(runner: Callable[[argparse.Namespace], Awaitable[int]],
             nursery.start_soon(run)
     if error is not None:
         raise error
-    return result
+    return int(getattr(args, "exit_code", 0)) or result  # a verdict set before a Ctrl-C
 
 
 @contextmanager
@@ -151,6 +151,9 @@ def _one_line_warnings() -> Iterator[None]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("default")
+        # a library's unclosed internals (coredis after a refused connection) are not the
+        # user's business
+        warnings.simplefilter("ignore", ResourceWarning)
         warnings.showwarning = show
         yield
 
