@@ -26,16 +26,7 @@ EXCHANGE_NAME = re.compile(r"binance|okx|bybit|coinbase", re.IGNORECASE)
 MAX_LINES = 400
 LONG_MODULES: dict[str, str] = {
     "engine/session.py": "the receive path of a connection stays one method (the hot loop)",
-    # TEMPORARY while the exchange-packages restructuring lands (issue 13): being split
-    **{
-        name: "being split"
-        for name in (
-            "ops/recording.py", "sinks/_redis.py",
-        )
-    },
-}  # fmt: skip
-#: TEMPORARY while issue 13 lands: modules that still name exchanges (each must still do so).
-PENDING_EXCHANGE_FREE = {"ops/recording.py", "simulator/tls.py"}
+}
 
 
 def _modules(*, outside: tuple[str, ...] = ()) -> list[Path]:
@@ -79,14 +70,7 @@ def test_the_checker_finds_an_exchange_name(tmp_path: Path) -> None:
 
 
 def test_no_exchange_is_named_outside_its_package() -> None:
-    found = [
-        hit
-        for path in _modules(outside=EXCHANGE_HOMES)
-        if str(path.relative_to(PKG)) not in PENDING_EXCHANGE_FREE
-        for hit in exchange_names_in(path)
-    ]
-    for pending in PENDING_EXCHANGE_FREE:
-        assert exchange_names_in(PKG / pending), f"{pending} is clean: drop it from the list"
+    found = [hit for path in _modules(outside=EXCHANGE_HOMES) for hit in exchange_names_in(path)]
     assert not found, "exchange names outside trio_feeds/exchanges/:\n" + "\n".join(found)
 
 

@@ -65,6 +65,11 @@ class SimulatedExchange(ConnectionFaults):
     memory_port: ClassVar[int] = 443
     memory_rest_host: ClassVar[str] = "api.exchange.invalid"
 
+    @classmethod
+    def memory_hosts(cls) -> tuple[str, str]:
+        """The host names this simulator answers to in memory mode (WebSocket, REST)."""
+        return (cls.memory_host, cls.memory_rest_host)
+
     def __init__(
         self,
         market: MarketSimulator,
@@ -79,7 +84,11 @@ class SimulatedExchange(ConnectionFaults):
         self.market = market
         #: the test certificate authority (``tls=True``), else None
         self.pki: TestPKI | None = (
-            tls if isinstance(tls, TestPKI) else TestPKI([host]) if tls else None
+            tls
+            if isinstance(tls, TestPKI)
+            else TestPKI([host, *self.memory_hosts()])
+            if tls
+            else None
         )
         self._tls_faults: list[tuple[str, float]] = []
         self.host = host

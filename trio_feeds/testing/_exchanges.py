@@ -287,7 +287,7 @@ async def open_simulated_exchanges(
     pki: TestPKI | None = None
     if tls:
         hosts = [str(o["host"]) for o in (b_opts, o_opts) if "host" in o]
-        pki = TestPKI(hosts)
+        pki = TestPKI([*hosts, *SimulatedBinance.memory_hosts(), *SimulatedOkx.memory_hosts()])
         b_opts.setdefault("tls", pki)
         o_opts.setdefault("tls", pki)
     binance = SimulatedBinance(market, **b_opts)

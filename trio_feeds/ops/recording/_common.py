@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import trio
+
+import trio_feeds.exchanges as registry
 
 logger = logging.getLogger("trio_feeds.recording")
 
@@ -83,3 +85,17 @@ def relatch(stream: _Latching, clock: StepClock) -> None:
     if last is not None and last[0] is trio.lowlevel.current_task():
         stream._last_rx = None
         clock.latch(last[1])
+
+
+def replay_ping_interval(exchanges: Any) -> float:
+    """The ping interval of a replayed feed.  The replayed server never answers pings, so
+    the feed should hardly ping; but an exchange that closes a quiet client (a client idle
+    limit in its spec) must be pinged below that limit, as live."""
+    names = [exchanges] if isinstance(exchanges, str) else list(exchanges or ())
+    limits = [
+        limit
+        for name in names
+        if name in registry.names()
+        and (limit := registry.get(name).heartbeat.client_idle_limit) is not None
+    ]
+    return min(limits) * 5 / 6 if limits else 3600.0

@@ -20,6 +20,7 @@ from trio_feeds.core.errors import ConfigError
 from trio_feeds.core.redact import redact
 from trio_feeds.core.validate import seconds
 from trio_feeds.engine.ws import Connector, tls_connector
+from trio_feeds.exchanges import DEFAULT_EXCHANGES
 from trio_feeds.feed.feed import Feed, open_feed
 from trio_feeds.ops.recording._common import FORMAT_VERSION, StepClock, b64, essential, relatch
 
@@ -307,7 +308,7 @@ _NOT_RECORDED = frozenset({"connector", "http_transport", "clock", "ssl_context"
 @asynccontextmanager
 async def record(
     path: str | os.PathLike[str],
-    exchanges: Any = ("binance",),
+    exchanges: Any = DEFAULT_EXCHANGES,
     symbols: Any = ("BTC-USDT",),
     channels: Any = ("trade",),
     **kwargs: Any,
@@ -329,7 +330,7 @@ async def record(
 @asynccontextmanager
 async def recorded_feed(
     path: str | os.PathLike[str],
-    exchanges: Any = ("binance",),
+    exchanges: Any = DEFAULT_EXCHANGES,
     symbols: Any = ("BTC-USDT",),
     channels: Any = ("trade",),
     *,

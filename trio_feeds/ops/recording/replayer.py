@@ -24,6 +24,7 @@ from trio_feeds.ops.recording._common import (
     logger,
     path_key,
     relatch,
+    replay_ping_interval,
 )
 from trio_feeds.ops.recording.fileformat import Truncation, read_recording
 
@@ -337,13 +338,11 @@ class Replay:
         """The recorded open_feed arguments, with the replay's transport and timing."""
         kwargs = dict(self.feed_args)
         exchanges = kwargs.get("exchanges")
-        okx = isinstance(exchanges, (str, list, tuple)) and "okx" in exchanges
         kwargs.update(
             connector=self.connector,
             http_transport=self.http_transport,
             clock=self.clock,
-            # the replayed server never answers our pings: never time out waiting
-            heartbeat_interval=25.0 if okx else 3600.0,
+            heartbeat_interval=replay_ping_interval(exchanges),
             pong_timeout=1e9,
             buffer_size=2**40,
         )
