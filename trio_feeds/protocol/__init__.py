@@ -7,9 +7,12 @@
 '/stream'
 """
 
+from typing import Any
+
 from trio_feeds.protocol._base import CHANNEL_ALIASES as CHANNEL_ALIASES
 from trio_feeds.protocol._base import Adapter as Adapter
 from trio_feeds.protocol._base import normalize_channel as normalize_channel
+from trio_feeds.protocol._events import ConnectionGap as ConnectionGap
 from trio_feeds.protocol._events import ControlEvent as ControlEvent
 from trio_feeds.protocol._events import ExchangeError as ExchangeError
 from trio_feeds.protocol._events import ParseError as ParseError
@@ -20,26 +23,19 @@ from trio_feeds.protocol._events import Subscribed as Subscribed
 from trio_feeds.protocol._events import Unsubscribed as Unsubscribed
 from trio_feeds.protocol._subscription import Subscription as Subscription
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from trio_feeds.exchanges.binance.adapter import BinanceAdapter as BinanceAdapter
-    from trio_feeds.exchanges.okx.adapter import OkxAdapter as OkxAdapter
 
-
-_LAZY = {
-    "BinanceAdapter": "trio_feeds.exchanges.binance.adapter",
-    "OkxAdapter": "trio_feeds.exchanges.okx.adapter",
-}
-
-
-def __getattr__(name: str) -> object:
-    """The exchange adapters live in :mod:`trio_feeds.exchanges`; kept importable here."""
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
+def __getattr__(name: str) -> Any:
+    """Each exchange's adapter lives in its package under :mod:`trio_feeds.exchanges`; the
+    adapter classes of registered exchanges stay importable here by their class name."""
     if name in ("ADAPTERS", "get_adapter"):
         import trio_feeds.exchanges as exchanges
 
         return getattr(exchanges, name)
+    if name.endswith("Adapter") and not name.startswith("_"):
+        import trio_feeds.exchanges as exchanges
+
+        for exchange in exchanges.names():
+            adapter = exchanges.get(exchange).adapter
+            if adapter.__name__ == name:
+                return adapter
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
