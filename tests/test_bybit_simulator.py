@@ -200,7 +200,7 @@ async def test_books_equal_the_server_through_gaps_and_restarts(
         check()
         assert len(client.gaps) == 2
         sim.restart_books(symbol)  # u == 1: a snapshot that replaces the book, no gap
-        await client.pump(0.001)
+        await client.pump(0.01)
         assert client.sync.book.sequence == 1 and client.sync.resets == 1
         await client.pump(3.0)
         check()

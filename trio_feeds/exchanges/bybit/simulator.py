@@ -70,6 +70,8 @@ class _BookTopic:
     asks: dict[int, int] = attrs.Factory(dict)
     next_push: float = 0.0
     last_push: float = 0.0
+    #: a snapshot to every subscriber at the next push (``resend_snapshot``)
+    resend: bool = False
 
 
 @attrs.define
@@ -171,19 +173,18 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
 
     def restart_books(self, symbol: str | None = None) -> None:
         """A service restart: every book topic of ``symbol`` (the feed's name, any if None)
-        starts again at ``u == 1`` with a fresh snapshot to every subscriber."""
+        starts again at ``u == 1`` with a fresh snapshot to every subscriber (at the next
+        push)."""
         for (linear, topic), bt in self._books.items():
-            if symbol is not None and self._feed_symbol(linear, topic) != symbol:
-                continue
-            bt.u = 0
-            self._book_snapshot_all(linear, topic, bt)
+            if symbol is None or self._feed_symbol(linear, topic) == symbol:
+                bt.u = 0
 
     def resend_snapshot(self, symbol: str | None = None) -> None:
         """A problem at Bybit's end: a new snapshot (``u`` continuing) to every subscriber
-        of the book topics of ``symbol``."""
+        of the book topics of ``symbol`` (at the next push)."""
         for (linear, topic), bt in self._books.items():
             if symbol is None or self._feed_symbol(linear, topic) == symbol:
-                self._book_snapshot_all(linear, topic, bt)
+                bt.resend = True
 
     def shutdown(self, lead: float = 0.0, connection: SimConnection | None = None) -> None:
         """Close connections with 1001 (going away) after ``lead`` s: Bybit announces
@@ -591,22 +592,22 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
             bt.next_push = t + _BOOK_DEPTHS[bt.depth]
         changed = new_b != bt.bids or new_a != bt.asks
         conns = self._subs.get((linear, topic), set())
-        if bt.depth == 1:  # level 1: snapshots only
+        if bt.u == 0 or bt.resend:  # a first push, a restart or a re-sent snapshot: all
+            bt.u += 1
+            bt.resend = False
+            bt.bids, bt.asks, bt.last_push = new_b, new_a, t
+            self._push_book(linear, topic, sym, bt, "snapshot", bids, asks, ts, list(conns))
+            return
+        if bt.depth == 1:  # level 1: snapshots only, and again after 3 s without change
             resend = t - bt.last_push >= _LEVEL1_RESEND - 1e-9
-            if (due and (changed or resend)) or bt.u == 0:
-                if changed or bt.u == 0:
+            if due and (changed or resend):
+                if changed:
                     bt.u += 1
                 bt.bids, bt.asks, bt.last_push = new_b, new_a, t
                 self._push_book(linear, topic, sym, bt, "snapshot", bids, asks, ts, list(conns))
             elif pending:
-                self._push_book(
-                    linear, topic, sym, bt, "snapshot", *self._published(bt), ts, pending
-                )
-            return
-        if bt.u == 0:  # the topic's first push: everyone gets the snapshot
-            bt.u = 1
-            bt.bids, bt.asks, bt.last_push = new_b, new_a, t
-            self._push_book(linear, topic, sym, bt, "snapshot", bids, asks, ts, list(conns))
+                published = self._published(bt)
+                self._push_book(linear, topic, sym, bt, "snapshot", *published, ts, pending)
             return
         if due and changed:
             d_bids = [(p, q) for p, q in new_b.items() if bt.bids.get(p) != q]
@@ -629,20 +630,6 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
     @staticmethod
     def _published(bt: _BookTopic) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         return sorted(bt.bids.items(), reverse=True), sorted(bt.asks.items())
-
-    def _book_snapshot_all(self, linear: bool, topic: str, bt: _BookTopic) -> None:
-        sym = self._wire[topic.rpartition(".")[2]]
-        bids, asks = self.market.book(sym, bt.depth)
-        bt.u += 1
-        bt.bids, bt.asks = dict(bids), dict(asks)
-        bt.last_push = trio.current_time()
-        ts = self.clock.stamp(self.market.to_ms(trio.current_time()))
-        conns = list(self._subs.get((linear, topic), ()))
-        for conn in conns:
-            st = self._conn.get(conn)
-            if st is not None:
-                st.pending.discard(topic)
-        self._push_book(linear, topic, sym, bt, "snapshot", bids, asks, ts, conns)
 
     def _push_book(
         self,
