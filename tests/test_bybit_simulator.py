@@ -264,8 +264,8 @@ async def test_rejects_shutdown_refusals_and_idle(autojump_clock: trio.testing.M
             adapter.parse(await ws.get_message(), 0.0, out)
             assert isinstance(out[0], Rejected) and out[0].subscriptions == (sub,)
             with trio.fail_after(60):
-                await sim.all_connections[-1].closed.wait()  # no ping for 30 s
-            assert sim.all_connections[-1].close_reason == "idle: no ping"
+                await sim.all_connections[-1].closed.wait()  # no ping, no data for 30 s
+            assert sim.all_connections[-1].close_reason == "idle: no ping-pong and no data"
         sim.refuse_connections(1, status=503)
         with pytest.raises(BaseException):  # noqa: B017 - trio-websocket's ConnectionRejected
             async with ws_client(sim, SPOT):

@@ -48,12 +48,10 @@ SPEC = ExchangeSpec(
         rest_unit="requests",
     ),
     # application JSON {"op":"ping"} (answered by {"ret_msg":"pong","op":"ping"}); Bybit
-    # asks for one every 20 s and cuts a connection without ping-pong after 10 minutes
-    heartbeat=Heartbeat(
-        style="json",
-        interval=facts.PING_INTERVAL,
-        client_idle_limit=facts.IDLE_CLOSE_AFTER,
-    ),
+    # asks for one every 20 s.  It cuts a connection after 10 minutes with neither
+    # ping-pong nor data from the server: a connection receiving data is not cut, so this
+    # is no client_idle_limit (our pings every 20 s keep a quiet one open anyway)
+    heartbeat=Heartbeat(style="json", interval=facts.PING_INTERVAL, client_idle_limit=None),
     max_connection_age=facts.MAX_CONNECTION_AGE,
     books=BookRules(
         # snapshot + deltas with the u chain; a gap resubscribes (no REST snapshot)

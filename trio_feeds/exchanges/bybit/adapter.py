@@ -1,6 +1,6 @@
 """Bybit v5 public WebSocket (spot and USDT perpetuals), sans-I/O.
 
-Facts relied on (``docs/exchanges-bybit-coinbase.md`` gives the pages):
+Facts relied on (``docs/exchanges.md`` gives the pages):
 
 * ``BTC-USDT`` is spot (``/v5/public/spot``), ``BTC-USDT-PERP`` the USDT perpetual
   (``/v5/public/linear``); both are ``BTCUSDT`` on the wire.

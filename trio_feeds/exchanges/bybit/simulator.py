@@ -58,6 +58,8 @@ class _ConnState:
     pending: set[str] = attrs.Factory(set)
     #: characters of all subscribed args (Bybit: at most 21,000 per public connection)
     arg_chars: int = 0
+    #: trio time of the last data frame sent
+    last_data: float = 0.0
 
 
 @attrs.define
@@ -119,7 +121,7 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
     Rules: spot requests carry at most 10 args; the args of one connection at most 21,000
     characters (over: refused and a :class:`~trio_feeds.testing.Violation`); at most 500 new
     connections per 5 minutes per IP (counted); a connection from which nothing (no ping)
-    has come for ``idle_timeout`` s is closed.
+    has come and to which no data has gone for ``idle_timeout`` s (10 minutes) is closed.
     """
 
     name = "bybit"
@@ -223,7 +225,9 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
         if linear is None:
             return 404
         raw = uuid.UUID(int=zlib.crc32(f"{self.market.seed}:bybit:{conn.id}".encode()) << 64)
-        self._conn[conn] = _ConnState(f"{raw.hex[:8]}-{conn.id:04d}-bybit", linear)
+        self._conn[conn] = _ConnState(
+            f"{raw.hex[:8]}-{conn.id:04d}-bybit", linear, last_data=conn.opened_at
+        )
         return None
 
     def _check_connection_rate(self, remote: str, now: float) -> None:
@@ -238,10 +242,14 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
             nursery.start_soon(self._idle_watchdog, conn, self.idle_timeout)
 
     async def _idle_watchdog(self, conn: SimConnection, idle: float) -> None:
+        """Bybit: "if there is no ping-pong and no stream data sent from server end, the
+        connection will be cut off after 10 minutes"."""
         while True:
-            deadline = conn.last_received + idle
+            st = self._conn.get(conn)
+            last_data = st.last_data if st is not None else conn.opened_at
+            deadline = max(conn.last_received, last_data) + idle
             if trio.current_time() >= deadline:
-                conn.close(1000, "idle: no ping")
+                conn.close(1000, "idle: no ping-pong and no data")
                 return
             await trio.sleep_until(deadline)
 
@@ -385,6 +393,9 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
         return canon + "-PERP" if linear else canon
 
     def _send(self, conn: SimConnection, linear: bool, topic: str, msg: dict[str, Any]) -> None:
+        st = self._conn.get(conn)
+        if st is not None:
+            st.last_data = trio.current_time()
         text = dumps(msg)
         if self._armed and conn in self._armed:
             for faulted in self._faulted(conn, linear, topic, msg, text):

@@ -1,6 +1,6 @@
 """Coinbase Advanced Trade market-data WebSocket, sans-I/O.
 
-Facts relied on (``docs/exchanges-bybit-coinbase.md`` gives the pages):
+Facts relied on (``docs/exchanges.md`` gives the pages):
 
 * One endpoint, ``wss://advanced-trade-ws.coinbase.com``.  Requests
   ``{"type":"subscribe"|"unsubscribe","product_ids":[…],"channel":"…"}``, exactly one
