@@ -89,6 +89,12 @@ async def test_every_channel_yields_contract_records(
     async with sims() as s:
         async with trio_feeds.open_feed([exchange], [SYMBOL], channels, **s.options()) as feed:
             items = await collect(feed, 320.0)  # a closed Coinbase candle needs 5 minutes
+        if exchange == "bybit":  # JSON pings every 20 s, each answered (no pong timeout)
+            (conn,) = s.bybit.all_connections
+            assert conn.pings_received >= 10 and conn.pongs_sent == conn.pings_received
+        else:  # the adapter subscribed heartbeats by itself: quiet subscriptions stay open
+            (conn,) = s.coinbase.all_connections
+            assert "heartbeats:heartbeats" in conn.subscriptions
     data = [i for i in items if i.kind in channels]
     assert {i.kind for i in data} == set(channels)
     assert {(i.exchange, i.symbol) for i in data} == {(exchange, SYMBOL)}
