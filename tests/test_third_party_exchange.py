@@ -22,10 +22,17 @@ import trio.testing
 import trio_feeds
 from trio_feeds import exchanges
 from trio_feeds.core.errors import ConfigError
-from trio_feeds.core.records import Trade
+from trio_feeds.core.records import Gap, Trade
 from trio_feeds.core.symbols import canonical
 from trio_feeds.exchanges.spec import ExchangeSpec, Heartbeat, Limits
-from trio_feeds.protocol import Adapter, ParseError, Subscribed, Subscription, normalize_channel
+from trio_feeds.protocol import (
+    Adapter,
+    ConnectionGap,
+    ParseError,
+    Subscribed,
+    Subscription,
+    normalize_channel,
+)
 from trio_feeds.simulator.market import MarketTick, format_fixed
 from trio_feeds.simulator.server import SimConnection, SimulatedExchange
 from trio_feeds.testing import open_simulated_exchanges
@@ -39,7 +46,8 @@ TOY = "toyx"
 class ToyAdapter(Adapter):
     """Sans-I/O protocol of the toy exchange: ``{"op": "sub", "args": [symbols]}`` is
     acknowledged by ``{"ack": [symbols]}``; trades come as
-    ``{"ch": "trades", "sym", "id", "px", "sz", "side", "ts"}``."""
+    ``{"ch": "trades", "seq", "sym", "id", "px", "sz", "side", "ts"}``, ``seq`` numbering
+    the data messages of the connection (a hole is a ``ConnectionGap``)."""
 
     name: ClassVar[str] = TOY
     default_url: ClassVar[str] = "wss://ws.toy.invalid"
@@ -49,6 +57,8 @@ class ToyAdapter(Adapter):
     def __init__(self, *, keep_raw: bool = False, only_subscribed: bool = False) -> None:
         super().__init__(keep_raw=keep_raw, only_subscribed=only_subscribed)
         self._subs: dict[str, Subscription] = {}
+        self._seq: int | None = None
+        self._last_ts: int | None = None
 
     def subscription(self, channel: str, symbol: str, stream: str | None = None) -> Subscription:
         kind = normalize_channel(channel)
@@ -78,6 +88,15 @@ class ToyAdapter(Adapter):
                 out.append(Subscribed(subs))
                 return
             sym = msg["sym"]
+            seq, ts = int(msg["seq"]), int(msg["ts"])
+            if self._seq is not None and seq != self._seq + 1:
+                start = self._last_ts if self._last_ts is not None else ts
+                gaps = tuple(
+                    Gap(TOY, s.symbol, s.channel, start, ts, "messages lost")
+                    for s in self._subs.values()
+                )
+                out.append(ConnectionGap(TOY, self._seq + 1, seq, gaps, (), received_at))
+            self._seq, self._last_ts = seq, ts
             if sym not in self._subs and self.only_subscribed:
                 self._drop_unsolicited(f"trades:{sym}")
                 return
@@ -85,7 +104,7 @@ class ToyAdapter(Adapter):
                 Trade(
                     TOY,
                     sym,
-                    int(msg["ts"]),
+                    ts,
                     received_at,
                     float(msg["px"]),
                     float(msg["sz"]),
@@ -120,6 +139,9 @@ class SimulatedToy(SimulatedExchange):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.subscribed: dict[SimConnection, set[str]] = {}
+        self.seq: dict[SimConnection, int] = {}
+        #: data messages still to be "lost" (numbered, not sent)
+        self.lose = 0
 
     def _on_text(self, conn: SimConnection, text: str) -> None:
         msg = orjson.loads(text)
@@ -132,26 +154,29 @@ class SimulatedToy(SimulatedExchange):
 
     def _on_close(self, conn: SimConnection) -> None:
         self.subscribed.pop(conn, None)
+        self.seq.pop(conn, None)
 
     def _on_tick(self, tick: MarketTick) -> None:
         for sym, up in tick.updates.items():
             spec = self.market.spec(sym)
             for order in up.orders:
                 for f in order.fills:
-                    text = orjson.dumps(
-                        {
-                            "ch": "trades",
-                            "sym": sym,
-                            "id": f.trade_id,
-                            "px": format_fixed(f.price, spec.price_decimals),
-                            "sz": format_fixed(f.size, spec.size_decimals),
-                            "side": "buy" if order.is_buy else "sell",
-                            "ts": up.ts,
-                        }
-                    ).decode()
+                    fields = {
+                        "ch": "trades",
+                        "sym": sym,
+                        "id": f.trade_id,
+                        "px": format_fixed(f.price, spec.price_decimals),
+                        "sz": format_fixed(f.size, spec.size_decimals),
+                        "side": "buy" if order.is_buy else "sell",
+                        "ts": up.ts,
+                    }
                     for conn, symbols in list(self.subscribed.items()):
                         if sym in symbols:
-                            conn.send_data(text)
+                            seq = self.seq[conn] = self.seq.get(conn, 0) + 1
+                            if self.lose:
+                                self.lose -= 1
+                                continue
+                            conn.send_data(orjson.dumps({**fields, "seq": seq}).decode())
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -234,6 +259,15 @@ async def test_toy_exchange_streams_trades_through_open_feed(
             ids = [int(t.trade_id) for t in trades]
             assert ids == sorted(ids) and len(set(ids)) == len(ids)
             assert feed.health().healthy
+            # messages lost on the connection (the adapter's ConnectionGap): Gap events
+            toy.lose = 2
+            items = await collect(feed, 3)
+            gaps = [i for i in items if i.kind == "gap"]
+            assert [(g.exchange, g.symbol, g.channel, g.reason) for g in gaps] == [
+                (TOY, "BTC-USDT", "trade", "messages lost")
+            ]
+            assert gaps[0].start < gaps[0].end
+            assert feed.health().sources[TOY].gaps == 1
         assert len(toy.all_connections) == 1
 
 

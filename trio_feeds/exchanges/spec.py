@@ -91,7 +91,9 @@ HeartbeatStyle = Literal["websocket", "text", "json"]
 class Heartbeat:
     """How a connection's liveness is checked."""
 
-    style: HeartbeatStyle = "websocket"
+    style: HeartbeatStyle = attrs.field(
+        default="websocket", validator=attrs.validators.in_(("websocket", "text", "json"))
+    )
     #: the longest the exchange lets a ping interval be (None: only the feed's
     #: ``heartbeat_interval``); the engine pings at least this often
     interval: float | None = None
