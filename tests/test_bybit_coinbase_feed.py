@@ -19,7 +19,7 @@ import trio
 import trio.testing
 
 import trio_feeds
-from trio_feeds import Book, Candle, Gap, Quote, Ticker, Trade, exchanges
+from trio_feeds import Book, Candle, Gap, Quote, SubscriptionRejected, Ticker, Trade, exchanges
 from trio_feeds.exchanges.bybit.simulator import SimulatedBybit
 from trio_feeds.exchanges.coinbase.simulator import SimulatedCoinbase
 from trio_feeds.testing import MarketSimulator, MarketTick
@@ -243,3 +243,23 @@ async def test_quote_fails_over_between_bybit_and_coinbase(
             switches = [i for i in during if i.kind == "source_switch"]
             assert switches and switches[0].to_source == "bybit"
             assert any(i.kind == "quote" and i.exchange == "bybit" for i in during)
+
+
+@pytest.mark.parametrize("exchange", ["bybit", "coinbase"])
+async def test_a_refused_subscription_is_an_event_and_the_others_stream(
+    autojump_clock: trio.testing.MockClock, exchange: str
+) -> None:
+    async with sims() as s:
+        if exchange == "bybit":
+            s.bybit.reject("BTCUSDT", "tickers")
+        else:
+            s.coinbase.reject("BTC-USDT", "market_trades")
+        refused = "ticker" if exchange == "bybit" else "trade"
+        channels = ["trade", "ticker", "quote"]
+        async with trio_feeds.open_feed([exchange], [SYMBOL], channels, **s.options()) as feed:
+            items = await collect(feed, 5.0)
+    rejected = [i for i in items if isinstance(i, SubscriptionRejected)]
+    assert [(r.exchange, r.symbol, r.channel) for r in rejected] == [(exchange, SYMBOL, refused)]
+    assert ("BTCUSDT" if exchange == "bybit" else SYMBOL) in rejected[0].message  # Bybit's text
+    kinds = {i.kind for i in items if i.kind in channels}
+    assert kinds == set(channels) - {refused}
