@@ -29,7 +29,11 @@ async def ws_client(sim: SimulatedExchange, path: str) -> AsyncIterator[WebSocke
             yield ws
         finally:
             nursery.cancel_scope.cancel()
-            await trio.aclose_forcefully(stream)
+            # shielded: a Cancelled from the cancelled nursery here would replace (and the
+            # nursery would then swallow) an exception raised by the body, such as a failed
+            # assertion
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(stream)
 
 
 async def send(ws: WebSocketConnection, msg: Any) -> None:

@@ -183,27 +183,30 @@ async def test_books_equal_the_server_through_lost_messages(
         await client.start()
         await client.pump(2.0)
 
-        def check() -> None:
+        async def check() -> None:
+            sim.market.freeze()  # let what is in flight arrive: then both sides must agree
+            await client.pump(0.5)
             bids, asks = sim.book("BTC-USD")
             assert client.sync.synced
             got_b, got_a = client.sync.book.top()
             assert list(got_b) == [(float(p), float(q)) for p, q in bids]
             assert list(got_a) == [(float(p), float(q)) for p, q in asks]
+            sim.market.thaw()
 
-        check()
+        await check()
         sim.sequence_gap("BTC-USD")  # one l2_data message lost: a hole in sequence_num
         await client.pump(2.0)
-        check()
+        await check()
         assert len(client.gaps) == 1 and client.resubscribes == 1
         sim.corrupt("gap", "BTC-USD")
         await client.pump(2.0)
-        check()
+        await check()
         assert len(client.gaps) == 2
         sim.silence()  # a stall: messages lost meanwhile still count in sequence_num
         await client.pump(1.0)
         sim.resume()
         await client.pump(2.0)
-        check()
+        await check()
         assert len(client.gaps) == 3 and client.resubscribes == 3
 
 
