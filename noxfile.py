@@ -24,8 +24,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    session.install("ruff", "import-linter", "-e", ".")
     session.run("ruff", "check", "trio_feeds", "tests", "bench", "noxfile.py")
+    session.run("lint-imports")  # the contracts in .importlinter
     session.run("ruff", "format", "--check", "trio_feeds", "tests", "bench", "noxfile.py")
 
 
