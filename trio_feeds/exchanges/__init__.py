@@ -48,7 +48,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "trio_feeds.exchanges"
 
 # Built-in exchanges, imported on first use.
-_BUILTIN = ("binance", "okx")
+_BUILTIN = ("binance", "okx", "bybit", "coinbase")
 #: what :func:`trio_feeds.open_feed` streams from when no exchange is named
 DEFAULT_EXCHANGES: tuple[str, ...] = ("binance",)
 _REGISTRY: dict[str, ExchangeSpec] = {}
