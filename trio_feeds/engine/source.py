@@ -43,12 +43,11 @@ from trio_feeds.core.redact import redact
 from trio_feeds.engine.books import BookKeeper, RestClient
 from trio_feeds.engine.limits import LIMITS, Backoff, ConnectionBudget, ExchangeBudget
 from trio_feeds.engine.stats import LatencyTracker, SourceStatus
+from trio_feeds.engine.transport import DEFAULT_TRANSPORT, Connection, Transport
 from trio_feeds.engine.ws import (
     ConnectionClosed,
     Connector,
     ConnectProgress,
-    WebSocket,
-    connect_websocket,
     tls_error,
 )
 from trio_feeds.protocol import (
@@ -103,6 +102,8 @@ class Settings:
     certificate_errors: str = "retry"
     #: a ping round trip above this counts as slow: the next ping goes out sooner
     max_source_latency: float = 5.0
+    #: opens each session's WebSocket (``open_feed(transport=...)``)
+    transport: Transport = DEFAULT_TRANSPORT
 
 
 #: what a connection attempt may fail with (anything else is a bug and is raised)
@@ -548,8 +549,12 @@ class Source:
         progress = ConnectProgress()
         try:
             with trio.fail_after(s.connect_timeout):
-                ws = await connect_websocket(
-                    url, s.connector, ssl_context=s.ssl_context, progress=progress
+                ws = await s.transport.connect(
+                    url,
+                    s.connector,
+                    ssl_context=s.ssl_context,
+                    progress=progress,
+                    nursery=shard_nursery,
                 )
         except trio.TooSlowError:
             raise SessionEnded(
@@ -675,7 +680,7 @@ class _Session:
         self,
         source: Source,
         adapter: Adapter,
-        ws: WebSocket,
+        ws: Connection,
         shard: list[Subscription],
         budget: ConnectionBudget,
         dedupe: _Dedupe,

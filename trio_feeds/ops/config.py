@@ -13,6 +13,7 @@ Environment variables (the names deployments already use)::
     TRIO_FEEDS_EXCHANGES     list    comma separated, e.g. "binance,okx"
     TRIO_FEEDS_SYMBOLS       list    "BTC-USDT,ETH-USDT"
     TRIO_FEEDS_CHANNELS      list    "trade,quote"
+    TRIO_FEEDS_TRANSPORT     str     default | trio-websocket
 
 Booleans accept true/false, 1/0, yes/no, on/off (any case).
 """
@@ -30,6 +31,7 @@ from typing import Any
 import attrs
 
 from trio_feeds.core.errors import ConfigError
+from trio_feeds.engine.transport import TRANSPORTS
 from trio_feeds.exchanges import ADAPTERS
 from trio_feeds.feed.aggregate import CONFLICT_MODES
 from trio_feeds.feed.feed import Feed, open_feed
@@ -51,6 +53,7 @@ ENV_VARS: dict[str, str] = {
     "TRIO_FEEDS_EXCHANGES": "exchanges",
     "TRIO_FEEDS_SYMBOLS": "symbols",
     "TRIO_FEEDS_CHANNELS": "channels",
+    "TRIO_FEEDS_TRANSPORT": "transport",
 }
 
 #: open_feed arguments a TOML file may set besides the FeedConfig fields (kept in ``options``)
@@ -135,6 +138,11 @@ def _check(v: Mapping[str, Any], names: Mapping[str, str]) -> None:
         raise ConfigError(
             f"{n['max_source_latency']}={lat!r} is invalid; accepted values: a positive number"
         )
+    if v["transport"] not in TRANSPORTS:
+        raise ConfigError(
+            f"{n['transport']}={v['transport']!r} is invalid; accepted values: "
+            f"{', '.join(TRANSPORTS)}"
+        )
     unknown = set(v["options"]) - _OPTION_KEYS
     if unknown:
         raise ConfigError(
@@ -159,6 +167,8 @@ class FeedConfig:
     failover: bool = True
     conflict: str = "primary"
     max_source_latency: float = 5.0
+    #: how connections run: ``"default"`` or ``"trio-websocket"`` (see ``open_feed``)
+    transport: str = "default"
     options: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
 
     def __attrs_post_init__(self) -> None:
@@ -280,6 +290,7 @@ class FeedConfig:
             "failover": self.failover,
             "conflict": self.conflict,
             "max_source_latency": self.max_source_latency,
+            "transport": self.transport,
             **self.options,
         }
         kwargs.update(overrides)
