@@ -16,3 +16,7 @@ if not os.environ.get("TRIO_FEEDS_PURE_PYTHON"):
         from trio_feeds import _speedups as speedups
     except ImportError:  # not built: callers use their pure-Python twins
         speedups = None
+
+__all__ = [
+    "speedups",
+]

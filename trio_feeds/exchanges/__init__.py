@@ -88,4 +88,5 @@ class _Adapters(Mapping[str, "type[Adapter]"]):
         return len(_REGISTRY)
 
 
+#: a live, read-only view of the registry: exchange name -> its adapter class
 ADAPTERS: Mapping[str, type[Adapter]] = _Adapters()

@@ -498,3 +498,10 @@ class Aggregator:
             min(t.low for t in ts),
             sum(t.quote_volume for t in ts),
         )
+
+
+__all__ = [
+    "CONFLICT_MODES",
+    "Aggregator",
+    "SourceView",
+]

@@ -532,3 +532,9 @@ def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:
         result: BaseException = leaf
         return result
     return group
+
+
+__all__ = [
+    "Feed",
+    "open_feed",
+]

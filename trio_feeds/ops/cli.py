@@ -643,3 +643,7 @@ def main(argv: Sequence[str] | None = None, *, clock: trio.abc.Clock | None = No
 
 if __name__ == "__main__":
     sys.exit(main())
+
+__all__ = [
+    "main",
+]

@@ -20,6 +20,21 @@ from trio_feeds.protocol._events import Subscribed as Subscribed
 from trio_feeds.protocol._events import Unsubscribed as Unsubscribed
 from trio_feeds.protocol._subscription import Subscription as Subscription
 
+__all__ = [
+    "CHANNEL_ALIASES",
+    "Adapter",
+    "ControlEvent",
+    "ExchangeError",
+    "ParseError",
+    "Pong",
+    "Rejected",
+    "ServerShutdown",
+    "Subscribed",
+    "Subscription",
+    "Unsubscribed",
+    "normalize_channel",
+]
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from trio_feeds.exchanges.binance.adapter import BinanceAdapter as BinanceAdapter
