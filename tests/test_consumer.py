@@ -15,9 +15,6 @@ from conftest import TWS_PINGS_BEHIND_MESSAGES, active_transport, xfail_on
 import trio_feeds
 from trio_feeds.testing import MarketSimulator, SimulatedBinance, open_simulated_exchanges
 
-#: run over every transport (see conftest.TRANSPORTS)
-pytestmark = pytest.mark.usefixtures("transport")
-
 
 def _binance_in_thread(ready: queue.Queue[Any], stop: threading.Event) -> None:
     """A simulated Binance on its own trio loop in a thread, so that it keeps sending (and
@@ -45,6 +42,7 @@ def _binance_in_thread(ready: queue.Queue[Any], stop: threading.Event) -> None:
     trio.run(main)
 
 
+@pytest.mark.usefixtures("transport")  # over every transport (conftest.TRANSPORTS)
 async def test_a_consumer_blocking_20ms_per_item_keeps_the_pings_answered(
     request: pytest.FixtureRequest,
 ) -> None:
@@ -132,6 +130,7 @@ async def test_an_error_storm_with_a_consumer_that_does_not_read_stays_bounded(
         assert sum(x.count for x in errors) + len(disconnects) == source.errors
 
 
+@pytest.mark.usefixtures("transport")  # over every transport (conftest.TRANSPORTS)
 async def test_the_first_error_is_shown_at_once_and_repeats_are_counted(
     autojump_clock: Any,
 ) -> None:

@@ -21,9 +21,6 @@ from test_first_batch import T0, run, until
 from trio_feeds.engine.source import _Dedupe
 from trio_feeds.protocol import BinanceAdapter, OkxAdapter
 
-#: run over every transport (see conftest.TRANSPORTS)
-pytestmark = pytest.mark.usefixtures("transport")
-
 N = 100_000
 
 
@@ -106,6 +103,7 @@ def test_without_only_subscribed_the_adapter_parses_any_stream() -> None:
     assert t.symbol == "ETH-USDT"
 
 
+@pytest.mark.usefixtures("transport")  # over every transport (conftest.TRANSPORTS)
 def test_the_feed_reports_unsubscribed_frames_once_and_keeps_no_state_for_them(
     request: pytest.FixtureRequest,
 ) -> None:
