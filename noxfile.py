@@ -24,8 +24,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    session.install("ruff")
+    session.install("-e", ".", "ruff", "import-linter")
     session.run("ruff", "check", "trio_feeds", "tests", "bench", "noxfile.py")
+    # the layers: sans-I/O protocol, no exchange named by the engine, no cycles (pyproject.toml)
+    session.run("lint-imports")
     session.run("ruff", "format", "--check", "trio_feeds", "tests", "bench", "noxfile.py")
 
 

@@ -38,9 +38,18 @@ PENDING = {
     "trio_feeds.engine.limits",
     "trio_feeds.engine.source",
     "trio_feeds.exchanges.bybit",
+    "trio_feeds.exchanges.binance.diagnose",
+    "trio_feeds.exchanges.binance.handlers",
+    "trio_feeds.exchanges.binance.snapshot",
+    "trio_feeds.exchanges.binance.streams",
     "trio_feeds.exchanges.bybit.facts",
     "trio_feeds.exchanges.coinbase",
     "trio_feeds.exchanges.coinbase.facts",
+    "trio_feeds.exchanges.okx.control",
+    "trio_feeds.exchanges.okx.diagnose",
+    "trio_feeds.exchanges.okx.frames",
+    "trio_feeds.exchanges.okx.push",
+    "trio_feeds.exchanges.okx.snapshot",
     "trio_feeds.simulator",
 }
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import trio_feeds.core.records as _records
-import trio_feeds.exchanges.okx.adapter as okx
+import trio_feeds.exchanges.okx.frames as okx
 from trio_feeds.books.orderbook import BookUpdated
 from trio_feeds.core.accel import speedups
 from trio_feeds.core.fast import fast_constructor

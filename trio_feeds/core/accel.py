@@ -7,13 +7,15 @@ Python.  Set ``TRIO_FEEDS_PURE_PYTHON=1`` to use the Python versions anyway.
 
 from __future__ import annotations
 
+import importlib
 import os
 from types import ModuleType
 
 speedups: ModuleType | None = None
 if not os.environ.get("TRIO_FEEDS_PURE_PYTHON"):
     try:
-        from trio_feeds import _speedups as speedups
+        # by name: the extension is optional and not part of the import graph
+        speedups = importlib.import_module("trio_feeds._speedups")
     except ImportError:  # not built: callers use their pure-Python twins
         speedups = None
 

@@ -29,10 +29,10 @@ def _load_builtin() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
     for name in _BUILTIN:
         spec = importlib.import_module(f"trio_feeds.exchanges.{name}").SPEC
         _REGISTRY.setdefault(spec.name, spec)
+    _loaded = True
 
 
 def register(spec: ExchangeSpec, *, replace: bool = False) -> None:

@@ -35,26 +35,19 @@ __all__ = [
     "normalize_channel",
 ]
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from trio_feeds.exchanges.binance.adapter import BinanceAdapter as BinanceAdapter
-    from trio_feeds.exchanges.okx.adapter import OkxAdapter as OkxAdapter
-
-
-_LAZY = {
-    "BinanceAdapter": "trio_feeds.exchanges.binance.adapter",
-    "OkxAdapter": "trio_feeds.exchanges.okx.adapter",
-}
-
 
 def __getattr__(name: str) -> object:
-    """The exchange adapters live in :mod:`trio_feeds.exchanges`; kept importable here."""
-    if name in _LAZY:
-        import importlib
+    """Adapter classes (e.g. ``BinanceAdapter``) live in their exchange packages under
+    :mod:`trio_feeds.exchanges`; they stay importable from here by their class names."""
+    if not (name.endswith("Adapter") or name in ("ADAPTERS", "get_adapter")) or name == "Adapter":
+        # e.g. a submodule being imported (``from trio_feeds.protocol import _rules``)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+    exchanges = importlib.import_module("trio_feeds.exchanges")
     if name in ("ADAPTERS", "get_adapter"):
-        import trio_feeds.exchanges as exchanges
-
         return getattr(exchanges, name)
+    for adapter in exchanges.ADAPTERS.values():
+        if adapter.__name__ == name:
+            return adapter
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
