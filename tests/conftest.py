@@ -291,3 +291,12 @@ def drain(feed: trio_feeds.Feed) -> list[Any]:
 
 def ms(sims: SimulatedExchanges) -> int:
     return int(sims.clock() * 1000)
+
+
+def pytest_configure(config: Any) -> None:
+    """The ``trio_feeds`` pytest plugin comes with the package (entry point ``pytest11``); in
+    a checkout not (re)installed since it was added, register it here under the same name."""
+    if not config.pluginmanager.has_plugin("trio_feeds"):
+        from trio_feeds.testing import pytest_plugin
+
+        config.pluginmanager.register(pytest_plugin, "trio_feeds")

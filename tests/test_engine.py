@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -480,7 +481,12 @@ async def test_make_before_break_on_shutdown_notice(autojump_clock: Any, exchang
 
 
 async def test_connection_age_handoff(autojump_clock: Any, monkeypatch: Any) -> None:
-    monkeypatch.setitem(_source.MAX_CONNECTION_AGE, "binance", 600.0)
+    from trio_feeds import exchanges
+
+    spec = exchanges.get("binance")  # the exchange's own rule, shortened for the test
+    monkeypatch.setitem(
+        exchanges._REGISTRY, "binance", attrs.evolve(spec, max_connection_age=600.0)
+    )
     async with simulated_feed(["binance"], rate=5) as h:
         await trio.sleep(1300)
         conns = h.binance.all_connections

@@ -54,11 +54,18 @@ async def test_invalid_arguments_fail_at_once_naming_the_argument(
     assert names in str(info.value)
 
 
-@pytest.mark.parametrize("symbol", ["BTCUSDT", "BTC/USDT", "", "btc-usdt-"])
+@pytest.mark.parametrize("symbol", ["XYZABC", "BTC USDT", "", "btc-usdt-"])
 async def test_malformed_symbols_are_named(symbol: str) -> None:
     with pytest.raises(SymbolError) as info:
         await open_with(symbols=[symbol])
     assert repr(symbol) in str(info.value)
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USDT:USDT", "btc-usdt-perp"])
+async def test_perpetuals_are_refused_as_not_supported_yet(symbol: str) -> None:
+    with pytest.raises(SymbolError, match="perpetuals are not supported yet") as info:
+        await open_with(symbols=[symbol])
+    assert repr(symbol) in str(info.value) and "BTC-USDT-PERP" in str(info.value)
 
 
 async def test_channel_aliases_of_the_original_design_are_accepted() -> None:

@@ -36,14 +36,8 @@ import trio_websocket
 
 from trio_feeds.core.errors import ConfigError, HandshakeRejected, ProtocolError
 from trio_feeds.core.redact import redact
-from trio_feeds.engine.ws import (
-    _PROGRESS,
-    MAX_MESSAGE,
-    ConnectionClosed,
-    Connector,
-    ConnectProgress,
-    open_stream,
-)
+from trio_feeds.engine.streams import _PROGRESS, Connector, ConnectProgress, open_stream
+from trio_feeds.engine.ws import MAX_MESSAGE, ConnectionClosed
 
 __all__ = ["TrioWebsocketTransport", "TwsConnection"]
 
