@@ -19,3 +19,7 @@ if not os.environ.get("TRIO_FEEDS_PURE_PYTHON"):
         speedups = importlib.import_module("trio_feeds._speedups")
     except ImportError:  # not built: callers use their pure-Python twins
         speedups = None
+
+__all__ = [
+    "speedups",
+]

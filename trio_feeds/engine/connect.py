@@ -24,12 +24,11 @@ from trio_feeds.core.errors import (
     TLSError,
 )
 from trio_feeds.core.redact import redact
+from trio_feeds.engine.transport import DEFAULT_TRANSPORT, Connection, Transport
 from trio_feeds.engine.ws import (
     ConnectionClosed,
     Connector,
     ConnectProgress,
-    WebSocket,
-    connect_websocket,
     tls_error,
 )
 
@@ -61,6 +60,8 @@ class Settings:
     certificate_errors: str = "retry"
     #: a ping round trip above this counts as slow: the next ping goes out sooner
     max_source_latency: float = 5.0
+    #: opens each session's WebSocket (``open_feed(transport=...)``)
+    transport: Transport = DEFAULT_TRANSPORT
 
 
 #: what a connection attempt may fail with (anything else is a bug and is raised)
@@ -75,10 +76,17 @@ CONNECT_ERRORS = (
 )
 
 
-async def open_websocket(url: str, settings: Settings, progress: ConnectProgress) -> WebSocket:
-    """Open one session's WebSocket: the single place a connection is opened."""
-    return await connect_websocket(
-        url, settings.connector, ssl_context=settings.ssl_context, progress=progress
+async def open_websocket(
+    url: str, settings: Settings, progress: ConnectProgress, nursery: trio.Nursery
+) -> Connection:
+    """Open one session's WebSocket: the single place a connection is opened, by the
+    feed's transport (``nursery`` outlives the connection, for the transport's tasks)."""
+    return await settings.transport.connect(
+        url,
+        settings.connector,
+        ssl_context=settings.ssl_context,
+        progress=progress,
+        nursery=nursery,
     )
 
 

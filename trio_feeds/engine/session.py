@@ -19,7 +19,7 @@ from trio_feeds.engine.books import BookKeeper
 from trio_feeds.engine.connect import SessionEnded
 from trio_feeds.engine.dedupe import _Dedupe
 from trio_feeds.engine.limits import ConnectionBudget
-from trio_feeds.engine.ws import WebSocket
+from trio_feeds.engine.transport import Connection
 from trio_feeds.protocol import (
     Adapter,
     ConnectionGap,
@@ -52,7 +52,7 @@ class _Session:
         self,
         source: Source,
         adapter: Adapter,
-        ws: WebSocket,
+        ws: Connection,
         shard: list[Subscription],
         budget: ConnectionBudget,
         dedupe: _Dedupe,

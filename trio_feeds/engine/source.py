@@ -162,7 +162,7 @@ class Source(SourceBase):
         progress = ConnectProgress()
         try:
             with trio.fail_after(s.connect_timeout):
-                ws = await open_websocket(url, s, progress)
+                ws = await open_websocket(url, s, progress, shard_nursery)
         except trio.TooSlowError:
             raise SessionEnded(
                 "connect_timeout", f"{progress.phase} not done within {s.connect_timeout:g} s"

@@ -214,4 +214,5 @@ class _Adapters(Mapping[str, "type[Adapter]"]):
         return len(names())
 
 
+#: a live, read-only view of the registry: exchange name -> its adapter class
 ADAPTERS: Mapping[str, type[Adapter]] = _Adapters()

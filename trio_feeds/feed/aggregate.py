@@ -354,3 +354,10 @@ class Aggregator(_ConflictModes):
                 if s != self.primary:
                     self.on_demand(s, False)
         return event
+
+
+__all__ = [
+    "CONFLICT_MODES",
+    "Aggregator",
+    "SourceView",
+]

@@ -30,6 +30,7 @@ from trio_feeds.core.symbols import canonical
 from trio_feeds.core.validate import seconds
 from trio_feeds.engine.limits import shared_budget
 from trio_feeds.engine.source import Settings, Source
+from trio_feeds.engine.transport import Transport, get_transport
 from trio_feeds.engine.ws import Connector
 from trio_feeds.exchanges import ADAPTERS, DEFAULT_EXCHANGES, get
 from trio_feeds.feed.aggregate import CONFLICT_MODES, Aggregator
@@ -113,6 +114,7 @@ async def open_feed(
     book_mode: str = "full",
     book_deltas: bool = False,
     connector: Connector | None = None,
+    transport: str | Transport = "default",
     http_transport: httpx.AsyncBaseTransport | None = None,
     ssl_context: ssl.SSLContext | None = None,
     certificate_errors: str = "retry",
@@ -142,6 +144,11 @@ async def open_feed(
     ``connect_timeout``) and is retried with backoff; ``certificate_errors="fatal"`` makes
     a refused certificate end the feed with :class:`~trio_feeds.TLSCertificateError` (a
     ``ConfigError``) instead.
+
+    ``transport`` says how each connection's WebSocket runs: ``"default"`` (the fast
+    receive path, one batch per socket read) or ``"trio-websocket"`` (over trio-websocket
+    connections, one message at a time; same engine, same events), or any object
+    implementing :class:`trio_feeds.engine.transport.Transport`.
     """
     ex_names = _names("exchanges", exchanges)
     if len(set(ex_names)) != len(ex_names):
@@ -169,6 +176,7 @@ async def open_feed(
         rng=random.Random(seed),
         http_transport=http_transport,
         book_deltas=bool(book_deltas),
+        transport=get_transport(transport),
     )
     if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
         raise ConfigError(f"ssl_context must be an ssl.SSLContext or None, got {ssl_context!r}")

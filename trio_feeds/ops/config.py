@@ -13,6 +13,7 @@ Environment variables (the names deployments already use)::
     TRIO_FEEDS_EXCHANGES     list    comma separated registered names (trio_feeds.exchanges)
     TRIO_FEEDS_SYMBOLS       list    "BTC-USDT,ETH/USDT" (any accepted symbol form)
     TRIO_FEEDS_CHANNELS      list    "trade,quote"
+    TRIO_FEEDS_TRANSPORT     str     default | trio-websocket
 
 Booleans accept true/false, 1/0, yes/no, on/off (any case).  Exchange names are
 case-insensitive; symbols are normalized with :func:`trio_feeds.canonical`.  Other
@@ -35,6 +36,7 @@ import attrs
 
 from trio_feeds.core.errors import ConfigError, SymbolError
 from trio_feeds.core.symbols import canonical
+from trio_feeds.engine.transport import TRANSPORTS
 from trio_feeds.feed.feed import Feed, open_feed
 from trio_feeds.ops._config_check import OPTION_KEYS as _OPTION_KEYS
 from trio_feeds.ops._config_check import ConfigWarning as ConfigWarning
@@ -57,6 +59,7 @@ ENV_VARS: dict[str, str] = {
     "TRIO_FEEDS_EXCHANGES": "exchanges",
     "TRIO_FEEDS_SYMBOLS": "symbols",
     "TRIO_FEEDS_CHANNELS": "channels",
+    "TRIO_FEEDS_TRANSPORT": "transport",
 }
 
 #: other ``TRIO_FEEDS_*`` variables trio_feeds reads (not settings of a feed)
@@ -117,6 +120,13 @@ def _symbols(value: Any) -> Any:
     return tuple(one(s) for s in names) if isinstance(names, tuple) else names
 
 
+def _transport(name: str, value: Any) -> Any:
+    """``value`` when it names a transport, else a :class:`ConfigError` naming ``name``."""
+    if value not in TRANSPORTS:
+        raise ConfigError(f"{name}={value!r} is invalid; accepted values: {', '.join(TRANSPORTS)}")
+    return value
+
+
 def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
@@ -145,12 +155,15 @@ class FeedConfig:
     failover: bool = True
     conflict: str = "primary"
     max_source_latency: float = _FEED_DEFAULTS["max_source_latency"]
+    #: how connections run: ``"default"`` or ``"trio-websocket"`` (see ``open_feed``)
+    transport: str = "default"
     options: Mapping[str, Any] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.options, Mapping):
             raise ConfigError(f"options must be a mapping, got {self.options!r:.60}")
         object.__setattr__(self, "options", dict(self.options))
+        _transport("transport", self.transport)
         _check(attrs.asdict(self, recurse=False), {})
 
     # -- sources ---------------------------------------------------------------------------
@@ -179,6 +192,8 @@ class FeedConfig:
                 value = _split(var, raw)
             elif field == "conflict":
                 value = raw.strip().lower()
+            elif field == "transport":
+                value = _transport(var, raw.strip())
             else:
                 value = raw.strip()
             changes[field] = value
@@ -286,6 +301,7 @@ class FeedConfig:
             "failover": self.failover,
             "conflict": self.conflict,
             "max_source_latency": self.max_source_latency,
+            "transport": self.transport,
             **self.options,
         }
         kwargs.update(overrides)

@@ -23,6 +23,21 @@ from trio_feeds.protocol._events import Subscribed as Subscribed
 from trio_feeds.protocol._events import Unsubscribed as Unsubscribed
 from trio_feeds.protocol._subscription import Subscription as Subscription
 
+__all__ = [
+    "CHANNEL_ALIASES",
+    "Adapter",
+    "ControlEvent",
+    "ExchangeError",
+    "ParseError",
+    "Pong",
+    "Rejected",
+    "ServerShutdown",
+    "Subscribed",
+    "Subscription",
+    "Unsubscribed",
+    "normalize_channel",
+]
+
 
 def __getattr__(name: str) -> Any:
     """Each exchange's adapter lives in its package under :mod:`trio_feeds.exchanges`; the

@@ -25,6 +25,8 @@ class Subscribed:
 
 @attrs.frozen(slots=True)
 class Unsubscribed:
+    """The exchange confirmed that these subscriptions were removed."""
+
     subscriptions: tuple[Subscription, ...]
     request_id: str | None = None
 
@@ -95,6 +97,7 @@ class ParseError:
 ControlEvent: TypeAlias = (
     Subscribed | Unsubscribed | Rejected | Pong | ServerShutdown | ExchangeError | ParseError
 )
+"""Any control event an adapter's ``parse`` appends beside the records."""
 
 
 def excerpt(frame: bytes | str, limit: int = 200) -> str:
