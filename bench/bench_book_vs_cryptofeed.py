@@ -49,9 +49,10 @@ sys.path.insert(0, str(HERE))
 
 from gen_okx_book_frames import generate  # noqa: E402
 
-from trio_feeds.books.orderbook import SPEEDUPS, BookUpdated, OkxBookSync  # noqa: E402
+from trio_feeds.books.orderbook import SPEEDUPS, BookUpdated  # noqa: E402
 from trio_feeds.core.records import BookDelta  # noqa: E402
 from trio_feeds.exchanges.okx.adapter import OkxAdapter  # noqa: E402
+from trio_feeds.exchanges.okx.book import OkxBookSync  # noqa: E402
 
 SYMBOL = "BTC-USDT"
 DEPTH = 20
@@ -124,12 +125,13 @@ def run_trio(frames: list[bytes], mode: str) -> tuple[float, dict[str, Any]]:
 
 def _keeper(sync: OkxBookSync) -> Any:
     from trio_feeds.engine.books import BookKeeper
+    from trio_feeds.exchanges import get
 
     def nope(*_: Any) -> None:
         raise AssertionError("unexpected resync during the benchmark")
 
     keeper = BookKeeper(
-        "okx",
+        get("okx"),
         [SYMBOL],
         depth=DEPTH,
         deltas=False,

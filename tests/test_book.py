@@ -15,16 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trio_feeds.books.orderbook import (
-    BinanceBookSync,
     BookGap,
     BookUpdated,
-    OkxBookSync,
     OrderBook,
     ResubscribeRequest,
     SnapshotRequest,
-    okx_crc32,
 )
 from trio_feeds.core.records import Book, BookDelta
+from trio_feeds.exchanges.binance.book import BinanceBookSync
+from trio_feeds.exchanges.okx.book import OkxBookSync, book_crc32, okx_crc32
 
 # --------------------------------------------------------------------------- frame helpers
 
@@ -263,18 +262,18 @@ def test_book_checksum_uses_received_strings() -> None:
         text=((("3366.1", "7"), ("3366", "6")), (("3366.8", "9"), ("3368", "8"))),
     )
     assert b.has_text
-    assert b.okx_checksum() == -1881014294
+    assert book_crc32(b) == -1881014294
     b.apply([(3366.0, 0.0)], [(3372.0, 8.0)], text=((("3366", "0"),), (("3372", "8"),)))
-    assert b.okx_checksum() == 831078360
+    assert book_crc32(b) == 831078360
     # Padded strings differ from formatted floats: the texts matter.
     p = OrderBook()
     p.load_snapshot([(1.0, 2.0)], [(3.0, 4.0)], text=((("1.00", "2.0"),), (("3.00", "4.0"),)))
-    assert p.okx_checksum() == okx_crc32([("1.00", "2.0")], [("3.00", "4.0")])
+    assert book_crc32(p) == okx_crc32([("1.00", "2.0")], [("3.00", "4.0")])
     # Without texts the floats are formatted (best effort).
     q = OrderBook()
     q.load_snapshot([(3366.1, 7.0), (3366.0, 6.0)], [(3366.8, 9.0), (3368.0, 8.0)])
     assert not q.has_text
-    assert q.okx_checksum() == -1881014294
+    assert book_crc32(q) == -1881014294
     # An apply without texts drops them all.
     b.apply([(3366.1, 1.0)], [])
     assert not b.has_text
@@ -768,8 +767,8 @@ def test_incremental_book_equals_rebuilt(
     )
     assert rebuilt.top() == book.top()
     assert book.has_text
-    assert book.okx_checksum() == rebuilt.okx_checksum()
-    assert book.okx_checksum() == okx_crc32(_side_text(list(exp_bids)), _side_text(list(exp_asks)))
+    assert book_crc32(book) == book_crc32(rebuilt)
+    assert book_crc32(book) == okx_crc32(_side_text(list(exp_bids)), _side_text(list(exp_asks)))
 
 
 @settings(max_examples=300, deadline=None)
@@ -961,9 +960,10 @@ def test_book_keeper_builds_one_whole_book_per_symbol_per_batch() -> None:
     """Several diffs in one socket read give one Book, the newest; a gap voids the
     pending one and the consumer gets the Gap instead."""
     from trio_feeds.engine.books import BookKeeper
+    from trio_feeds.exchanges.okx import SPEC
 
     keeper = BookKeeper(
-        "okx", ["BTC-USDT"], depth=5, deltas=False, rest=None,  # type: ignore[arg-type]
+        SPEC, ["BTC-USDT"], depth=5, deltas=False, rest=None,  # type: ignore[arg-type]
         clock=lambda: 0.0, spawn=lambda fn, arg: None, resubscribe=None,  # type: ignore[arg-type]
         emit=lambda items: None, on_error=lambda m: None,
     )  # fmt: skip

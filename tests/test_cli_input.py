@@ -43,6 +43,8 @@ def _one_line_error(code: int, err: str) -> None:
 
 
 class _Answer:
+    status_code = 200
+
     def __init__(self, data: Any) -> None:
         self._data = data
 

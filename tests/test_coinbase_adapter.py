@@ -94,8 +94,8 @@ def test_products_are_batched() -> None:
 
 def test_validation_names_what_is_wrong() -> None:
     a = CoinbaseAdapter()
-    with pytest.raises(SymbolError, match="BTCUSD"):
-        a.subscription("trade", "BTCUSD")
+    with pytest.raises(SymbolError, match="BTC USD"):
+        a.subscription("trade", "BTC USD")
     with pytest.raises(ConfigError, match="'level3' cannot serve 'book'"):
         a.subscription("book", "BTC-USD", "level3")
     assert a.subscription("ticker", "btc-usd", "ticker_batch").topic == "ticker_batch:BTC-USD"

@@ -157,3 +157,122 @@ async def test_disabled_feeds_refuse_to_start() -> None:
         async with config.open_feed():
             pass  # pragma: no cover
     assert trio_feeds.FeedConfig is FeedConfig
+
+
+# -- units, plausibility, symbols, unknown names (issue 18) ----------------------------------
+import warnings  # noqa: E402
+
+from trio_feeds.ops.config import ConfigWarning  # noqa: E402
+
+
+@pytest.mark.parametrize("raw", ["0.5", "0.01", "5000000"])
+def test_max_source_latency_in_the_environment_refuses_what_cannot_be_milliseconds(
+    raw: str,
+) -> None:
+    with pytest.raises(ConfigError, match="MAX_SOURCE_LATENCY") as info:
+        FeedConfig.from_env({"MAX_SOURCE_LATENCY": raw})
+    assert "milliseconds" in str(info.value)
+
+
+def test_max_source_latency_in_the_environment_warns_on_odd_values() -> None:
+    with pytest.warns(ConfigWarning, match=r"MAX_SOURCE_LATENCY='20'.*milliseconds"):
+        assert FeedConfig.from_env({"MAX_SOURCE_LATENCY": "20"}).max_source_latency == 0.02
+    with pytest.warns(ConfigWarning, match="120000 milliseconds"):
+        FeedConfig.from_env({"MAX_SOURCE_LATENCY": "120000"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert FeedConfig.from_env({"MAX_SOURCE_LATENCY": "500"}).max_source_latency == 0.5
+
+
+def test_max_source_latency_in_seconds_names_the_unit(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.toml"
+    path.write_text("max_source_latency = 500\n")  # milliseconds written where seconds go
+    with pytest.raises(ConfigError, match=r"feeds.toml: max_source_latency=500.*seconds"):
+        FeedConfig.from_toml(path)
+    path.write_text("max_source_latency = 0.0001\n")
+    with pytest.raises(ConfigError, match=r"max_source_latency=0.0001.*seconds"):
+        FeedConfig.from_toml(path)
+    path.write_text("max_source_latency = 120\n")
+    with pytest.warns(ConfigWarning, match=r"max_source_latency=120 seconds.*in seconds"):
+        FeedConfig.from_toml(path)
+    with pytest.raises(ConfigError, match="seconds"):
+        FeedConfig().evolve(max_source_latency="0.5")
+    with pytest.raises(ConfigError, match="seconds"):
+        FeedConfig().evolve(max_source_latency=-1)
+
+
+def test_from_env_normalizes_and_validates_symbols_and_exchange_names() -> None:
+    c = FeedConfig.from_env(
+        {"TRIO_FEEDS_SYMBOLS": "btc/usdt, ETHUSDT", "TRIO_FEEDS_EXCHANGES": "Binance,OKX",
+         "PRIMARY_EXCHANGE": "OKX"}
+    )  # fmt: skip
+    assert c.symbols == ("BTC-USDT", "ETH-USDT")
+    assert c.exchanges == ("binance", "okx") and c.primary == "okx"
+    with pytest.raises(ConfigError, match=r"TRIO_FEEDS_SYMBOLS: symbol 'BTC USDT'"):
+        FeedConfig.from_env({"TRIO_FEEDS_SYMBOLS": "BTC-USDT,BTC USDT"})
+    with pytest.raises(ConfigError, match=r"TRIO_FEEDS_SYMBOLS.*perpetuals are not supported"):
+        FeedConfig.from_env({"TRIO_FEEDS_SYMBOLS": "BTC/USDT:USDT"})
+    with pytest.raises(ConfigError, match=r"TRIO_FEEDS_EXCHANGES: unknown exchange 'okk'.*'okx'"):
+        FeedConfig.from_env({"TRIO_FEEDS_EXCHANGES": "okk"})
+
+
+def test_unknown_trio_feeds_variables_are_warned_about() -> None:
+    with pytest.warns(
+        ConfigWarning, match=r"TRIO_FEEDS_SYMBOL .*did you mean 'TRIO_FEEDS_SYMBOLS'"
+    ):
+        c = FeedConfig.from_env({"TRIO_FEEDS_SYMBOL": "ETH-USDT"})
+    assert c.symbols == ("BTC-USDT",)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FeedConfig.from_env({"TRIO_FEEDS_PURE_PYTHON": "1", "OTHER_THING": "x"})
+
+
+@pytest.mark.parametrize(
+    ("toml", "words"),
+    [
+        ("stale_after = -1\n", ["bad.toml: stale_after=-1", "seconds"]),
+        ("book_depth = '5'\n", ["bad.toml: book_depth='5'", "whole number"]),
+        ("standby = 'warm'\n", ["bad.toml: standby='warm'", "hot, cold"]),
+        ("keep_raw = 1\n", ["bad.toml: keep_raw=1", "boolean"]),
+        ("[urls]\nkraken = 'ws://h:1'\n", ["bad.toml: urls.kraken", "unknown exchange"]),
+        ("[urls]\nbinance = 5\n", ["bad.toml: urls.binance=5", "not a URL"]),
+        ("symbols = ['BTC USDT']\n", ["bad.toml: symbols", "'BTC USDT'"]),
+        ("exchanges = 'okk'\n", ["bad.toml: exchanges", "'okk'", "did you mean 'okx'"]),
+        ("stale_afer = 3\n", ["bad.toml", "'stale_afer'", "did you mean 'stale_after'"]),
+    ],
+)
+def test_toml_errors_name_the_file_and_the_key(tmp_path: Path, toml: str, words: list[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        FeedConfig.from_toml(bad)
+    for word in words:
+        assert word in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"stale_afer": 3}, ["'stale_afer'", "did you mean 'stale_after'"]),
+        ({"exchanges": 5}, ["exchanges"]),
+        ({"symbols": None}, ["symbols"]),
+        ({"symbols": ["BTC USDT"]}, ["'BTC USDT'"]),
+        ({"channels": [1]}, ["channels"]),
+        ({"options": 5}, ["options"]),
+        ({"stale_after": 0}, ["stale_after", "seconds"]),
+        ({"enabled": "yes"}, ["enabled", "boolean"]),
+    ],
+)
+def test_evolve_raises_config_error(changes: dict[str, object], words: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        FeedConfig().evolve(**changes)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_evolve_takes_open_feed_arguments_into_options() -> None:
+    c = FeedConfig().evolve(stale_after=3.0, symbols=["eth/btc"], exchanges=["OKX"])
+    assert c.options == {"stale_after": 3.0}
+    assert c.symbols == ("ETH-BTC",) and c.exchanges == ("okx",)
+    assert c.feed_kwargs()["stale_after"] == 3.0
+    assert FeedConfig(symbols=["btcusdt"]).symbols == ("BTC-USDT",)

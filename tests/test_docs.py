@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -43,3 +44,54 @@ def test_example_runs(name: str, code: str, tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+#: A project made of a page's ``# file: NAME`` blocks (any language), as the tutorial says.
+FILE_BLOCK = re.compile(r"```[a-z]*\n# file: (\S+)\n(.*?)```", re.S)
+
+#: until the package is reinstalled with its ``pytest11`` entry point, load the plugin as
+#: the entry point would (under the same name, so an installed entry point is not doubled)
+PLUGIN_SHIM = """
+def pytest_configure(config):
+    if not config.pluginmanager.has_plugin("trio_feeds"):
+        from trio_feeds.testing import pytest_plugin
+        config.pluginmanager.register(pytest_plugin, "trio_feeds")
+"""
+
+
+def file_projects() -> list[tuple[str, dict[str, str]]]:
+    found = []
+    for page in sorted(DOCS.glob("*.md")):
+        files = dict(FILE_BLOCK.findall(page.read_text()))
+        if files:
+            found.append((page.name, files))
+    return found
+
+
+PROJECTS = file_projects()
+
+
+def test_the_tutorial_is_a_project() -> None:
+    pages = {name for name, _ in PROJECTS}
+    assert "tutorial-testing.md" in pages
+
+
+@pytest.mark.parametrize(("name", "files"), PROJECTS, ids=[n for n, _ in PROJECTS])
+def test_file_projects_pass_their_tests(name: str, files: dict[str, str], tmp_path: Path) -> None:
+    for filename, text in files.items():
+        (tmp_path / filename).write_text(text)
+    if "conftest.py" not in files:
+        (tmp_path / "conftest.py").write_text(PLUGIN_SHIM)
+    root = str(DOCS.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert proc.returncode == 0, f"{name}:\n{proc.stdout}\n{proc.stderr}"
+    tests = sum(1 for f in files if f.startswith("test_"))
+    assert "passed" in proc.stdout and tests > 0

@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import attrs
 import pytest
 import trio
 import trio.testing
-from conftest import SYMBOLS, check_trades, drain, ms, simulated_feed
+from conftest import SYMBOLS, active_transport, check_trades, drain, ms, simulated_feed
 
 import trio_feeds
 import trio_feeds.engine.source as _source
@@ -21,6 +22,9 @@ from trio_feeds import ReconnectLimitError
 from trio_feeds.engine.source import Source
 from trio_feeds.exchanges.binance.adapter import BinanceAdapter
 from trio_feeds.testing import open_simulated_exchanges
+
+#: run over every transport (see conftest.TRANSPORTS)
+pytestmark = pytest.mark.usefixtures("transport")
 
 ALL_CHANNELS = ["trade", "ticker", "quote", "book", "candle"]
 
@@ -87,6 +91,7 @@ async def test_loopback_tcp_end_to_end() -> None:
                 ["trade", "book"],
                 urls={ex: sims.urls[ex]},
                 rest_urls={ex: sims.rest_urls[ex]},
+                transport=active_transport(),
             ) as feed:
                 kinds: set[str] = set()
                 with trio.fail_after(10):
@@ -162,6 +167,7 @@ async def test_connect_timeout_retries_then_gives_up(autojump_clock: Any) -> Non
             reconnect_delay=1,
             max_reconnect_attempts=3,
             seed=7,
+            transport=active_transport(),
         ) as feed:
             with trio.fail_after(600):
                 async for item in feed:
@@ -200,6 +206,7 @@ async def test_connect_timeout_then_recovery(autojump_clock: Any) -> None:
             connect_timeout=3,
             clock=sims.clock,
             seed=1,
+            transport=active_transport(),
         ) as feed:
             with trio.fail_after(120):
                 async for item in feed:
@@ -423,6 +430,7 @@ async def test_rejected_subscription_is_reported_and_others_stream(
             urls={exchange: sims.urls[exchange]},
             connector=sims.connector,
             clock=sims.clock,
+            transport=active_transport(),
         ) as feed:
             items: list[Any] = []
             with trio.move_on_after(30):
@@ -473,7 +481,12 @@ async def test_make_before_break_on_shutdown_notice(autojump_clock: Any, exchang
 
 
 async def test_connection_age_handoff(autojump_clock: Any, monkeypatch: Any) -> None:
-    monkeypatch.setitem(_source.MAX_CONNECTION_AGE, "binance", 600.0)
+    from trio_feeds import exchanges
+
+    spec = exchanges.get("binance")  # the exchange's own rule, shortened for the test
+    monkeypatch.setitem(
+        exchanges._REGISTRY, "binance", attrs.evolve(spec, max_connection_age=600.0)
+    )
     async with simulated_feed(["binance"], rate=5) as h:
         await trio.sleep(1300)
         conns = h.binance.all_connections
@@ -637,6 +650,7 @@ async def test_no_task_left_running_after_the_feed_exits(autojump_clock: Any) ->
             connector=sims.connector,
             http_transport=sims.http_transport,
             clock=sims.clock,
+            transport=active_transport(),
         ) as feed:
             await trio.sleep(10)
             sims.binance.shutdown_notice(lead=5)

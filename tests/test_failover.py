@@ -9,9 +9,13 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from conftest import active_transport
 
 import trio_feeds
 from trio_feeds.testing import SimulatedExchanges, open_simulated_exchanges
+
+#: run over every transport (see conftest.TRANSPORTS)
+pytestmark = pytest.mark.usefixtures("transport")
 
 DATA = {"trade", "ticker", "quote", "book", "candle"}
 
@@ -34,7 +38,11 @@ async def feed_on(
     )
     opts.update(kw)
     async with trio_feeds.open_feed(
-        ["binance", "okx"], ["BTC-USDT"], channels or ["trade", "quote"], **opts
+        ["binance", "okx"],
+        ["BTC-USDT"],
+        channels or ["trade", "quote"],
+        **opts,
+        transport=active_transport(),
     ) as feed:
         yield feed
 

@@ -2,15 +2,16 @@
 
 Each example is one ``trio.run`` under its own ``MockClock(autojump_threshold=0)`` (DESIGN.md,
 "Trio idioms": hypothesis and function-scoped trio fixtures do not mix).  One feed over the
-simulated Binance and OKX (memory mode) runs while a random script of faults plays against
-them: outages (``refuse_connections(k)`` + ``drop()``), stalls (``silence()``, resumed later),
-latency spikes (``latency(x)`` with x above ``max_source_latency``, back to 0 later), lag
-episodes (the exchange's event time falls behind, up to seconds, then recovers:
-``clock.lag_episode``) and recoveries (``resume()`` + ``latency(0)``).  Each run also has
-reality's constant habits: a clock offset per exchange (either sign, up to minutes), bursts
-of events in one millisecond, OKX candles stamped with their open time; and drops whose
-reconnect brings bad data in its very first batch (``corrupt(kind, new_connections=1)`` +
-``drop()``).  The test keeps the
+simulated Binance and OKX (memory mode) runs while a random fault script plays against
+them, drawn and played with the public toolkit (``trio_feeds.testing.strategies.fault_scripts``
+and ``sims.run_script``): outages (``outage(d)``: connections cut, reconnects refused for d
+seconds), stalls (``stall(d)``), latency spikes (``latency_spike(d, x)`` with x above
+``max_source_latency``) and lag episodes (``lag(d, x)``: the exchange's event time falls
+behind, up to seconds, then recovers).  Each run also has reality's constant habits, from
+the public strategies too: a clock offset per exchange (``clock_offsets()``: either sign, up
+to minutes), bursts of events in one millisecond (``bursts()``), OKX candles stamped with
+their open time; and, this test's own addition, drops whose reconnect brings bad data in its
+very first batch (``corrupt(kind, new_connections=1)`` + ``drop()``).  The test keeps the
 ground truth of which source is faulted when (the script's own times, plus the simulators'
 connection logs for when a reconnect got through) and checks, against what the consumer saw
 and when:
@@ -50,7 +51,15 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import trio_feeds
-from trio_feeds.testing import LagEpisode, open_simulated_exchanges
+from trio_feeds.testing import (
+    Fault,
+    FaultScript,
+    LagEpisode,
+    PlayedFault,
+    SimulatedExchanges,
+    open_simulated_exchanges,
+)
+from trio_feeds.testing.strategies import bursts, clock_offsets, fault_scripts
 
 SOURCES = ("binance", "okx")
 DATA = frozenset({"trade", "ticker", "quote", "book", "candle"})
@@ -128,18 +137,19 @@ HELD_BACK = QUIET + EPS
 
 
 @attrs.define
-class Fault:
+class Truth:
+    """The ground truth of one fault as played: when it surely hurt the source."""
+
     exchange: str
     kind: str  # "outage" | "stall" | "latency" | "lag"
     start: float
     end: float = math.inf
     #: latency spikes: the latency
     x: float = 0.0
+    #: when the fault's own time was over (start + duration)
+    planned_end: float = math.inf
     #: index into the simulator's connection_log when the fault was applied
     log_index: int = 0
-    #: how many resume() / latency() calls on this exchange came before this fault (script
-    #: order, not time: several steps can share one virtual instant)
-    change_index: int = 0
     #: how the fault ended: "connect" (a new connection), "resume", "latency"
     ended_by: str = ""
     #: lag episodes: the episode
@@ -225,18 +235,16 @@ def containing(intervals: list[Interval], t: float) -> Interval | None:
 @attrs.define
 class Run:
     primary: str
-    script: list[Any]
+    script: FaultScript
+    bad_firsts: list[BadFirst] = attrs.Factory(list)
     start: float = 0.0
     end: float = 0.0
     items: list[tuple[float, Any]] = attrs.Factory(list)
-    faults: list[Fault] = attrs.Factory(list)
+    faults: list[Truth] = attrs.Factory(list)
     #: per exchange: the simulator's connection log (time, outcome)
     logs: dict[str, list[tuple[float, str]]] = attrs.Factory(dict)
-    resumes: dict[str, list[float]] = attrs.Factory(lambda: {s: [] for s in SOURCES})
-    latency_changes: dict[str, list[tuple[float, float]]] = attrs.Factory(
-        lambda: {s: [] for s in SOURCES}
-    )
     final_active: str | None = None
+    played: list[PlayedFault] = attrs.Factory(list)
     #: set when virtual time stopped advancing (see LivelockGuard)
     livelock: str | None = None
     #: reality's habits drawn for the run: clock offset per exchange (s), burst probability
@@ -252,17 +260,12 @@ class Run:
             if f.kind == "outage":
                 f.end, f.ended_by = accepted, "connect"
             elif f.kind == "stall":
-                resumed = min(self.resumes[f.exchange][f.change_index :], default=math.inf)
-                if accepted <= resumed:
+                if accepted <= f.planned_end:
                     f.end, f.ended_by = accepted, "connect"
                 else:
-                    f.end, f.ended_by = resumed, "resume"
+                    f.end, f.ended_by = f.planned_end, "resume"
             elif f.kind == "latency":
-                f.end = min(
-                    (t for t, _ in self.latency_changes[f.exchange][f.change_index + 1 :]),
-                    default=math.inf,
-                )
-                f.ended_by = "latency"
+                f.end, f.ended_by = f.planned_end, "latency"
             else:
                 assert f.episode is not None
                 f.end, f.ended_by = f.episode.end, "episode"
@@ -283,7 +286,7 @@ class Run:
         stopped = [f.not_streaming for f in self.faults if f.exchange == ex]
         return complement(union(warm + stopped), self.start, self.end)
 
-    def _surely_unhealthy(self, f: Fault) -> Interval:
+    def _surely_unhealthy(self, f: Truth) -> Interval:
         if f.kind not in ("latency", "lag"):
             return f.surely_unhealthy
         # The lag only goes up with delayed batches *arriving*: a stall or an outage of the
@@ -318,7 +321,8 @@ class Run:
         lines = [
             f"primary={self.primary} end={self.end:.2f} offsets={self.offsets} "
             f"bursts={self.bursts}",
-            f"script={self.script}",
+            str(self.script),
+            f"bad first batches: {self.bad_firsts}",
         ]
         lines.extend(
             f"  fault {f.exchange} {f.kind} x={f.x:g} {f.start:.2f}..{f.end:.2f} ({f.ended_by})"
@@ -330,100 +334,84 @@ class Run:
         return "\n".join(lines)
 
 
-# -- the script: small pieces, one kind of reality each --------------------------------------
-#: the exchange drops every connection and refuses the next k connects
-outages = st.tuples(st.just("outage"), st.integers(1, 4))
-#: the exchange stops sending data (answering pings) for a while
-stalls = st.tuples(st.just("stall"), st.floats(0.5, 8.0))
-#: every frame delayed x s for a while: x above max_source_latency with margin, below
-#: stale_after - QUIET + margin: the spike shows as latency, not (by itself) as staleness
-spikes = st.tuples(st.just("spike"), st.floats(1.2, 1.5), st.floats(1.0, 12.0))
-#: the exchange's event time falls behind (a backlog under load) and recovers: peak lag, rise,
-#: hold and fall times; frames leave on time, so this is lag, never staleness
-lag_episodes = st.tuples(
-    st.just("lag"),
-    st.floats(MAX_LAT + 0.3, 6.0),
-    st.floats(0.2, 4.0),
-    st.floats(0.0, 8.0),
-    st.floats(0.2, 4.0),
+# -- the script: the public strategies, tuned to this test's bounds ---------------------------
+#: outages (cut, refused for d s), stalls (silent d s, pings answered), latency spikes (every
+#: frame x s late: above max_source_latency with margin, below stale_after - QUIET + margin,
+#: so the spike shows as latency, not by itself as staleness), lag episodes (event time
+#: falling behind, frames on time: lag, never staleness)
+scripts = fault_scripts(
+    SOURCES,
+    max_faults=8,
+    horizon=40.0,
+    min_faults=1,
+    kinds=("outage", "stall", "latency", "lag"),
+    durations=(0.5, 10.0),
+    lags=(MAX_LAT + 0.3, 6.0),
+    latencies=(1.2, 1.5),
 )
-#: resume() and latency(0)
-recoveries = st.tuples(st.just("recover"))
-#: a drop whose reconnect's first batch holds bad data (one error event, one Gap); at most
-#: BAD_FIRST_MAX per source and script: 5 errors in 60 s would be unhealthy
-bad_firsts = st.tuples(st.just("bad_first"), st.sampled_from(["malformed", "nan", "bad_trade_id"]))
+
+
+@attrs.frozen
+class BadFirst:
+    """This test's own fault: a drop whose reconnect's first batch holds bad data (one error
+    event, one Gap).  At most BAD_FIRST_MAX per source and run: 5 errors in 60 s would be
+    unhealthy."""
+
+    at: float
+    exchange: str
+    corrupt: str
+
+
 BAD_FIRST_MAX = 3
-actions = st.one_of(outages, stalls, spikes, lag_episodes, recoveries, bad_firsts)
-steps = st.tuples(st.floats(0.0, 12.0), st.sampled_from(SOURCES), actions)
-scripts = st.lists(steps, min_size=1, max_size=8)
-#: a constant offset between this machine's clock and an exchange's, either sign, up to minutes
-clock_offsets = st.one_of(st.just(0.0), st.floats(-180.0, 180.0))
-#: chance per market tick of a burst of events in one millisecond
-bursts = st.sampled_from([0.0, 0.3])
+bad_firsts = st.lists(
+    st.builds(
+        BadFirst,
+        st.floats(0.0, 40.0).map(lambda x: round(x, 3)),
+        st.sampled_from(SOURCES),
+        st.sampled_from(["malformed", "nan", "bad_trade_id"]),
+    ),
+    max_size=BAD_FIRST_MAX,
+).map(lambda bs: sorted(bs, key=lambda b: b.at))
 
 
-async def _play(run: Run, sims: Any, script: list[Any], nursery: trio.Nursery) -> None:
-    async def later(delay: float, fn: Any) -> None:
-        await trio.sleep(delay)
-        fn()
+def _log_index(sim: Any, t: float) -> int:
+    """How many connection attempts the simulator logged up to trio time ``t``."""
+    return sum(1 for a in sim.connection_log if a.time <= t)
 
-    for delay, ex, action in script:
-        await trio.sleep(delay)
-        sim = sims.sims[ex]
-        now = trio.current_time()
-        kind = action[0]
-        if kind == "bad_first":
-            if sum(f.bad_first for f in run.faults if f.exchange == ex) >= BAD_FIRST_MAX:
-                continue
+
+def _truth(run: Run, sims: SimulatedExchanges, played: PlayedFault) -> Truth | None:
+    f, sim, handle = played.fault, sims.sims[played.fault.exchange], played.handle
+    index = _log_index(sim, played.start)
+    if f.kind == "stall" and (handle is None or not handle.connections):
+        return None  # nothing was connected: nothing stalled
+    truth = Truth(
+        f.exchange, f.kind, played.start, planned_end=played.end, log_index=index, x=f.extra
+    )
+    if f.kind == "lag":
+        assert handle is not None
+        truth.episode = handle.episode
+    return truth
+
+
+async def _play(run: Run, sims: SimulatedExchanges) -> None:
+    async def play_bad_firsts() -> None:
+        t0 = trio.current_time()
+        for bad in run.bad_firsts:
+            await trio.sleep_until(t0 + bad.at)
+            sim = sims.sims[bad.exchange]
+            now = trio.current_time()
             run.faults.append(
-                Fault(ex, "outage", now, log_index=len(sim.connection_log), bad_first=True)
-            )
-            sim.corrupt(action[1], new_connections=1)
-            sim.drop()
-        elif kind == "outage":
-            run.faults.append(Fault(ex, "outage", now, log_index=len(sim.connection_log)))
-            sim.refuse_connections(action[1])
-            sim.drop()
-        elif kind == "stall":
-            if sim.connections:  # silence() acts on open connections only
-                run.faults.append(
-                    Fault(
-                        ex,
-                        "stall",
-                        now,
-                        log_index=len(sim.connection_log),
-                        change_index=len(run.resumes[ex]),
-                    )
+                Truth(
+                    bad.exchange, "outage", now, log_index=len(sim.connection_log), bad_first=True
                 )
-            sim.silence(answer_pings=True)
-
-            def resume(sim: Any = sim, ex: str = ex) -> None:
-                run.resumes[ex].append(trio.current_time())
-                sim.resume()
-
-            nursery.start_soon(later, action[1], resume)
-        elif kind == "lag":
-            _, peak, rise, hold, fall = action
-            episode = sim.clock.lag_episode(peak=peak, rise=rise, hold=hold, fall=fall)
-            run.faults.append(Fault(ex, "lag", now, x=peak, episode=episode))
-        elif kind == "spike":
-            x = action[1]
-            run.faults.append(
-                Fault(ex, "latency", now, x=x, change_index=len(run.latency_changes[ex]))
             )
-            run.latency_changes[ex].append((now, x))
-            sim.latency(x)
+            sim.corrupt(bad.corrupt, new_connections=1)
+            sim.drop()
 
-            def calm(sim: Any = sim, ex: str = ex) -> None:
-                run.latency_changes[ex].append((trio.current_time(), 0.0))
-                sim.latency(0)
-
-            nursery.start_soon(later, action[2], calm)
-        else:
-            run.resumes[ex].append(now)
-            sim.resume()
-            run.latency_changes[ex].append((now, 0.0))
-            sim.latency(0)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(play_bad_firsts)
+        played = await sims.run_script(run.script)
+    run.played = played
 
 
 class LivelockGuard(trio.abc.Instrument):
@@ -454,15 +442,16 @@ class LivelockGuard(trio.abc.Instrument):
             self.scope.cancel()
 
 
-def run_script(
+def run_faults(
     seed: int,
     primary: str,
-    script: list[Any],
+    script: FaultScript,
     tail: float,
     offsets: tuple[float, float] = (0.0, 0.0),
     burst: float = 0.0,
+    bad: list[BadFirst] | None = None,
 ) -> Run:
-    run = Run(primary, script)
+    run = Run(primary, script, list(bad or []))
     run.offsets = dict(zip(SOURCES, offsets, strict=True))
     run.bursts = burst
     clock = trio.testing.MockClock(autojump_threshold=0)
@@ -514,14 +503,17 @@ def run_script(
                     guard.scope = nursery.cancel_scope
                     nursery.start_soon(collect)
                     await trio.sleep(WARMUP)
-                    async with trio.open_nursery() as script_nursery:
-                        await _play(run, sims, script, script_nursery)
+                    await _play(run, sims)
                     await trio.sleep(tail)
                     nursery.cancel_scope.cancel()
                 run.end = trio.current_time()
                 run.final_active = feed.active_source
             for ex in SOURCES:
                 run.logs[ex] = [(a.time, a.outcome) for a in sims.sims[ex].connection_log]
+            for played in run.played:
+                truth = _truth(run, sims, played)
+                if truth is not None:
+                    run.faults.append(truth)
         run.resolve()
 
     trio.run(main, clock=clock, instruments=[guard])
@@ -725,18 +717,20 @@ PHASES = [Phase.explicit, Phase.reuse, Phase.generate]
     primary=st.sampled_from(SOURCES),
     script=scripts,
     tail=st.floats(0.0, 25.0),
-    offsets=st.tuples(clock_offsets, clock_offsets),
-    burst=bursts,
+    offsets=st.tuples(clock_offsets(), clock_offsets()),
+    burst=bursts(),
+    bad=bad_firsts,
 )
 def test_failover_invariants_under_random_faults(
     seed: int,
     primary: str,
-    script: list[Any],
+    script: FaultScript,
     tail: float,
     offsets: tuple[float, float],
     burst: float,
+    bad: list[BadFirst],
 ) -> None:
-    run = run_script(seed, primary, script, tail, offsets, burst)
+    run = run_faults(seed, primary, script, tail, offsets, burst, bad)
     problems = check(run)
     assert not problems, "\n".join(problems) + "\n" + run.describe()
 
@@ -746,7 +740,8 @@ def test_failover_invariants_under_random_faults(
 def test_one_outage_of_the_primary_fails_over_and_back(seed: int, primary: str, at: float) -> None:
     """The simplest script, every invariant: the primary drops and refuses one reconnect;
     the feed fails over at once and back failback_after after the primary recovered."""
-    run = run_script(seed, primary, [(at, primary, ("outage", 1))], FAILBACK + 10.0)
+    script = FaultScript([Fault("outage", primary, at=at, duration=0.5)])
+    run = run_faults(seed, primary, script, FAILBACK + 10.0)
     problems = check(run)
     assert not problems, "\n".join(problems) + "\n" + run.describe()
     switches = [i for _, i in run.of("source_switch")]
@@ -762,7 +757,8 @@ def test_failback_deadline_never_freezes_virtual_time() -> None:
     the deadline is re-armed to the instant that just passed, the watcher wakes at once:
     a busy loop at one virtual instant (under MockClock: a hang)."""
     for seed in (1, 4):
-        run = run_script(seed, "binance", [(1.0, "binance", ("outage", 1))], 10.0)
+        script = FaultScript([Fault("outage", "binance", at=1.0, duration=0.5)])
+        run = run_faults(seed, "binance", script, 10.0)
         assert run.livelock is None, run.livelock
         assert run.final_active == "binance", run.describe()
 
@@ -771,19 +767,24 @@ def test_failback_deadline_never_freezes_virtual_time() -> None:
 @given(
     seed=st.integers(0, 1000),
     primary=st.sampled_from(SOURCES),
-    offsets=st.tuples(clock_offsets, clock_offsets),
+    offsets=st.tuples(clock_offsets(), clock_offsets()),
     peak=st.floats(2.0, 6.0),
-    refusals=st.integers(15, 25),
+    down=st.floats(3.0, 8.0),
 )
 def test_no_blackout_while_the_other_source_lags(
-    seed: int, primary: str, offsets: tuple[float, float], peak: float, refusals: int
+    seed: int, primary: str, offsets: tuple[float, float], peak: float, down: float
 ) -> None:
     """The standby's event time has fallen behind (unhealthy, still streaming) when the
     primary goes down for seconds: one FailoverFailed, a degraded switch to the standby, and
     its data keeps reaching the consumer until the primary is back."""
     other = next(s for s in SOURCES if s != primary)
-    script = [(0.0, other, ("lag", peak, 0.5, 30.0, 0.5)), (3.0, primary, ("outage", refusals))]
-    run = run_script(seed, primary, script, 15.0, offsets)
+    script = FaultScript(
+        [
+            Fault("lag", other, at=0.0, duration=31.0, extra=peak),
+            Fault("outage", primary, at=3.0, duration=down),
+        ]
+    )
+    run = run_faults(seed, primary, script, 15.0, offsets)
     problems = check(run)
     assert not problems, "\n".join(problems) + "\n" + run.describe()
     failed = run.of("failover_failed")
@@ -792,6 +793,6 @@ def test_no_blackout_while_the_other_source_lags(
     assert degraded and degraded[0][1].to_source == other, run.describe()
     outage = next(f for f in run.faults if f.kind == "outage")
     during = [t for t, i in run.items if i.kind in DATA and outage.start < t < outage.end]
-    # full-jitter backoff up to 1 s: 15+ refused connects keep the primary down for seconds
+    # an outage of 3 s or more keeps the primary down for seconds
     assert outage.end - outage.start > 2.0, run.describe()
     assert during and during[-1] - during[0] > outage.end - outage.start - 2 * QUIET

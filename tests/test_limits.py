@@ -89,7 +89,10 @@ async def test_connect_budgets_never_exceed_the_exchanges_per_ip_limits(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """A reconnect storm: Binance <= 300 attempts in any 5 minutes, OKX <= 3 in any second."""
-    from trio_feeds.engine.limits import BINANCE_LIMITS, OKX_LIMITS, ExchangeBudget
+    from trio_feeds.engine.limits import ExchangeBudget
+    from trio_feeds.exchanges import get
+
+    BINANCE_LIMITS, OKX_LIMITS = get("binance").limits, get("okx").limits
 
     for limits, window, cap, n in ((BINANCE_LIMITS, 300.0, 300, 700), (OKX_LIMITS, 1.0, 3, 40)):
         budget = ExchangeBudget(limits)

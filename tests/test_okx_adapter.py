@@ -206,8 +206,9 @@ def test_subscription_errors_name_the_problem() -> None:
         a.subscription("trade", "BTC-USDT", "books5")
     with pytest.raises(ConfigError, match="candle1M"):  # month, not minute: wrong for "quote"
         a.subscription("quote", "BTC-USDT", "candle1M")
-    with pytest.raises(SymbolError, match="'BTC/USDT'"):
-        a.subscription("trade", "BTC/USDT")
+    with pytest.raises(SymbolError, match="'BTC USDT'"):
+        a.subscription("trade", "BTC USDT")
+    assert a.subscription("trade", "BTC/USDT").topic == "trades:BTC-USDT"  # ccxt's form
 
 
 def test_endpoint_split() -> None:

@@ -10,9 +10,10 @@ import orjson
 import pytest
 
 from trio_feeds import ConfigError, ProtocolError, SymbolError
-from trio_feeds.books.orderbook import BookGap, BookUpdated, OkxBookSync
+from trio_feeds.books.outputs import BookGap, BookUpdated
 from trio_feeds.core.records import BookDelta, Funding, MarkPrice, OpenInterest, Trade
 from trio_feeds.exchanges.okx import OkxAdapter
+from trio_feeds.exchanges.okx.book import OkxBookSync
 from trio_feeds.exchanges.okx.snapshot import book_checksum
 from trio_feeds.protocol import ParseError
 

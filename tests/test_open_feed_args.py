@@ -54,11 +54,18 @@ async def test_invalid_arguments_fail_at_once_naming_the_argument(
     assert names in str(info.value)
 
 
-@pytest.mark.parametrize("symbol", ["BTCUSDT", "BTC/USDT", "", "btc-usdt-"])
+@pytest.mark.parametrize("symbol", ["XYZABC", "BTC USDT", "", "btc-usdt-"])
 async def test_malformed_symbols_are_named(symbol: str) -> None:
     with pytest.raises(SymbolError) as info:
         await open_with(symbols=[symbol])
     assert repr(symbol) in str(info.value)
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USDT:USDT", "btc-usdt-perp"])
+async def test_a_perpetual_on_a_spot_exchange_is_refused_naming_the_market(symbol: str) -> None:
+    with pytest.raises(SymbolError, match="binance lists spot pairs") as info:
+        await open_with(symbols=[symbol])
+    assert "perpetual" in str(info.value)
 
 
 async def test_channel_aliases_of_the_original_design_are_accepted() -> None:

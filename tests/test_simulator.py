@@ -63,7 +63,10 @@ async def ws_client(sim: SimulatedExchange, path: str) -> AsyncIterator[WebSocke
             # no close handshake: trio-websocket's reader may crash answering a server ping
             # that crosses its close frame
             nursery.cancel_scope.cancel()
-            await trio.aclose_forcefully(stream)
+            # shielded: a Cancelled here would replace (and the cancelled nursery swallow)
+            # an exception raised by the body, e.g. a failed assertion
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(stream)
 
 
 async def handshake_status(sim: SimulatedExchange, path: str) -> int | None:

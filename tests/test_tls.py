@@ -17,10 +17,13 @@ from typing import Any
 
 import pytest
 import trio
-from conftest import Collector
+from conftest import Collector, active_transport
 
 import trio_feeds
 from trio_feeds.testing import SimulatedExchanges, open_simulated_exchanges
+
+#: run over every transport (see conftest.TRANSPORTS)
+pytestmark = pytest.mark.usefixtures("transport")
 
 FAULT_REASONS = {
     "reset": "tls_reset",
@@ -67,9 +70,9 @@ async def tls_feed(
         else:
             kwargs.update(ssl_context=sims.ssl_context)
         kwargs.update(options)
-        async with trio_feeds.open_feed(["binance", "okx"], ["BTC-USDT"], ["trade"], **kwargs) as (
-            feed
-        ):
+        async with trio_feeds.open_feed(
+            ["binance", "okx"], ["BTC-USDT"], ["trade"], **kwargs, transport=active_transport()
+        ) as (feed):
             col = Collector()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(col.run, feed)
@@ -166,6 +169,7 @@ async def test_loopback_wss_with_the_default_connector_and_https_snapshots() -> 
             rest_urls=sims.rest_urls,
             ssl_context=sims.ssl_context,
             clock=sims.clock,
+            transport=active_transport(),
         ) as feed,  # fmt: skip
     ):
         assert sims.urls["binance"].startswith("wss://127.0.0.1:")
@@ -226,6 +230,7 @@ async def test_certificate_errors_fatal_ends_the_feed_with_the_cause(
                     connector=sims.connector,
                     clock=sims.clock,
                     certificate_errors="fatal",
+                    transport=active_transport(),
                 ) as feed,  # fmt: skip
                 trio.open_nursery() as nursery,
             ):
@@ -262,8 +267,8 @@ async def test_a_refused_handshake_keeps_its_http_status(autojump_clock: Any) ->
 
 async def test_open_feed_checks_the_tls_arguments() -> None:
     with pytest.raises(trio_feeds.ConfigError, match="ssl_context"):
-        async with trio_feeds.open_feed(ssl_context="yes"):  # type: ignore[arg-type]
+        async with trio_feeds.open_feed(ssl_context="yes", transport=active_transport()):  # type: ignore[arg-type]
             pass
     with pytest.raises(trio_feeds.ConfigError, match="certificate_errors"):
-        async with trio_feeds.open_feed(certificate_errors="ignore"):
+        async with trio_feeds.open_feed(certificate_errors="ignore", transport=active_transport()):
             pass

@@ -11,12 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 import trio
 from scripted_ws import ScriptedServer
 from test_first_batch import T0, run, until
 
 from trio_feeds import SourceEvent, Trade
 from trio_feeds.engine.source import _Dedupe
+
+#: run over every transport (see conftest.TRANSPORTS)
+pytestmark = pytest.mark.usefixtures("transport")
 
 
 def trade(tid: int, symbol: str = "BTC-USDT") -> Trade:

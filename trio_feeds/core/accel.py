@@ -14,7 +14,12 @@ from types import ModuleType
 speedups: ModuleType | None = None
 if not os.environ.get("TRIO_FEEDS_PURE_PYTHON"):
     try:
-        # by name: the extension is optional and not part of the import graph
+        # by name: a static ``from trio_feeds import _speedups`` reads as an import of the
+        # package root (and everything it re-exports) to the import contracts
         speedups = importlib.import_module("trio_feeds._speedups")
     except ImportError:  # not built: callers use their pure-Python twins
         speedups = None
+
+__all__ = [
+    "speedups",
+]

@@ -79,3 +79,14 @@ def dumps(item: Item, conv: cattrs.Converter | None = None) -> bytes:
 def loads(data: bytes | str, conv: cattrs.Converter | None = None) -> Item:
     """The inverse of :func:`dumps`."""
     return structure(orjson.loads(data), conv)
+
+
+__all__ = [
+    "ALL_TYPES",
+    "converter",
+    "dumps",
+    "loads",
+    "make_converter",
+    "structure",
+    "unstructure",
+]

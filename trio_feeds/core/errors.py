@@ -112,3 +112,17 @@ class FeedError(TrioFeedsError):
 
 class ReconnectLimitError(FeedError):
     """A source reached ``max_reconnect_attempts`` and gave up."""
+
+
+__all__ = [
+    "ConfigError",
+    "FeedError",
+    "HandshakeRejected",
+    "ProtocolError",
+    "ReconnectLimitError",
+    "SubscriptionError",
+    "SymbolError",
+    "TLSCertificateError",
+    "TLSError",
+    "TrioFeedsError",
+]

@@ -111,3 +111,13 @@ new_ticker = fast_constructor(Ticker)
 new_book = fast_constructor(Book)
 new_delta = fast_constructor(BookDelta)
 new_candle = fast_constructor(Candle)
+
+__all__ = [
+    "fast_constructor",
+    "new_book",
+    "new_candle",
+    "new_delta",
+    "new_quote",
+    "new_ticker",
+    "new_trade",
+]

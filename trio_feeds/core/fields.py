@@ -6,6 +6,8 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
+__all__ = ["Level", "Levels", "Side"]
+
 Side: TypeAlias = Literal["buy", "sell"]
 Level: TypeAlias = tuple[float, float]
 """One book level: ``(price, size)``."""

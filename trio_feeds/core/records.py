@@ -336,6 +336,7 @@ class FailoverFailed:
 Event: TypeAlias = (
     Gap | Dropped | SubscriptionRejected | SourceEvent | SourceSwitch | FailoverFailed
 )
+"""Any stream event: what a feed yields besides records (gaps, drops, source changes, …)."""
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "gap": Gap,
@@ -348,3 +349,28 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 Item: TypeAlias = Record | Event
 """Anything a feed yields."""
+
+__all__ = [
+    "DATA_KINDS",
+    "EVENT_TYPES",
+    "RECORD_TYPES",
+    "Book",
+    "BookDelta",
+    "Candle",
+    "DataKind",
+    "Dropped",
+    "Event",
+    "FailoverFailed",
+    "Gap",
+    "Item",
+    "Level",
+    "Levels",
+    "Quote",
+    "Record",
+    "Side",
+    "SourceEvent",
+    "SourceSwitch",
+    "SubscriptionRejected",
+    "Ticker",
+    "Trade",
+]

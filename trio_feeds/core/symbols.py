@@ -1,86 +1,37 @@
-"""Canonical symbols (``BTC-USDT``) and their exchange spellings.
+"""Canonical symbols: upper-case ``BASE-QUOTE`` for spot (``BTC-USDT``), and
+``BASE-QUOTE-PERP`` for a perpetual swap settled in ``QUOTE`` (``BTC-USDT-PERP``: USDT-margined;
+``BTC-USD-PERP``: coin-margined, quoted in USD).  Amounts are always in the base currency.
 
-* canonical: upper-case ``BASE-QUOTE`` for spot; ``BASE-QUOTE-PERP`` for a perpetual swap
-  settled in ``QUOTE`` (``BTC-USDT-PERP``: USDT-margined; ``BTC-USD-PERP``: coin-margined,
-  quoted in USD).  Amounts of perpetuals are always in the base currency.
-* Binance: ``BTCUSDT`` in payloads and REST, ``btcusdt`` in stream names.
-* OKX: ``BTC-USDT`` (the canonical form is OKX's spot ``instId``).
-
-Going from Binance's ``BTCUSDT`` back to ``BTC-USDT`` needs to know where the
-base ends: adapters remember the symbols they subscribed; for anything else
-:func:`from_binance` splits on a known quote asset.
+Each exchange's own spelling lives in ``trio_feeds.exchanges.<name>.symbols`` (and its
+``SPEC.symbols``).  The converters that used to live here (``to_<exchange>``,
+``from_<exchange>``, ``<EXCHANGE>_QUOTES``) stay importable from this module through
+:func:`__getattr__`, which forwards to the exchange's module.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
-from trio_feeds.core.errors import SymbolError
+from trio_feeds.core.symbol_input import PERP_SUFFIX as PERP_SUFFIX
+from trio_feeds.core.symbol_input import parse_symbol
 
-_CANONICAL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}(-PERP)?$")
-PERP_SUFFIX = "-PERP"
-_OKX_INST = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}(-[A-Z0-9]{1,20}){0,3}$")
-_BINANCE = re.compile(r"^[A-Z0-9]{2,40}$")
-
-#: Quote assets tried, longest first, when splitting a Binance symbol nobody subscribed to.
-BINANCE_QUOTES: tuple[str, ...] = tuple(
-    sorted(
-        (
-            "USDT",
-            "USDC",
-            "FDUSD",
-            "TUSD",
-            "BUSD",
-            "USDP",
-            "DAI",
-            "BTC",
-            "ETH",
-            "BNB",
-            "EUR",
-            "TRY",
-            "BRL",
-            "GBP",
-            "AUD",
-            "JPY",
-            "RUB",
-            "UAH",
-            "ZAR",
-            "PLN",
-            "RON",
-            "ARS",
-            "MXN",
-            "COP",
-            "IDRT",
-            "BIDR",
-            "XRP",
-            "DOGE",
-            "TRX",
-            "DOT",
-            "SOL",
-            "USD",
-        ),
-        key=len,
-        reverse=True,
-    )
-)
+_CANONICAL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
 
 
 @lru_cache(maxsize=4096)
 def canonical(symbol: str) -> str:
-    """Validate a canonical symbol and return it upper-cased.
+    """The canonical form (upper case) of a symbol as users type it: ``btc-usdt``, ccxt's
+    ``BTC/USDT``, exchange-native ``BTCUSDT`` (split on a known quote asset), and the
+    perpetuals ``BTC-USDT-PERP`` / ccxt's ``BTC/USDT:USDT``; see
+    :mod:`trio_feeds.core.symbol_input`.  Whether an exchange lists it is the exchange's
+    to say (a spot exchange refuses a perpetual by name, and the reverse).
 
-    >>> canonical("btc-usdt")
-    'BTC-USDT'
+    >>> canonical("btc-usdt"), canonical("BTC/USDT"), canonical("BTC/USDT:USDT")
+    ('BTC-USDT', 'BTC-USDT', 'BTC-USDT-PERP')
     """
-    if not isinstance(symbol, str):
-        raise SymbolError(symbol, "expected a string like 'BTC-USDT'")
-    s = symbol.strip().upper()
-    if not _CANONICAL.match(s):
-        raise SymbolError(
-            symbol, "expected BASE-QUOTE, e.g. 'BTC-USDT' (or 'BTC-USDT-PERP' for a perpetual)"
-        )
-    return s
+    return parse_symbol(symbol)
 
 
 def is_perp(symbol: str) -> bool:
@@ -89,45 +40,27 @@ def is_perp(symbol: str) -> bool:
 
 
 def spot_of(symbol: str) -> str:
-    """``BTC-USDT-PERP`` → ``BTC-USDT`` (the pair); a spot symbol is returned as is."""
+    """``BTC-USDT-PERP`` → ``BTC-USDT`` (its pair); a spot symbol is returned as is."""
     return symbol[: -len(PERP_SUFFIX)] if symbol.endswith(PERP_SUFFIX) else symbol
 
 
-def to_binance(symbol: str) -> str:
-    """``BTC-USDT`` → ``BTCUSDT`` (and a USD-M perpetual ``BTC-USDT-PERP`` → ``BTCUSDT``)."""
-    return spot_of(canonical(symbol)).replace("-", "")
+def __getattr__(name: str) -> Callable[[str], str]:
+    """``to_<x>``, ``to_<x>_stream``, ``from_<x>`` and ``<X>_QUOTES`` moved to
+    ``trio_feeds.exchanges.<x>.symbols``; kept importable here."""
+    import importlib
 
-
-def to_binance_stream(symbol: str) -> str:
-    """``BTC-USDT`` → ``btcusdt`` (the form inside stream names)."""
-    return to_binance(symbol).lower()
-
-
-@lru_cache(maxsize=4096)
-def from_binance(symbol: str) -> str:
-    """``BTCUSDT`` → ``BTC-USDT``, splitting on a known quote asset."""
-    if not isinstance(symbol, str) or not _BINANCE.match(symbol.upper()):
-        raise SymbolError(symbol, "not a Binance symbol like 'BTCUSDT'", "binance")
-    s = symbol.upper()
-    for quote in BINANCE_QUOTES:
-        if s.endswith(quote) and len(s) > len(quote):
-            return f"{s[: -len(quote)]}-{quote}"
-    raise SymbolError(symbol, "cannot tell its quote asset", "binance")
-
-
-def to_okx(symbol: str) -> str:
-    """``btc-usdt`` → ``BTC-USDT`` (OKX instrument ids are upper-case).
-
-    Derivative ids such as ``BTC-USDT-SWAP`` pass through unchanged.
-    """
-    if not isinstance(symbol, str):
-        raise SymbolError(symbol, "expected a string like 'BTC-USDT'", "okx")
-    s = symbol.strip().upper()
-    if not _OKX_INST.match(s):
-        raise SymbolError(symbol, "expected an OKX instId like 'BTC-USDT'", "okx")
-    return s
-
-
-def from_okx(inst_id: str) -> str:
-    """``BTC-USDT`` → ``BTC-USDT``; derivative ids are kept whole."""
-    return to_okx(inst_id)
+    parts = name.split("_")
+    if parts[0] in ("to", "from") and len(parts) >= 2:
+        exchange = parts[1]
+    elif name.isupper() and len(parts) >= 2:
+        exchange = parts[0].lower()
+    else:
+        exchange = ""
+    if exchange.isidentifier():
+        try:
+            module = importlib.import_module(f"trio_feeds.exchanges.{exchange}.symbols")
+        except ImportError:
+            module = None
+        if module is not None and hasattr(module, name):
+            return getattr(module, name)  # type: ignore[no-any-return]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

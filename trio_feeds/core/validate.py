@@ -24,3 +24,8 @@ def seconds(name: str, value: Any, *, allow_zero: bool = False, parse_str: bool 
     if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
     return v
+
+
+__all__ = [
+    "seconds",
+]

@@ -1,10 +1,10 @@
-"""Full local order books inside a session: the trio side of :mod:`trio_feeds.books.orderbook`.
+"""Full local order books inside a session: the trio side of :mod:`trio_feeds.books`.
 
-The pure state machines (``BinanceBookSync``, ``OkxBookSync``) decide; this
-module does what they ask — REST snapshots through a rate-limited httpx
-client, OKX resubscriptions — without ever making the socket reader wait:
-snapshot fetches run as tasks beside the reader, and the diffs that arrive
-meanwhile are buffered by the state machine.
+The pure state machines (an exchange's ``SPEC.books.sync``) decide; this module does what
+they ask — REST snapshots through a rate-limited httpx client, resubscriptions, resyncs
+after a connection lost messages — without ever making the socket reader wait: snapshot
+fetches run as tasks beside the reader, and the diffs that arrive meanwhile are buffered
+by the state machine.
 """
 
 from __future__ import annotations
@@ -15,50 +15,38 @@ from typing import Any
 import httpx
 import trio
 
-from trio_feeds.books.orderbook import (
-    BinanceBookSync,
-    BookGap,
-    BookUpdated,
-    OkxBookSync,
-    ResubscribeRequest,
-    SnapshotRequest,
-)
+from trio_feeds.books.outputs import BookGap, BookUpdated, ResubscribeRequest, SnapshotRequest
+from trio_feeds.books.sync import BookSyncBase
 from trio_feeds.core.errors import ProtocolError
 from trio_feeds.core.records import BookDelta, Gap
 from trio_feeds.engine.limits import TokenBucket
-from trio_feeds.exchanges.binance.adapter import (
-    depth_snapshot_path,
-    depth_snapshot_weight,
-    parse_depth_snapshot,
-)
-from trio_feeds.exchanges.okx.adapter import parse_rest_books, rest_books_path
-
-#: REST snapshot depth per exchange
-SNAPSHOT_DEPTH = {"binance": 1000, "okx": 400}
+from trio_feeds.exchanges.spec import ExchangeSpec
 
 
 class RestClient:
     """REST snapshots for one exchange, inside its published request limits.
 
-    Binance: request *weight* 6000/min per IP (we budget 4800; a 1000-level
-    snapshot weighs 50); a 429/418 answer is honoured with its ``Retry-After``.
-    OKX: 40 requests / 2 s per IP (we budget 15/s).
+    The budget is the spec's ``limits.rest_rate`` / ``rest_capacity`` (units: a request, or
+    the exchange's request weight); a 429/418 answer is honoured with its ``Retry-After``.
     """
 
     def __init__(
         self,
-        exchange: str,
+        spec: ExchangeSpec,
         base_url: str,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self.exchange = exchange
+        self.spec = spec
+        self.exchange = spec.name
         self.base_url = base_url.rstrip("/")
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout)
-        if exchange == "binance":
-            self.budget = TokenBucket(rate=80.0, capacity=1200, name="binance REST weight")
-        else:
-            self.budget = TokenBucket(rate=15.0, capacity=20, name="okx REST requests")
+        limits = spec.limits
+        self.budget = TokenBucket(
+            rate=limits.rest_rate,
+            capacity=limits.rest_capacity,
+            name=f"{spec.name} REST {limits.rest_unit}",
+        )
         self.requests = 0
         self.failures = 0
         self._blocked_until = 0.0
@@ -67,13 +55,11 @@ class RestClient:
         await self._client.aclose()
 
     async def snapshot(self, symbol: str, clock: Callable[[], float]) -> BookDelta:
-        if self.exchange == "binance":
-            limit = SNAPSHOT_DEPTH["binance"]
-            path = depth_snapshot_path(symbol, limit)
-            cost = float(depth_snapshot_weight(limit))
-        else:
-            path = rest_books_path(symbol, SNAPSHOT_DEPTH["okx"])
-            cost = 1.0
+        rules = self.spec.books.snapshot
+        if rules is None:
+            raise ProtocolError(f"{self.exchange} has no REST book snapshot")
+        path = rules.path(symbol, rules.depth)
+        cost = rules.cost()
         now = trio.current_time()
         if now < self._blocked_until:
             await trio.sleep_until(self._blocked_until)
@@ -97,9 +83,7 @@ class RestClient:
             self.failures += 1
             raise ProtocolError(f"{self.exchange} REST {path}: HTTP {response.status_code}")
         received_at = clock()
-        if self.exchange == "binance":
-            return parse_depth_snapshot(response.content, symbol, received_at)
-        return parse_rest_books(response.content, symbol, received_at)
+        return rules.parse(response.content, symbol, received_at)
 
 
 class BookKeeper:
@@ -107,19 +91,19 @@ class BookKeeper:
 
     def __init__(
         self,
-        exchange: str,
+        spec: ExchangeSpec,
         symbols: list[str],
         *,
         depth: int,
         deltas: bool,
-        rest: RestClient,
+        rest: RestClient | None,
         clock: Callable[[], float],
         spawn: Callable[[Callable[[str], Awaitable[None]], str], None],
         resubscribe: Callable[[str], Awaitable[None]],
         emit: Callable[[list[Any]], None],
         on_error: Callable[[str], None],
     ) -> None:
-        self.exchange = exchange
+        self.exchange = spec.name
         self.depth = depth
         self.deltas = deltas
         self.rest = rest
@@ -128,8 +112,12 @@ class BookKeeper:
         self._resubscribe = resubscribe
         self._on_error = on_error
         self._emit = emit
-        sync_cls = BinanceBookSync if exchange == "binance" else OkxBookSync
-        self.syncs: dict[str, BinanceBookSync | OkxBookSync] = {s: sync_cls(s) for s in symbols}
+        make = spec.books.sync
+        if make is None:
+            raise ValueError(f"{spec.name} keeps no local books (its SPEC.books.sync is None)")
+        #: REST snapshots carry an exchange time (else a seeded Book has exchange_time=False)
+        self._snapshot_time = spec.books.snapshot_exchange_time
+        self.syncs: dict[str, BookSyncBase] = {s: make(s) for s in symbols}
         self._fetching: set[str] = set()
         self._resubscribing: set[str] = set()
         self.resyncs = 0
@@ -157,7 +145,7 @@ class BookKeeper:
             except ValueError as exc:  # pragma: no cover - the adapters validate every level
                 # never a half-applied book: drop it and resync
                 self._on_error(f"{self.exchange} {r.symbol} book: {exc}")
-                outputs = sync.invalidate(f"unusable update: {exc}", r.timestamp)
+                outputs = _invalidate(sync, f"unusable update: {exc}", r.timestamp)
             for o in outputs:
                 self._handle(sync, o, r, out, latest)
         return self._materialize(out, latest)
@@ -171,8 +159,24 @@ class BookKeeper:
         sync = self.syncs.get(symbol)
         if sync is None:
             return []
-        outputs = sync.invalidate(f"malformed update: {problem}", int(received_at * 1000))
+        outputs = _invalidate(sync, f"malformed update: {problem}", int(received_at * 1000))
         return self._outputs(sync, outputs)
+
+    def on_connection_gap(self, symbols: tuple[str, ...], timestamp: int) -> list[Any]:
+        """The connection lost whole messages (a ``ConnectionGap``): the books of
+        ``symbols`` missed updates; each is dropped and resynced (its ``Gap`` returned)."""
+        out: list[Any] = []
+        for symbol in symbols:
+            sync = self.syncs.get(symbol)
+            if sync is None:
+                continue
+            gap = getattr(sync, "on_connection_gap", None)
+            if gap is not None:
+                outputs = gap(timestamp)
+            else:
+                outputs = _invalidate(sync, "messages lost on the connection", timestamp)
+            out.extend(self._outputs(sync, outputs))
+        return out
 
     def _materialize(
         self, out: list[Any], latest: dict[str, tuple[int, Any, BookUpdated]]
@@ -184,13 +188,13 @@ class BookKeeper:
         for index, sync, o in latest.values():
             out[index] = sync.to_record(
                 o.timestamp, o.received_at, depth,
-                exchange_time=self.exchange != "binance" or not o.snapshot,
+                exchange_time=self._snapshot_time or not o.snapshot,
             )  # fmt: skip
         return [r for r in out if r is not None]
 
     def _handle(
         self,
-        sync: BinanceBookSync | OkxBookSync,
+        sync: BookSyncBase,
         o: Any,
         delta: BookDelta | None,
         out: list[Any],
@@ -239,13 +243,17 @@ class BookKeeper:
             self._spawn(self._resub, o.symbol)
 
     def on_subscribed(self, symbol: str) -> list[Any]:
+        """The book channel of ``symbol`` was (re)subscribed: tell a sync that cares."""
         sync = self.syncs.get(symbol)
-        if isinstance(sync, OkxBookSync):
-            self._resubscribing.discard(symbol)
-            return self._outputs(sync, sync.on_subscribed())
-        return []
+        if sync is None:
+            return []
+        on_subscribed = getattr(sync, "on_subscribed", None)
+        if on_subscribed is None:
+            return []
+        self._resubscribing.discard(symbol)
+        return self._outputs(sync, on_subscribed())
 
-    def _outputs(self, sync: BinanceBookSync | OkxBookSync, outputs: list[Any]) -> list[Any]:
+    def _outputs(self, sync: BookSyncBase, outputs: list[Any]) -> list[Any]:
         out: list[Any] = []
         latest: dict[str, tuple[int, Any, BookUpdated]] = {}
         for o in outputs:
@@ -262,17 +270,22 @@ class BookKeeper:
         """Fetch snapshots until the book is in sync (bounded backoff between tries)."""
         sync = self.syncs[symbol]
         delay = 0.25
+        rest = self.rest
+        if rest is None:
+            self._fetching.discard(symbol)
+            self._on_error(f"{self.exchange} {symbol} book: no REST snapshot to ask for")
+            return
         try:
             while sync.needs_snapshot:
                 try:
-                    snap = await self.rest.snapshot(symbol, self.clock)
+                    snap = await rest.snapshot(symbol, self.clock)
                 except ProtocolError as exc:
                     self._on_error(str(exc))
                     await trio.sleep(delay)
                     delay = min(delay * 2, 30.0)
                     continue
                 self.resyncs += 1
-                outputs = sync.on_snapshot(snap)
+                outputs = sync.on_snapshot(snap)  # type: ignore[attr-defined]
                 items = self._outputs(
                     sync, [o for o in outputs if not isinstance(o, SnapshotRequest)]
                 )
@@ -284,3 +297,12 @@ class BookKeeper:
                     delay = min(delay * 2, 30.0)
         finally:
             self._fetching.discard(symbol)
+
+
+def _invalidate(sync: BookSyncBase, reason: str, timestamp: int) -> list[Any]:
+    """Drop a book that missed an update and resync it (a sync without ``invalidate``
+    finds the hole by itself on the next update)."""
+    invalidate = getattr(sync, "invalidate", None)
+    if invalidate is None:
+        return []
+    return invalidate(reason, timestamp)  # type: ignore[no-any-return]

@@ -11,6 +11,8 @@ import random
 import attrs
 import trio
 
+from trio_feeds.exchanges.spec import Limits
+
 
 class TokenBucket:
     """At most ``capacity`` actions at once and ``rate`` per second on average.
@@ -56,42 +58,9 @@ class TokenBucket:
         return self._tokens
 
 
-@attrs.frozen
-class ExchangeLimits:
-    """One exchange's published limits (see ``docs/exchanges.md``)."""
-
-    #: connection attempts: ``connect_capacity`` at once, ``connect_rate`` per second after
-    connect_rate: float
-    connect_capacity: float
-    #: messages the client may send per second on one connection (None: no such rule)
-    messages_per_second: float | None
-    messages_burst: float
-    #: subscribe/unsubscribe requests per hour on one connection (None: no such rule)
-    requests_per_hour: float | None
-
-
-#: Binance: 300 connection attempts / 5 min / IP; 5 incoming messages / s / connection
-#: (pings, pongs and JSON control messages count).  We keep a margin below both.
-#: A token bucket lets ``burst + rate`` messages through in any one-second window, and our
-#: answers to the server's pings are sent outside the budget: 1 + 3 (+ 1 pong) <= 5.
-BINANCE_LIMITS = ExchangeLimits(
-    connect_rate=0.9,
-    connect_capacity=30,
-    messages_per_second=3.0,
-    messages_burst=1,
-    requests_per_hour=None,
-)
-#: OKX: 3 new connections / s / IP; 480 subscribe+unsubscribe / h / connection.
-#: A bucket lets ``capacity + rate`` through in any one-second window: 1 + 2 = 3.
-OKX_LIMITS = ExchangeLimits(
-    connect_rate=2.0,
-    connect_capacity=1,
-    messages_per_second=None,
-    messages_burst=1,
-    requests_per_hour=460,
-)
-
-LIMITS: dict[str, ExchangeLimits] = {"binance": BINANCE_LIMITS, "okx": OKX_LIMITS}
+#: one exchange's published limits: ``SPEC.limits`` of its package (an alias kept for the
+#: old name)
+ExchangeLimits = Limits
 
 
 class ExchangeBudget:
@@ -174,13 +143,19 @@ _BUDGETS: trio.lowlevel.RunVar[dict[str, ExchangeBudget]] = trio.lowlevel.RunVar
 )
 
 
-def shared_budget(exchange: str) -> ExchangeBudget:
-    """The exchange's budget shared by every feed of this trio run (one process = one IP)."""
+def shared_budget(exchange: str, limits: Limits | None = None) -> ExchangeBudget:
+    """The exchange's budget shared by every feed of this trio run (one process = one IP).
+
+    ``limits``: the exchange's (default: its registered spec's)."""
     try:
         budgets = _BUDGETS.get()
     except LookupError:
         budgets = {}
         _BUDGETS.set(budgets)
     if exchange not in budgets:
-        budgets[exchange] = ExchangeBudget(LIMITS[exchange])
+        if limits is None:
+            from trio_feeds.exchanges import get
+
+            limits = get(exchange).limits
+        budgets[exchange] = ExchangeBudget(limits)
     return budgets[exchange]

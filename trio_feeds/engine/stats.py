@@ -200,3 +200,15 @@ class Health:
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
+
+
+__all__ = [
+    "OFFSET_WINDOW",
+    "RECENT",
+    "RECENT_SAMPLES",
+    "Health",
+    "LatencyTracker",
+    "Percentiles",
+    "Rolling",
+    "SourceStatus",
+]

@@ -4,8 +4,8 @@
   > 0; sizes >= 0).  TODO(validation): replace with the shared rule being built in
   ``trio_feeds/protocol/`` (same semantics) once it lands.
 * :class:`ConnectionGap`: a generic control event, "messages were lost on this
-  connection".  TODO(protocol): move to ``trio_feeds/protocol/_events.py`` beside
-  ``ParseError`` and teach the engine to emit ``gaps`` and resync the books named.
+  connection"; it lives in ``trio_feeds/protocol/_events.py`` (re-exported here) and the
+  engine emits its ``gaps`` and resyncs the books it names.
 * :func:`iso_ms`: RFC 3339 text to Unix milliseconds (Coinbase times).
 * :func:`describe`: a short text for an exception caught while parsing a frame.
 """
@@ -16,10 +16,10 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import attrs
 import orjson
 
-from trio_feeds.core.records import Gap, Levels
+from trio_feeds.core.records import Levels
+from trio_feeds.protocol._events import ConnectionGap as ConnectionGap
 
 __all__ = ["ConnectionGap", "describe", "iso_ms", "levels", "price", "size"]
 
@@ -101,26 +101,3 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, IndexError):
         return f"too few elements ({exc})"
     return f"{type(exc).__name__}: {exc}"
-
-
-@attrs.frozen(slots=True)
-class ConnectionGap:
-    """Messages were lost on this connection: a hole in a connection-wide sequence.
-
-    Coinbase numbers every message of a connection (``sequence_num``, all channels
-    together); a hole means whole messages were missed, and which subscriptions they
-    belonged to cannot be known.  ``gaps`` holds one :class:`~trio_feeds.Gap` per
-    subscription of the connection (``start``/``end``: the exchange times of the
-    messages either side of the hole); ``books`` names the symbols whose local books
-    must be resynchronized.  An engine emits ``gaps`` as stream events and asks each
-    named book to resync (``sync.on_connection_gap(...)``).
-    """
-
-    exchange: str
-    expected: int
-    """The sequence number that should have come."""
-    received: int
-    """The sequence number that came."""
-    gaps: tuple[Gap, ...]
-    books: tuple[str, ...]
-    received_at: float

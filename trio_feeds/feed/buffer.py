@@ -192,3 +192,11 @@ def _wall() -> float:
 
 
 INFINITE = math.inf
+
+__all__ = [
+    "CONFLATED_KINDS",
+    "DROPPABLE_KINDS",
+    "INFINITE",
+    "YIELD_AFTER",
+    "RecordBuffer",
+]

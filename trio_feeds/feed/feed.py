@@ -24,223 +24,22 @@ from urllib.parse import urlsplit
 import httpx
 import trio
 
-from trio_feeds.core.errors import ConfigError, ReconnectLimitError
-from trio_feeds.core.records import DATA_KINDS, Item
+from trio_feeds.core.errors import ConfigError
 from trio_feeds.core.redact import redact
 from trio_feeds.core.symbols import canonical
 from trio_feeds.core.validate import seconds
 from trio_feeds.engine.limits import shared_budget
-from trio_feeds.engine.source import Settings, Source, status_of
-from trio_feeds.engine.stats import Health
+from trio_feeds.engine.source import Settings, Source
+from trio_feeds.engine.transport import Transport, get_transport
 from trio_feeds.engine.ws import Connector
-from trio_feeds.exchanges import ADAPTERS, get_adapter
+from trio_feeds.exchanges import ADAPTERS, DEFAULT_EXCHANGES, get
 from trio_feeds.feed.aggregate import CONFLICT_MODES, Aggregator
 from trio_feeds.feed.buffer import RecordBuffer
+from trio_feeds.feed.running import Feed as Feed
+from trio_feeds.feed.running import _unwrap as _unwrap
 from trio_feeds.protocol import normalize_channel
 
-_DATA_KINDS = frozenset({*DATA_KINDS, "book_delta"})
-
-#: the exchange stream used for the ``"book"`` channel with ``book_mode="partial"``
-BOOK_STREAMS: dict[str, str] = {"binance": "depth20@100ms", "okx": "books5"}
-
-
-class Feed:
-    """A running feed.  Iterate it for records and events; ask it for :meth:`health`."""
-
-    def __init__(
-        self,
-        sources: dict[str, Source],
-        buffer: RecordBuffer,
-        aggregator: Aggregator,
-        clock: Callable[[], float],
-        stale_after: float,
-        events_in_stream: bool = True,
-    ) -> None:
-        self.sources = sources
-        self._buffer = buffer
-        self._aggregator = aggregator
-        self._clock = clock
-        self._stale_after = stale_after
-        self._events_in_stream = events_in_stream
-        self._event_channels: list[trio.MemorySendChannel[Item]] = []
-        self._nursery: trio.Nursery | None = None
-        self._source_scopes: dict[str, trio.CancelScope] = {}
-        self._watch_scopes: dict[str, trio.CancelScope] = {}
-        #: events an unread :meth:`events` channel could not take
-        self.events_dropped = 0
-
-    # -- the consumer's side ---------------------------------------------------------------
-    def events(self, max_buffer: int = 1000) -> trio.MemoryReceiveChannel[Item]:
-        """A channel of the stream events only (gaps, switches, source changes, …).
-
-        It never blocks the data: when it is full, further events are counted in
-        :attr:`events_dropped` and skipped.  Events stay in the main stream unless
-        the feed was opened with ``events_in_stream=False``.
-        """
-        send, receive = trio.open_memory_channel[Item](max_buffer)
-        self._event_channels.append(send)
-        return receive
-
-    @property
-    def switches(self) -> list[Any]:
-        """Every ``SourceSwitch`` so far."""
-        return list(self._aggregator.switches)
-
-    def __aiter__(self) -> Feed:
-        return self
-
-    async def __anext__(self) -> Item:
-        try:
-            item: Item = await self._buffer.get()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
-        return item
-
-    async def receive(self) -> Item:
-        """The next record or event (``trio.EndOfChannel`` at the end)."""
-        item: Item = await self._buffer.get()
-        return item
-
-    def receive_nowait(self) -> Item:
-        """The next buffered item, or raise ``trio.WouldBlock``."""
-        item: Item = self._buffer.get_nowait()
-        return item
-
-    # -- the feed's own tasks ---------------------------------------------------------------
-    def _start_source(self, name: str) -> None:
-        assert self._nursery is not None
-        if name in self._source_scopes:
-            return
-        self._aggregator.health[name].running = True
-        self._source_scopes[name] = scope = trio.CancelScope()
-        self._nursery.start_soon(self._run_source, name, scope)
-
-    def _on_demand(self, name: str, wanted: bool) -> None:
-        """Cold standby: start a standby when failover needs it, stop it after failback."""
-        if wanted:
-            self._start_source(name)
-        else:
-            scope = self._source_scopes.pop(name, None)
-            if scope is not None:
-                scope.cancel()
-                self._aggregator.health[name].running = False
-
-    async def _run_source(self, name: str, scope: trio.CancelScope) -> None:
-        source = self.sources[name]
-        with scope:
-            try:
-                await source.run()
-            except* ReconnectLimitError as group:
-                # through the channel, behind the "gave_up" event the source sent before
-                error = _unwrap(group)  # the ReconnectLimitError itself, not a group of one
-                try:
-                    source._send.send_nowait(("", [error]))
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass
-        if self._source_scopes.get(name) is scope:
-            del self._source_scopes[name]
-        source.reset_state()
-
-    async def _aggregate(self, receive: trio.MemoryReceiveChannel[tuple[str, list[Any]]]) -> None:
-        aggregator = self._aggregator
-        process = aggregator.process
-        scopes = self._watch_scopes
-        deadlines = aggregator.deadlines
-        async with receive:
-            async for exchange, items in receive:
-                if not exchange:  # a source gave up for good
-                    if all(s.gave_up for s in self.sources.values()):
-                        self._buffer.close(items[0])
-                    continue
-                out = process(exchange, items)
-                for key, scope in scopes.items():
-                    d = deadlines.get(key, math.inf)
-                    if scope.deadline != d:
-                        scope.deadline = d
-                if out:
-                    self._deliver(out)
-
-    def _deliver(self, out: list[Any]) -> None:
-        if self._event_channels:
-            for item in out:
-                if item.kind not in _DATA_KINDS:
-                    self._publish_event(item)
-            if not self._events_in_stream:
-                out = [i for i in out if i.kind in _DATA_KINDS]
-        elif not self._events_in_stream:
-            out = [i for i in out if i.kind in _DATA_KINDS]
-        if out:
-            self._buffer.put_many(out)
-
-    def _publish_event(self, item: Item) -> None:
-        for ch in list(self._event_channels):
-            try:
-                ch.send_nowait(item)
-            except trio.WouldBlock:
-                self.events_dropped += 1
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._event_channels.remove(ch)
-
-    async def _watch(self, key: str) -> None:
-        """Wake the aggregator when ``key``'s deadline passes (a deadline scope per source)."""
-        aggregator = self._aggregator
-        while True:
-            with trio.CancelScope(deadline=aggregator.deadlines.get(key, math.inf)) as scope:
-                self._watch_scopes[key] = scope
-                await trio.sleep_forever()
-            out = aggregator.expire()
-            if aggregator.deadlines.get(key, math.inf) <= trio.current_time():
-                del aggregator.deadlines[key]  # never spin on a deadline already past
-            if out:
-                self._deliver(out)
-
-    @property
-    def active_source(self) -> str | None:
-        return self._aggregator.active
-
-    @property
-    def buffered(self) -> int:
-        """Items waiting for the consumer."""
-        return len(self._buffer)
-
-    def close(self) -> None:
-        """End iteration once the items already buffered have been consumed."""
-        self._buffer.close()
-
-    @property
-    def dropped(self) -> int:
-        """Records dropped because the consumer fell behind (see ``Dropped`` events)."""
-        return self._buffer.dropped
-
-    def health(self) -> Health:
-        """A snapshot of every source's status and the feed's overall health."""
-        now = self._clock()
-        sources = {name: status_of(src) for name, src in self.sources.items()}
-        for name, st in sources.items():
-            if name == self.active_source:
-                sources[name] = _with_dropped(st, self._buffer.dropped)
-        active = self.active_source
-        fresh = False
-        if active is not None:
-            st = sources[active]
-            fresh = st.connected and (
-                st.last_update is not None and now - st.last_update <= self._stale_after
-            )
-            if len(self.sources) > 1:
-                fresh = fresh and self._aggregator.healthy(active)
-        return Health(
-            healthy=fresh,
-            active_source=active,
-            connected_sources=sum(1 for s in sources.values() if s.connected),
-            total_sources=len(sources),
-            sources=sources,
-        )
-
-
-def _with_dropped(st: Any, dropped: int) -> Any:
-    import attrs
-
-    return attrs.evolve(st, dropped=dropped)
+__all__ = ["Feed", "open_feed"]
 
 
 def _names(name: str, value: Any) -> list[str]:
@@ -287,7 +86,7 @@ def _base_url(name: str, exchange: str, url: Any, schemes: tuple[str, ...]) -> s
 
 @asynccontextmanager
 async def open_feed(
-    exchanges: Iterable[str] | str = ("binance",),
+    exchanges: Iterable[str] | str = DEFAULT_EXCHANGES,
     symbols: Iterable[str] | str = ("BTC-USDT",),
     channels: Iterable[str] | str = ("trade",),
     *,
@@ -315,6 +114,7 @@ async def open_feed(
     book_mode: str = "full",
     book_deltas: bool = False,
     connector: Connector | None = None,
+    transport: str | Transport = "default",
     http_transport: httpx.AsyncBaseTransport | None = None,
     ssl_context: ssl.SSLContext | None = None,
     certificate_errors: str = "retry",
@@ -344,11 +144,17 @@ async def open_feed(
     ``connect_timeout``) and is retried with backoff; ``certificate_errors="fatal"`` makes
     a refused certificate end the feed with :class:`~trio_feeds.TLSCertificateError` (a
     ``ConfigError``) instead.
+
+    ``transport`` says how each connection's WebSocket runs: ``"default"`` (the fast
+    receive path, one batch per socket read) or ``"trio-websocket"`` (over trio-websocket
+    connections, one message at a time; same engine, same events), or any object
+    implementing :class:`trio_feeds.engine.transport.Transport`.
     """
     ex_names = _names("exchanges", exchanges)
     if len(set(ex_names)) != len(ex_names):
         raise ConfigError(f"exchanges lists an exchange twice: {ex_names}")
-    adapters = {name: get_adapter(name) for name in ex_names}
+    specs = {name: get(name) for name in ex_names}
+    adapters = {name: spec.adapter for name, spec in specs.items()}
     sym_names = [canonical(s) for s in _names("symbols", symbols)]
     chan_names: list[str] = []
     for c in _names("channels", channels):
@@ -370,6 +176,7 @@ async def open_feed(
         rng=random.Random(seed),
         http_transport=http_transport,
         book_deltas=bool(book_deltas),
+        transport=get_transport(transport),
     )
     if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
         raise ConfigError(f"ssl_context must be an ssl.SSLContext or None, got {ssl_context!r}")
@@ -401,11 +208,13 @@ async def open_feed(
     settings.max_reconnect_attempts = max_reconnect_attempts
     if max_connection_age is not None:
         settings.max_connection_age = seconds("max_connection_age", max_connection_age)
-    if "okx" in adapters and settings.heartbeat_interval >= 30:
-        raise ConfigError(
-            f"heartbeat_interval must be under 30 s for okx (it closes connections idle for 30 s), "
-            f"got {heartbeat_interval!r}"
-        )
+    for name, spec in specs.items():
+        idle = spec.heartbeat.client_idle_limit
+        if idle is not None and settings.heartbeat_interval >= idle:
+            raise ConfigError(
+                f"heartbeat_interval must be under {idle:g} s for {name} (it closes connections "
+                f"idle for {idle:g} s), got {heartbeat_interval!r}"
+            )
     if primary is None:
         primary = ex_names[0]
     if not isinstance(primary, str) or primary not in adapters:
@@ -427,12 +236,13 @@ async def open_feed(
 
     send, receive = trio.open_memory_channel[tuple[str, list[Any]]](math.inf)
     sources: dict[str, Source] = {}
-    for name, cls in adapters.items():
+    for name, spec in specs.items():
+        cls = spec.adapter
         probe = cls()
+        # the exchange stream used for the "book" channel with book_mode="partial"
+        partial = spec.books.partial_stream if book_mode == "partial" else None
         subs = [
-            probe.subscription(
-                ch, sym, BOOK_STREAMS.get(name) if ch == "book" and book_mode == "partial" else None
-            )
+            probe.subscription(ch, sym, partial if ch == "book" else None)
             for sym in sym_names
             for ch in chan_names
         ]
@@ -442,8 +252,9 @@ async def open_feed(
             settings,
             ws_urls.get(name, cls.default_url),
             send.clone(),
-            shared_budget(name),
+            shared_budget(name, spec.limits),
             _rest.get(name),
+            spec=spec,
         )
     send.close()
     buffer = RecordBuffer(buffer_size, settings.clock)
@@ -512,15 +323,3 @@ class _TLSTransport(httpx.AsyncBaseTransport):
 
     async def close(self) -> None:
         await self._inner.aclose()
-
-
-def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:
-    """Give the caller their own exception back, not a group of one."""
-    leaves = [e for e in group.exceptions if not isinstance(e, trio.Cancelled)]
-    if len(leaves) == 1:
-        leaf = leaves[0]
-        if isinstance(leaf, BaseExceptionGroup):
-            return _unwrap(leaf)
-        result: BaseException = leaf
-        return result
-    return group

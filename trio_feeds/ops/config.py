@@ -6,20 +6,25 @@ Precedence (lowest first): the defaults, a TOML file, the environment, explicit 
 Environment variables (the names deployments already use)::
 
     ENABLE_WEBSOCKET_FEEDS   bool    false: config.open_feed refuses to start a feed
-    PRIMARY_EXCHANGE         str     binance | okx (must be one of the exchanges)
+    PRIMARY_EXCHANGE         str     one of the exchanges (a name of trio_feeds.exchanges)
     ENABLE_FAILOVER          bool
-    MAX_SOURCE_LATENCY       float   MILLISECONDS (converted to seconds)
+    MAX_SOURCE_LATENCY       float   MILLISECONDS (converted to seconds; 1 ms - 1 h)
     CONFLICT_RESOLUTION      str     primary | latest | average
-    TRIO_FEEDS_EXCHANGES     list    comma separated, e.g. "binance,okx"
-    TRIO_FEEDS_SYMBOLS       list    "BTC-USDT,ETH-USDT"
+    TRIO_FEEDS_EXCHANGES     list    comma separated registered names (trio_feeds.exchanges)
+    TRIO_FEEDS_SYMBOLS       list    "BTC-USDT,ETH/USDT" (any accepted symbol form)
     TRIO_FEEDS_CHANNELS      list    "trade,quote"
+    TRIO_FEEDS_TRANSPORT     str     default | trio-websocket
 
-Booleans accept true/false, 1/0, yes/no, on/off (any case).
+Booleans accept true/false, 1/0, yes/no, on/off (any case).  Exchange names are
+case-insensitive; symbols are normalized with :func:`trio_feeds.canonical`.  Other
+``TRIO_FEEDS_*`` names are warned about (:class:`ConfigWarning`): a misspelt variable is
+otherwise silently ignored.  In a TOML file and in code ``max_source_latency`` is in
+**seconds**; implausible values are refused or warned about, and every message says the unit.
 """
 
 from __future__ import annotations
 
-import math
+import inspect
 import os
 import tomllib
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -29,13 +34,16 @@ from typing import Any
 
 import attrs
 
-from trio_feeds.core.errors import ConfigError
-from trio_feeds.exchanges import ADAPTERS
-from trio_feeds.feed.aggregate import CONFLICT_MODES
+from trio_feeds.core.errors import ConfigError, SymbolError
+from trio_feeds.core.symbols import canonical
+from trio_feeds.engine.transport import TRANSPORTS
 from trio_feeds.feed.feed import Feed, open_feed
-from trio_feeds.protocol import normalize_channel
+from trio_feeds.ops._config_check import OPTION_KEYS as _OPTION_KEYS
+from trio_feeds.ops._config_check import ConfigWarning as ConfigWarning
+from trio_feeds.ops._config_check import check as _check
+from trio_feeds.ops._config_check import check_latency_ms, suggest
 
-__all__ = ["ENV_VARS", "FeedConfig", "parse_bool"]
+__all__ = ["ENV_VARS", "OTHER_ENV_VARS", "ConfigWarning", "FeedConfig", "parse_bool"]
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -51,17 +59,21 @@ ENV_VARS: dict[str, str] = {
     "TRIO_FEEDS_EXCHANGES": "exchanges",
     "TRIO_FEEDS_SYMBOLS": "symbols",
     "TRIO_FEEDS_CHANNELS": "channels",
+    "TRIO_FEEDS_TRANSPORT": "transport",
 }
 
-#: open_feed arguments a TOML file may set besides the FeedConfig fields (kept in ``options``)
-_OPTION_KEYS = frozenset(
-    {
-        "urls", "rest_urls", "connect_timeout", "heartbeat_interval", "pong_timeout",
-        "stale_after", "reconnect_delay", "max_reconnect_delay", "max_reconnect_attempts",
-        "health_check_interval", "failback_after", "standby", "events_in_stream", "buffer_size",
-        "keep_raw", "book_depth", "book_mode", "book_deltas", "seed",
-    }
-)  # fmt: skip
+#: other ``TRIO_FEEDS_*`` variables trio_feeds reads (not settings of a feed)
+OTHER_ENV_VARS = frozenset(
+    {"TRIO_FEEDS_PURE_PYTHON", "TRIO_FEEDS_REQUIRE_SPEEDUPS", "TRIO_FEEDS_CAPTURES"}
+)
+
+
+#: open_feed's own defaults (the defaults of a FeedConfig are the same)
+_FEED_DEFAULTS: dict[str, Any] = {
+    name: p.default
+    for name, p in inspect.signature(open_feed).parameters.items()
+    if p.default is not inspect.Parameter.empty
+}
 
 
 def parse_bool(name: str, value: str) -> bool:
@@ -84,63 +96,39 @@ def _split(name: str, value: str) -> tuple[str, ...]:
 def _tuple(value: Iterable[str] | str) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
-    return tuple(value)
+    try:
+        return tuple(value)
+    except TypeError:  # refused by the checks, which name the setting
+        return value  # type: ignore[return-value]
 
 
-def _check(v: Mapping[str, Any], names: Mapping[str, str]) -> None:
-    """Raise :class:`ConfigError` for a bad setting.  ``names`` maps fields to the names the
-    user gave them (an environment variable, a TOML key), for the message."""
-    n = {f: names.get(f, f) for f in v}
-    known = sorted(ADAPTERS)
-    exchanges, symbols, channels = v["exchanges"], v["symbols"], v["channels"]
-    if not exchanges:
-        raise ConfigError(f"{n['exchanges']} is empty; accepted values: {', '.join(known)}")
-    for ex in exchanges:
-        if ex not in ADAPTERS:
-            raise ConfigError(
-                f"{n['exchanges']}: unknown exchange {ex!r}; accepted values: {', '.join(known)}"
-            )
-    if len(set(exchanges)) != len(exchanges):
-        raise ConfigError(f"{n['exchanges']} lists an exchange twice: {list(exchanges)}")
-    if not symbols:
-        raise ConfigError(f"{n['symbols']} is empty")
-    if not channels:
-        raise ConfigError(f"{n['channels']} is empty")
-    for ch in channels:
+def _exchange_names(value: Any) -> Any:
+    names: Any = _tuple(value)
+    if isinstance(names, tuple):
+        return tuple(x.strip().lower() if isinstance(x, str) else x for x in names)
+    return names
+
+
+def _symbols(value: Any) -> Any:
+    def one(s: Any) -> Any:
         try:
-            normalize_channel(ch)
-        except ConfigError as exc:
-            raise ConfigError(f"{n['channels']}: {exc}") from None
-    for key in ("enabled", "failover"):
-        if not isinstance(v[key], bool):
-            raise ConfigError(f"{n[key]}={v[key]!r} is not a boolean; accepted values: true, false")
-    primary = v["primary"]
-    if primary is not None and primary not in exchanges:
-        raise ConfigError(
-            f"{n['primary']}={primary!r} is not one of the exchanges; accepted values: "
-            f"{', '.join(exchanges)}"
-        )
-    if v["conflict"] not in CONFLICT_MODES:
-        raise ConfigError(
-            f"{n['conflict']}={v['conflict']!r} is invalid; accepted values: "
-            f"{', '.join(CONFLICT_MODES)}"
-        )
-    lat = v["max_source_latency"]
-    if (
-        isinstance(lat, bool)
-        or not isinstance(lat, (int, float))
-        or not math.isfinite(lat)
-        or lat <= 0
-    ):
-        raise ConfigError(
-            f"{n['max_source_latency']}={lat!r} is invalid; accepted values: a positive number"
-        )
-    unknown = set(v["options"]) - _OPTION_KEYS
-    if unknown:
-        raise ConfigError(
-            f"unknown setting(s) {', '.join(sorted(unknown))}; accepted: "
-            f"{', '.join(sorted(_OPTION_KEYS))}"
-        )
+            return canonical(s)
+        except SymbolError:  # refused by the checks, which name the setting
+            return s
+
+    names: Any = _tuple(value)
+    return tuple(one(s) for s in names) if isinstance(names, tuple) else names
+
+
+def _transport(name: str, value: Any) -> Any:
+    """``value`` when it names a transport, else a :class:`ConfigError` naming ``name``."""
+    if value not in TRANSPORTS:
+        raise ConfigError(f"{name}={value!r} is invalid; accepted values: {', '.join(TRANSPORTS)}")
+    return value
+
+
+def _lower(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 @attrs.frozen(kw_only=True)
@@ -148,20 +136,34 @@ class FeedConfig:
     """The settings of a feed.  Durations are seconds.
 
     ``options`` holds any other :func:`~trio_feeds.open_feed` keyword arguments
-    (``stale_after``, ``urls``, …).
+    (``stale_after``, ``urls``, …).  Exchange names are stored lower-case and symbols in
+    canonical form (``"btc/usdt"`` → ``"BTC-USDT"``).  Every way of making one validates it
+    and raises :class:`~trio_feeds.ConfigError` naming the setting as the user gave it.
     """
 
     enabled: bool = True
-    exchanges: tuple[str, ...] = attrs.field(default=("binance",), converter=_tuple)
-    symbols: tuple[str, ...] = attrs.field(default=("BTC-USDT",), converter=_tuple)
-    channels: tuple[str, ...] = attrs.field(default=("trade",), converter=_tuple)
-    primary: str | None = None
+    exchanges: tuple[str, ...] = attrs.field(
+        factory=lambda: _tuple(_FEED_DEFAULTS["exchanges"]), converter=_exchange_names
+    )
+    symbols: tuple[str, ...] = attrs.field(
+        factory=lambda: _tuple(_FEED_DEFAULTS["symbols"]), converter=_symbols
+    )
+    channels: tuple[str, ...] = attrs.field(
+        factory=lambda: _tuple(_FEED_DEFAULTS["channels"]), converter=_tuple
+    )
+    primary: str | None = attrs.field(default=None, converter=_lower)
     failover: bool = True
     conflict: str = "primary"
-    max_source_latency: float = 5.0
-    options: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    max_source_latency: float = _FEED_DEFAULTS["max_source_latency"]
+    #: how connections run: ``"default"`` or ``"trio-websocket"`` (see ``open_feed``)
+    transport: str = "default"
+    options: Mapping[str, Any] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
+        if not isinstance(self.options, Mapping):
+            raise ConfigError(f"options must be a mapping, got {self.options!r:.60}")
+        object.__setattr__(self, "options", dict(self.options))
+        _transport("transport", self.transport)
         _check(attrs.asdict(self, recurse=False), {})
 
     # -- sources ---------------------------------------------------------------------------
@@ -170,8 +172,10 @@ class FeedConfig:
         cls, environ: Mapping[str, str] | None = None, *, base: FeedConfig | None = None
     ) -> FeedConfig:
         """``base`` (default: the defaults) with every variable of :data:`ENV_VARS` that is
-        set in ``environ`` (default ``os.environ``) applied.  Empty values are ignored."""
+        set in ``environ`` (default ``os.environ``) applied.  Empty values are ignored; other
+        ``TRIO_FEEDS_*`` names give a :class:`ConfigWarning` (a typo would be ignored)."""
         env = os.environ if environ is None else environ
+        _warn_unknown_env(env)
         changes: dict[str, Any] = {}
         names: dict[str, str] = {}
         for var, field in ENV_VARS.items():
@@ -183,22 +187,13 @@ class FeedConfig:
             if field in ("enabled", "failover"):
                 value = parse_bool(var, raw)
             elif field == "max_source_latency":
-                try:
-                    ms = float(raw)
-                except ValueError:
-                    raise ConfigError(
-                        f"{var}={raw!r} is not a number; accepted values: a positive number of "
-                        "milliseconds, e.g. 500"
-                    ) from None
-                if not math.isfinite(ms) or ms <= 0:
-                    raise ConfigError(
-                        f"{var}={raw!r}: accepted values: a positive number of milliseconds"
-                    )
-                value = ms / 1000.0
+                value = check_latency_ms(var, raw)  # milliseconds -> seconds
             elif field in ("exchanges", "symbols", "channels"):
                 value = _split(var, raw)
             elif field == "conflict":
                 value = raw.strip().lower()
+            elif field == "transport":
+                value = _transport(var, raw.strip())
             else:
                 value = raw.strip()
             changes[field] = value
@@ -211,17 +206,18 @@ class FeedConfig:
         """Settings from a TOML file: top-level keys, or a ``[trio_feeds]`` table.
 
         Keys are :class:`FeedConfig` fields and :func:`~trio_feeds.open_feed` argument names
-        (seconds for durations, e.g. ``max_source_latency = 0.5``)."""
+        (seconds for durations, e.g. ``max_source_latency = 0.5``).  Errors name the file
+        and the key."""
         p = Path(path)
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read config file {str(p)!r}: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {str(p)!r} is not valid TOML: {exc}") from None
         table = data.get("trio_feeds", data)
         if not isinstance(table, dict):
-            raise ConfigError(f"{p}: [trio_feeds] must be a table")
+            raise ConfigError(f"{p}: trio_feeds must be a table ([trio_feeds])")
         return cls.from_mapping(table, base=base, where=str(p))
 
     @classmethod
@@ -232,18 +228,21 @@ class FeedConfig:
         fields = set(attrs.fields_dict(cls)) - {"options"}
         changes: dict[str, Any] = {}
         options = dict((base or cls()).options)
+        names: dict[str, str] = {}
         for key, value in data.items():
+            names[key] = f"{where}: {key}"
             if key in fields:
                 changes[key] = value
             elif key in _OPTION_KEYS:
                 options[key] = value
             else:
+                accepted = fields | _OPTION_KEYS
                 raise ConfigError(
-                    f"{where}: unknown setting {key!r}; accepted: "
-                    f"{', '.join(sorted(fields | _OPTION_KEYS))}"
+                    f"{where}: unknown setting {key!r}{suggest(str(key), accepted)}; accepted: "
+                    f"{', '.join(sorted(accepted))}"
                 )
         changes["options"] = options
-        return (base or cls())._evolve(changes, {k: f"{where}: {k}" for k in changes})
+        return (base or cls())._evolve(changes, names)
 
     @classmethod
     def load(
@@ -259,14 +258,36 @@ class FeedConfig:
         if not changes:
             return self
         values = attrs.asdict(self, recurse=False)
-        values.update(changes)
-        for key in ("exchanges", "symbols", "channels"):
-            values[key] = _tuple(values[key])
-        _check(values, names)  # first, to name the variable or key the user set
+        fields = set(values) - {"options"}
+        options = dict(values["options"])
+        for key, value in changes.items():
+            if key == "options":
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f"options must be a mapping, got {value!r:.60}")
+                options = dict(value)
+            elif key in fields:
+                values[key] = value
+            elif key in _OPTION_KEYS:
+                options[key] = value  # evolve(stale_after=3.0) like open_feed(stale_after=3.0)
+            else:
+                accepted = fields | _OPTION_KEYS | {"options"}
+                raise ConfigError(
+                    f"unknown setting {key!r}{suggest(str(key), accepted)}; accepted: "
+                    f"{', '.join(sorted(accepted))}"
+                )
+        values["options"] = options
+        values["exchanges"] = _exchange_names(values["exchanges"])
+        values["symbols"] = _symbols(values["symbols"])
+        values["channels"] = _tuple(values["channels"])
+        values["primary"] = _lower(values["primary"])
+        changed = set(changes) | set(changes.get("options", ()))
+        _check(values, names, changed)  # first, to name the variable or key the user set
         return FeedConfig(**values)
 
     def evolve(self, **changes: Any) -> FeedConfig:
-        """A copy with some settings changed (validated)."""
+        """A copy with some settings changed, validated: :class:`~trio_feeds.ConfigError`
+        for a bad value or an unknown name.  ``open_feed`` argument names (``stale_after``)
+        go to :attr:`options`."""
         return self._evolve(changes, {})
 
     # -- use -------------------------------------------------------------------------------
@@ -280,6 +301,7 @@ class FeedConfig:
             "failover": self.failover,
             "conflict": self.conflict,
             "max_source_latency": self.max_source_latency,
+            "transport": self.transport,
             **self.options,
         }
         kwargs.update(overrides)
@@ -297,3 +319,17 @@ class FeedConfig:
             )
         async with open_feed(**self.feed_kwargs(**overrides)) as feed:
             yield feed
+
+
+def _warn_unknown_env(env: Mapping[str, str]) -> None:
+    import warnings
+
+    settings = {v for v in ENV_VARS if v.startswith("TRIO_FEEDS_")}
+    for var in sorted(env):
+        if var.startswith("TRIO_FEEDS_") and var not in settings | OTHER_ENV_VARS:
+            warnings.warn(
+                f"unknown environment variable {var} ignored{suggest(var, settings)}; "
+                f"the settings are {', '.join(sorted(ENV_VARS))}",
+                ConfigWarning,
+                stacklevel=3,
+            )

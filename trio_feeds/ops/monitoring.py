@@ -2,7 +2,7 @@
 
 A small ASGI app served by hypercorn's trio worker, beside the feed in your nursery::
 
-    async with trio_feeds.open_feed(["binance", "okx"]) as feed, trio.open_nursery() as n:
+    async with trio_feeds.open_feed(exchanges) as feed, trio.open_nursery() as n:
         url = await n.start(serve_monitoring, feed)   # "http://127.0.0.1:<port>"
         ...
 
@@ -22,7 +22,7 @@ Routes (GET or HEAD):
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from typing import Any
 
 import attrs
@@ -34,10 +34,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from trio_feeds.core.redact import redact
 from trio_feeds.engine.stats import Health
 from trio_feeds.feed.feed import Feed
+from trio_feeds.sinks._base import Sink
 
-__all__ = ["FeedCollector", "create_app", "metrics_registry", "serve_monitoring"]
+__all__ = [
+    "FeedCollector",
+    "SinkCollector",
+    "create_app",
+    "metrics_registry",
+    "serve_monitoring",
+    "sink_name",
+]
 
 logger = logging.getLogger("trio_feeds.ops.monitoring")
 
@@ -152,10 +161,63 @@ class FeedCollector(Collector):
         )
 
 
-def metrics_registry(feed: Feed, prefix: str = "trio_feeds") -> CollectorRegistry:
-    """A new :class:`~prometheus_client.CollectorRegistry` holding a :class:`FeedCollector`."""
+class SinkCollector(Collector):
+    """Prometheus metrics of sinks (``sink`` label: the sink's URL or path, redacted).
+
+    ``sinks`` is read at every scrape, so a list you append to later works::
+
+        trio_feeds_sink_sent_total      counter  items the destination acknowledged
+        trio_feeds_sink_dropped_total   counter  items that will never arrive
+        trio_feeds_sink_errors_total    counter  failed writes and connection attempts
+        trio_feeds_sink_buffered        gauge    items waiting to be sent
+        trio_feeds_sink_up              gauge    1 while the sink is connected / open
+    """
+
+    def __init__(self, sinks: Sequence[Sink], prefix: str = "trio_feeds") -> None:
+        self.sinks = sinks
+        self.prefix = prefix
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        p = f"{self.prefix}_sink"
+        label = ["sink"]
+        sent = CounterMetricFamily(f"{p}_sent", "Items the destination acknowledged", labels=label)
+        dropped = CounterMetricFamily(
+            f"{p}_dropped", "Items that will never reach the destination", labels=label
+        )
+        errors = CounterMetricFamily(
+            f"{p}_errors", "Failed writes and connection attempts", labels=label
+        )
+        buffered = GaugeMetricFamily(f"{p}_buffered", "Items waiting to be sent", labels=label)
+        up = GaugeMetricFamily(f"{p}_up", "1 while the sink is connected (open)", labels=label)
+        for i, sink in enumerate(list(self.sinks)):
+            name = [sink_name(sink, i)]
+            st = sink.stats
+            sent.add_metric(name, float(st.sent))
+            dropped.add_metric(name, float(st.dropped))
+            errors.add_metric(name, float(st.errors))
+            buffered.add_metric(name, float(st.buffered))
+            up.add_metric(name, 1.0 if st.connected else 0.0)
+        yield from (sent, dropped, errors, buffered, up)
+
+
+def sink_name(sink: Sink, index: int = 0) -> str:
+    """How a sink is named in metrics and messages: its redacted URL or path."""
+    name = getattr(sink, "name", None)
+    return redact(name) if isinstance(name, str) and name else f"sink{index}"
+
+
+def metrics_registry(
+    feed: Feed, prefix: str = "trio_feeds", *, sinks: Sequence[Sink] | None = None
+) -> CollectorRegistry:
+    """A new :class:`~prometheus_client.CollectorRegistry` holding a :class:`FeedCollector`
+    (and a :class:`SinkCollector` for ``sinks``, read at every scrape)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(FeedCollector(feed, prefix))
+    if sinks is not None:
+        registry.register(SinkCollector(sinks, prefix))
     return registry
 
 
@@ -229,13 +291,15 @@ async def serve_monitoring(
     port: int = 0,
     *,
     registry: CollectorRegistry | None = None,
+    sinks: Sequence[Sink] | None = None,
     task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve the monitor for ``feed`` until cancelled.
 
     Binds ``host:port`` (loopback and an ephemeral port by default; give ``host="0.0.0.0"``
     deliberately to expose it).  With ``await nursery.start(serve_monitoring, feed)`` it
-    returns the base URL it listens on, e.g. ``"http://127.0.0.1:49152"``.
+    returns the base URL it listens on, e.g. ``"http://127.0.0.1:49152"``.  ``sinks``
+    (without ``registry``): also export ``trio_feeds_sink_*`` metrics for these sinks.
     """
     config = Config()
     config.bind = [_bind(host, port)]
@@ -243,6 +307,8 @@ async def serve_monitoring(
     config.errorlog = logger
     config.graceful_timeout = 1.0
     config.keep_alive_timeout = 5.0
+    if registry is None and sinks is not None:
+        registry = metrics_registry(feed, sinks=sinks)
     app = create_app(feed, registry)
 
     class _Status:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from trio_feeds.core.errors import ConfigError
 from trio_feeds.protocol._subscription import Subscription
 
+#: channel names accepted by ``open_feed(channels=...)`` -> the normalized channel
 CHANNEL_ALIASES: dict[str, str] = {
     "trade": "trade",
     "trades": "trade",

@@ -11,6 +11,7 @@ from typing import TypeAlias
 
 import attrs
 
+from trio_feeds.core.records import Gap
 from trio_feeds.protocol._subscription import Subscription
 
 
@@ -24,6 +25,8 @@ class Subscribed:
 
 @attrs.frozen(slots=True)
 class Unsubscribed:
+    """The exchange confirmed that these subscriptions were removed."""
+
     subscriptions: tuple[Subscription, ...]
     request_id: str | None = None
 
@@ -94,6 +97,7 @@ class ParseError:
 ControlEvent: TypeAlias = (
     Subscribed | Unsubscribed | Rejected | Pong | ServerShutdown | ExchangeError | ParseError
 )
+"""Any control event an adapter's ``parse`` appends beside the records."""
 
 
 def excerpt(frame: bytes | str, limit: int = 200) -> str:
@@ -104,3 +108,26 @@ def excerpt(frame: bytes | str, limit: int = 200) -> str:
         else str(frame)
     )
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+@attrs.frozen(slots=True)
+class ConnectionGap:
+    """Messages were lost on this connection: a hole in a connection-wide sequence.
+
+    Some exchanges number every message of a connection (all channels together);
+    a hole means whole messages were missed, and which subscriptions they
+    belonged to cannot be known.  ``gaps`` holds one :class:`~trio_feeds.Gap` per
+    subscription of the connection (``start``/``end``: the exchange times of the
+    messages either side of the hole); ``books`` names the symbols whose local books
+    must be resynchronized.  An engine emits ``gaps`` as stream events and asks each
+    named book to resync (``sync.on_connection_gap(...)``).
+    """
+
+    exchange: str
+    expected: int
+    """The sequence number that should have come."""
+    received: int
+    """The sequence number that came."""
+    gaps: tuple[Gap, ...]
+    books: tuple[str, ...]
+    received_at: float

@@ -15,15 +15,9 @@ __all__ = ["TLS_FAULTS", "TestPKI"]
 #: handshake faults a simulator can inject (see ``SimulatedExchange.fail_tls``)
 TLS_FAULTS = ("reset", "close", "certificate", "hostname", "plain_http", "slow")
 
-#: host names the simulators use in memory mode, always in the test certificate
-MEMORY_HOSTS = (
-    "stream.binance.test",
-    "api.binance.test",
-    "ws.okx.test",
-    "openapi.okx.test",
-    "exchange.invalid",
-    "api.exchange.invalid",
-)
+#: the simulators' default in-memory host names, always in the test certificate (each
+#: exchange's simulator adds its own: ``SimulatedExchange.memory_hosts()``)
+MEMORY_HOSTS = ("exchange.invalid", "api.exchange.invalid")
 
 
 def _trustme() -> Any:

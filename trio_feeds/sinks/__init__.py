@@ -136,8 +136,9 @@ async def open_sink(url: str, **options: Any) -> AsyncIterator[RedisStreamSink |
       :class:`JsonlFileSink` (appends).
 
     A bad URL or option raises :class:`~trio_feeds.ConfigError` naming it.  On
-    exit the sink gets ``close_timeout`` seconds (Redis; default 5) to flush,
-    even when the block was cancelled; what is left is counted as dropped.
+    exit the sink gets ``close_timeout`` seconds (default 5) to flush, even when
+    the block was cancelled (a shielded, time-bounded flush); what is left is
+    counted as dropped.  ``sink.stats.summary()`` is then a one-line account.
     """
     sink = make_sink(url, **options)
     if isinstance(sink, JsonlFileSink):
@@ -153,8 +154,18 @@ async def open_sink(url: str, **options: Any) -> AsyncIterator[RedisStreamSink |
             await sink.aclose()
         return
     async with trio.open_nursery() as nursery:
-        await nursery.start(sink.run)
+        # The writer is shielded from the caller's cancellation: leaving the block under an
+        # outer cancel (a deadline, Ctrl-C) must still flush.  ``aclose`` bounds that flush
+        # with ``close_timeout`` and then stops the writer itself.
+        await nursery.start(_shielded_writer, sink)
         try:
             yield sink
         finally:
             await sink.aclose()
+
+
+async def _shielded_writer(
+    sink: RedisStreamSink, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    with trio.CancelScope(shield=True):
+        await sink.run(task_status=task_status)

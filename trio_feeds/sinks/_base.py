@@ -42,6 +42,20 @@ class SinkStats:
     connected: bool = False
     last_error: str | None = None
 
+    def summary(self) -> str:
+        """One line for people: ``sent 120, dropped 0, errors 0`` (and the last error)."""
+        text = f"sent {self.sent}, dropped {self.dropped}, errors {self.errors}"
+        if self.buffered:
+            text += f", buffered {self.buffered}"
+        if self.last_error:
+            text += f" (last error: {self.last_error})"
+        return text
+
+    @property
+    def all_dropped(self) -> bool:
+        """Items came in and none of them was delivered."""
+        return self.received > 0 and self.sent == 0
+
 
 @runtime_checkable
 class Sink(Protocol):

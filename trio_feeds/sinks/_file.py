@@ -14,6 +14,7 @@ from trio_feeds.core.convert import dumps, loads
 from trio_feeds.core.errors import ProtocolError
 from trio_feeds.core.records import Item
 from trio_feeds.core.redact import redact
+from trio_feeds.core.validate import seconds
 from trio_feeds.sinks._base import SinkStats
 
 _CHUNK = 1 << 20
@@ -23,7 +24,12 @@ class JsonlFileSink:
     """Appends every item to a JSON-lines file (``"-"``: standard output).
 
     Each batch is encoded in the caller's task and written with one write (and
-    one flush), so a batch costs one trip to trio's worker thread.
+    one flush), so a batch costs one trip to trio's worker thread.  A batch handed
+    to :meth:`send_many` is written even if the caller is cancelled meanwhile (the
+    write is shielded; a batch cancelled before its write started waits and goes
+    out with the next one or at close): ``stats.sent`` counts exactly what is in
+    the file.  :meth:`aclose` flushes what waits, for up to ``close_timeout``
+    seconds, shielded from the caller's cancellation.
     """
 
     def __init__(
@@ -32,20 +38,29 @@ class JsonlFileSink:
         *,
         append: bool = True,
         fsync: bool = False,
+        close_timeout: float = 5.0,
         converter: cattrs.Converter | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self._append = append
         self._fsync = fsync
+        self.close_timeout = seconds("close_timeout", close_timeout, allow_zero=True)
         self._conv = converter
         self._file: Any = None
         self._closed = False
         self._lock = trio.Lock()
         self._stats = SinkStats()
+        #: encoded batches not written yet: (data, item count)
+        self._pending: list[tuple[bytes, int]] = []
 
     @property
     def stats(self) -> SinkStats:
         return self._stats
+
+    @property
+    def name(self) -> str:
+        """The file's path (``-``: standard output)."""
+        return self.path
 
     async def open(self) -> None:
         if self._file is not None:
@@ -64,38 +79,61 @@ class JsonlFileSink:
         conv = self._conv
         data = b"\n".join([dumps(i, conv) for i in items]) + b"\n"
         self._stats.received += len(items)
-        try:
-            async with self._lock:
+        self._pending.append((data, len(items)))
+        self._stats.buffered += len(items)
+        # a cancel while waiting for the lock leaves the batch pending (written later)
+        async with self._lock:
+            await self._write_pending()
+
+    async def _write_pending(self) -> None:
+        """Write every pending batch with one shielded write (the lock is held)."""
+        if not self._pending:
+            return
+        batches, self._pending = self._pending, []
+        data = b"".join(d for d, _ in batches)
+        n = sum(k for _, k in batches)
+        with trio.CancelScope(shield=True):
+            try:
                 if self._file is None:
                     await self.open()
                 await self._file.write(data)
                 await self._file.flush()
                 if self._fsync and self.path != "-":
                     await trio.to_thread.run_sync(os.fsync, self._file.fileno())
-        except OSError as exc:
-            self._stats.errors += 1
-            self._stats.dropped += len(items)
-            self._stats.last_error = redact(repr(exc))
-            raise
-        except BaseException:
-            # cancelled before the batch was known to be written: never silently lost
-            self._stats.dropped += len(items)
-            raise
-        self._stats.sent += len(items)
-        self._stats.batches += 1
+            except OSError as exc:
+                self._stats.errors += 1
+                self._stats.dropped += n
+                self._stats.buffered -= n
+                self._stats.last_error = redact(repr(exc))
+                raise
+        self._stats.buffered -= n
+        self._stats.sent += n
+        self._stats.batches += len(batches)
 
     async def flush(self) -> None:
-        """Nothing to wait for: every batch is written before ``send_many`` returns."""
+        """Write what waits (batches whose caller was cancelled before their write)."""
+        async with self._lock:
+            await self._write_pending()
         await trio.lowlevel.checkpoint()
 
     async def aclose(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._stats.connected = False
-        f, self._file = self._file, None
-        if f is not None and self.path != "-":
-            with trio.CancelScope(shield=True):
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(self.close_timeout):
+                try:
+                    async with self._lock:
+                        await self._write_pending()
+                except OSError:
+                    pass  # counted in stats
+            lost = sum(k for _, k in self._pending)
+            self._pending.clear()
+            self._stats.dropped += lost
+            self._stats.buffered -= lost
+            self._stats.connected = False
+            f, self._file = self._file, None
+            if f is not None and self.path != "-":
                 await f.aclose()
 
 

@@ -1,35 +1,26 @@
-"""Redis Streams: a buffering, reconnecting sink and readers (XREAD, XREADGROUP + XACK).
+"""Redis Streams: a buffering, reconnecting sink (see :class:`RedisStreamSink`).
 
-Needs the ``redis`` extra (coredis, which runs on anyio and so natively under Trio).
-
-Every stream entry has two fields:
-
-``d``
-    the item as :func:`trio_feeds.dumps` writes it (orjson bytes);
-``s``
-    ``b"<producer>:<seq>"``: the writing sink's id and a number that grows by one
-    per entry it writes.  After a connection breaks in the middle of a write the
-    sink looks for its newest ``s`` in each stream it was writing to and skips
-    what is there already, so a retry never writes an entry twice.
+Needs the ``redis`` extra (coredis, which runs on anyio and so natively under Trio).  The
+entry format is described in :mod:`trio_feeds.sinks._redis_write`; the readers are in
+:mod:`trio_feeds.sinks._redis_read`, connections in :mod:`trio_feeds.sinks._redis_client`
+(all re-exported here and by :mod:`trio_feeds.sinks`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import parse_qsl, urlsplit
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Literal
 
-import attrs
 import cattrs
 import trio
 
-from trio_feeds.core.convert import dumps, loads
-from trio_feeds.core.errors import ConfigError, ProtocolError
+from trio_feeds.core.convert import dumps
+from trio_feeds.core.errors import ConfigError
 from trio_feeds.core.records import Dropped, Item
 from trio_feeds.core.redact import redact
 from trio_feeds.core.validate import seconds
@@ -40,121 +31,32 @@ from trio_feeds.sinks._base import (
     check_template,
     route,
 )
+from trio_feeds.sinks._redis_client import _coredis, _errors, _positive_int
+from trio_feeds.sinks._redis_client import open_redis as open_redis
+from trio_feeds.sinks._redis_client import parse_redis_url as parse_redis_url
+from trio_feeds.sinks._redis_read import StreamEntry as StreamEntry
+from trio_feeds.sinks._redis_read import read_entries as read_entries
+from trio_feeds.sinks._redis_read import read_stream as read_stream
+from trio_feeds.sinks._redis_write import XADD_SCRIPT as XADD_SCRIPT
+from trio_feeds.sinks._redis_write import unwritten, write_batch
 
 if TYPE_CHECKING:
     import coredis
 
-#: one EVAL per stream key and batch: XADD every entry server-side
-#: (KEYS[1] = stream, ARGV[1] = MAXLEN or 0, then d, s pairs)
-XADD_SCRIPT = """
-local n = ARGV[1]
-for i = 2, #ARGV, 2 do
-  if n == '0' then
-    redis.call('XADD', KEYS[1], '*', 'd', ARGV[i], 's', ARGV[i + 1])
-  else
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', n, '*', 'd', ARGV[i], 's', ARGV[i + 1])
-  end
-end
-return (#ARGV - 1) / 2
-"""
-_SCRIPT_CHUNK = 1000
-_RECOVER_SCAN = 10_000
+__all__ = [
+    "XADD_SCRIPT",
+    "RedisStreamSink",
+    "StreamEntry",
+    "open_redis",
+    "parse_redis_url",
+    "read_entries",
+    "read_stream",
+]
 
+logger = logging.getLogger("trio_feeds.sinks")
 
-def _coredis() -> Any:
-    try:
-        import coredis
-    except ImportError:  # pragma: no cover - depends on the install
-        raise ConfigError("Redis support needs coredis: pip install 'trio-feeds[redis]'") from None
-    return coredis
-
-
-def _errors() -> tuple[type[BaseException], ...]:
-    """What a lost or unusable connection raises."""
-    import coredis.exceptions as ce
-
-    return (ce.ConnectionError, ce.RedisError, OSError, TimeoutError, trio.TooSlowError)
-
-
-def _connection_errors() -> tuple[type[BaseException], ...]:
-    """What a lost connection raises (the outcome of a write is then unknown)."""
-    import coredis.exceptions as ce
-
-    return (ce.ConnectionError, OSError, TimeoutError, trio.TooSlowError)
-
-
-def _response_error() -> type[BaseException]:
-    import coredis.exceptions as ce
-
-    return ce.ResponseError
-
-
-def _positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
-        what = "an int >= 0" if allow_zero else "a positive int"
-        raise ConfigError(f"{name} must be {what}, got {value!r}")
-    return value
-
-
-def parse_redis_url(url: str) -> tuple[str, dict[str, str]]:
-    """Check ``redis://host:port[/db][?option=value…]``; return the connection URL and options.
-
-    ``rediss://`` (TLS) is accepted too.  The query options are sink settings
-    (``maxlen``, ``buffer_size``, …), not coredis ones.
-    """
-    if not isinstance(url, str):
-        raise ConfigError(f"Redis URL must be a string, got {redact(repr(url))}")
-    parts = urlsplit(url)
-    if parts.scheme not in ("redis", "rediss"):
-        raise ConfigError(f"Redis URL {redact(repr(url))}: expected redis://host:port[/db]")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError(f"Redis URL {redact(repr(url))}: bad port") from None
-    if not parts.hostname:
-        raise ConfigError(
-            f"Redis URL {redact(repr(url))}: no host (expected redis://host:port[/db])"
-        )
-    db = parts.path.strip("/")
-    if db and not db.isdigit():
-        raise ConfigError(
-            f"Redis URL {redact(repr(url))}: the path must be a database number, got {db!r}"
-        )
-    netloc = parts.netloc
-    if port is None:
-        netloc += ":6379"
-    base = f"{parts.scheme}://{netloc}/{db or 0}"
-    return base, dict(parse_qsl(parts.query, keep_blank_values=True))
-
-
-@asynccontextmanager
-async def open_redis(
-    url: str,
-    *,
-    connect_timeout: float = 5.0,
-    stream_timeout: float | None = None,
-    retry: bool = False,
-) -> AsyncIterator[coredis.Redis[bytes]]:
-    """A coredis client for ``redis://host:port[/db]`` (bytes responses).
-
-    ``retry=False`` (the default here) turns off coredis' own command retries:
-    the sink and the readers decide themselves what may be repeated.
-    """
-    cd = _coredis()
-    base, _ = parse_redis_url(url)
-    from coredis.retry import NoRetryPolicy
-
-    kwargs: dict[str, Any] = {"connect_timeout": connect_timeout, "stream_timeout": stream_timeout}
-    if not retry:
-        kwargs["retry_policy"] = NoRetryPolicy()
-    client: coredis.Redis[bytes] = cd.Redis.from_url(base, decode_responses=False, **kwargs)
-    async with client:
-        yield client
-
-
-# --------------------------------------------------------------------------------- the sink
+#: while Redis stays down, a warning this often (seconds)
+_WARN_EVERY = 10.0
 
 
 class RedisStreamSink:
@@ -254,6 +156,9 @@ class RedisStreamSink:
         self._scope: trio.CancelScope | None = None
         self._closed = False
         self._finished = trio.Event()
+        self._down_since: float | None = None
+        self._warned_at = 0.0
+        self._dropped_at_down = 0
 
     @property
     def stats(self) -> SinkStats:
@@ -327,6 +232,11 @@ class RedisStreamSink:
                 self._scope.cancel()
                 await self._finished.wait()
         lost = len(self._buf) + len(self._inflight or ())
+        if lost:
+            logger.warning(
+                "sink %s closed with %d items unsent (counted as dropped): %s",
+                self.name, lost, self._stats.last_error or "close_timeout reached",
+            )  # fmt: skip
         self._buf.clear()
         self._inflight = None
         self._stats.dropped += lost
@@ -356,11 +266,13 @@ class RedisStreamSink:
                                 self._stats.reconnects += 1
                             first = False
                             self._stats.connected = True
+                            self._back_up()
                             delay = self.reconnect_delay
                             await self._write_loop(client)
                     except* errors as group:
                         self._stats.errors += 1
                         self._stats.last_error = redact(repr(group.exceptions[0]))
+                        self._still_down()
                     self._stats.connected = False
                     self._progress.unpark_all()
                     await trio.sleep(delay * (0.5 + secrets.randbelow(1000) / 1000))
@@ -369,6 +281,39 @@ class RedisStreamSink:
             self._stats.connected = False
             self._finished.set()
             self._progress.unpark_all()
+
+    @property
+    def name(self) -> str:
+        """The sink's URL, credentials redacted (for logs, summaries and metrics)."""
+        return redact(self.url)
+
+    def _still_down(self) -> None:
+        """A connection attempt or write failed: warn at the start of an outage, then every
+        ``_WARN_EVERY`` seconds while it lasts."""
+        now = trio.current_time()
+        st = self._stats
+        if self._down_since is None:
+            self._down_since = self._warned_at = now
+            self._dropped_at_down = st.dropped
+            logger.warning(
+                "sink %s is down: %s; buffering (%d buffered, %d dropped so far)",
+                self.name, st.last_error, len(self._buf), st.dropped,
+            )  # fmt: skip
+        elif now - self._warned_at >= _WARN_EVERY:
+            self._warned_at = now
+            logger.warning(
+                "sink %s still down after %.0f s: %s; %d buffered, %d dropped so far",
+                self.name, now - self._down_since, st.last_error, len(self._buf), st.dropped,
+            )  # fmt: skip
+
+    def _back_up(self) -> None:
+        if self._down_since is not None:
+            logger.warning(
+                "sink %s is back after %.1f s down (%d dropped meanwhile)",
+                self.name, trio.current_time() - self._down_since,
+                self._stats.dropped - self._dropped_at_down,
+            )  # fmt: skip
+            self._down_since = None
 
     def _take_batch(self) -> list[tuple[str, bytes, bytes]]:
         batch: list[tuple[str, bytes, bytes]] = []
@@ -417,251 +362,18 @@ class RedisStreamSink:
         self, client: coredis.Redis[bytes], batch: list[tuple[str, bytes, bytes]]
     ) -> int:
         """Write ``batch``; return how many entries Redis refused (a wrong-type key, …)."""
-        groups: dict[str, list[tuple[bytes, bytes]]] = defaultdict(list)
-        for key, payload, tag in batch:
-            groups[key].append((payload, tag))
-        requests: list[tuple[int, Any]] = []
-        async with client.pipeline(transaction=False, raise_on_error=False) as pipe:
-            if self.method == "script":
-                maxlen = self.maxlen
-                for key, entries in groups.items():
-                    for start in range(0, len(entries), _SCRIPT_CHUNK):
-                        chunk = entries[start : start + _SCRIPT_CHUNK]
-                        args: list[bytes | int] = [maxlen]
-                        for payload, tag in chunk:
-                            args.append(payload)
-                            args.append(tag)
-                        requests.append((len(chunk), pipe.eval(XADD_SCRIPT, [key], args)))
-            else:
-                from coredis import PureToken
-
-                trim: dict[str, Any] = {}
-                if self.maxlen:
-                    trim = {
-                        "trim_strategy": PureToken.MAXLEN,
-                        "threshold": self.maxlen,
-                        "trim_operator": PureToken.APPROXIMATELY,
-                    }
-                for key, entries in groups.items():
-                    for payload, tag in entries:
-                        requests.append((1, pipe.xadd(key, {b"d": payload, b"s": tag}, **trim)))
-        failed = 0
-        response_error = _response_error()
-        connection_errors = _connection_errors()
-        for n, request in requests:
-            result = await request
-            if isinstance(result, connection_errors):
-                raise result
-            if isinstance(result, response_error):
-                failed += n
-                self._stats.errors += 1
-                self._stats.last_error = redact(repr(result))
-        return failed
+        return await write_batch(
+            client, batch, method=self.method, maxlen=self.maxlen, stats=self._stats
+        )
 
     async def _recover(
         self, client: coredis.Redis[bytes], batch: list[tuple[str, bytes, bytes]]
     ) -> None:
         """Drop from ``batch`` what an interrupted write of it already put in Redis."""
-        prefix = self._prefix
-        keys = {key for key, _, _ in batch}
-        last: dict[str, int] = {}
-        for key in keys:
-            seen = 0
-            end: bytes = b"+"
-            while seen < _RECOVER_SCAN:
-                entries = await client.xrevrange(key, end, b"-", count=500)
-                if not entries:
-                    break
-                hit = None
-                for entry in entries:
-                    tag = entry.field_values.get(b"s", b"")
-                    if isinstance(tag, bytes) and tag.startswith(prefix):
-                        hit = int(tag[len(prefix) :])
-                        break
-                if hit is not None:
-                    last[key] = hit
-                    break
-                seen += len(entries)
-                ident = entries[-1].identifier
-                end = b"(" + (ident if isinstance(ident, bytes) else ident.encode())
-        keep = [b for b in batch if int(b[2][len(prefix) :]) > last.get(b[0], -1)]
+        keep = await unwritten(client, batch, self._prefix)
         skipped = len(batch) - len(keep)
         if skipped:
             self._stats.duplicates_skipped += skipped
             self._stats.sent += skipped
         self._inflight = keep or None
         self._update_buffered()
-
-
-# ------------------------------------------------------------------------------ the readers
-
-
-@attrs.frozen(slots=True)
-class StreamEntry:
-    """One entry read from a stream: its key, its id and the item it holds."""
-
-    stream: str
-    id: str
-    item: Item
-
-
-def _streams(streams: str | Iterable[str] | Mapping[str, str], start: str) -> dict[str, str]:
-    if isinstance(streams, str):
-        out = {streams: start}
-    elif isinstance(streams, Mapping):
-        out = {str(k): str(v) for k, v in streams.items()}
-    else:
-        out = dict.fromkeys(streams, start)
-    if not out:
-        raise ConfigError("streams must name at least one stream key")
-    return out
-
-
-def _text(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-def _decode(key: str, entry: Any, conv: cattrs.Converter | None) -> StreamEntry:
-    ident = _text(entry.identifier)
-    data = entry.field_values.get(b"d")
-    if data is None:
-        raise ProtocolError(
-            f"stream {key!r} entry {ident}: no 'd' field (not written by trio_feeds)"
-        )
-    try:
-        item = loads(data, conv)
-    except Exception as exc:
-        raise ProtocolError(
-            f"stream {key!r} entry {ident}: not a trio_feeds record: {exc}"
-        ) from exc
-    return StreamEntry(key, ident, item)
-
-
-async def read_entries(
-    redis: coredis.Redis[bytes],
-    streams: str | Iterable[str] | Mapping[str, str],
-    *,
-    start: str = "0",
-    group: str | None = None,
-    consumer: str | None = None,
-    count: int = 1000,
-    block: float = 1.0,
-    idle_timeout: float | None = None,
-    ack: bool = True,
-    converter: cattrs.Converter | None = None,
-) -> AsyncIterator[StreamEntry]:
-    """Entries of one or more streams, in order per stream (see :func:`read_stream`)."""
-    positions = _streams(streams, start)
-    count = _positive_int("count", count)
-    block_ms = max(1, int(seconds("block", block, parse_str=True) * 1000))
-    if idle_timeout is not None:
-        idle_timeout = seconds("idle_timeout", idle_timeout, allow_zero=True, parse_str=True)
-    if (group is None) != (consumer is None):
-        raise ConfigError("group and consumer go together: give both or neither")
-    idle_since = trio.current_time()
-    if group is None:
-        while True:
-            wait = block_ms
-            if idle_timeout is not None:
-                left = idle_timeout - (trio.current_time() - idle_since)
-                if left <= 0:
-                    return
-                wait = max(1, min(block_ms, int(left * 1000)))
-            reply = await redis.xread(positions, count=count, block=wait)
-            if not reply:
-                continue
-            idle_since = trio.current_time()
-            for raw_key, entries in reply.items():
-                key = _text(raw_key)
-                for entry in entries:
-                    yield _decode(key, entry, converter)
-                if entries:
-                    positions[key] = _text(entries[-1].identifier)
-    assert consumer is not None
-    import coredis.exceptions as ce
-
-    for key, pos in positions.items():
-        try:
-            await redis.xgroup_create(key, group, pos, mkstream=True)
-        except ce.StreamDuplicateConsumerGroupError:
-            pass
-    # first what this consumer was given and never acknowledged (a restart), then new entries
-    pending = dict.fromkeys(positions, "0")
-    while True:
-        wait = block_ms
-        if idle_timeout is not None:
-            left = idle_timeout - (trio.current_time() - idle_since)
-            if left <= 0 and not pending:
-                return
-            wait = max(1, min(block_ms, int(max(left, 0) * 1000)))
-        ids = pending or dict.fromkeys(positions, ">")
-        reply = await redis.xreadgroup(
-            group, consumer, ids, count=count, block=None if pending else wait
-        )
-        got = False
-        for raw_key, entries in (reply or {}).items():
-            key = _text(raw_key)
-            for entry in entries:
-                if entry.field_values is None or not entry.field_values:
-                    continue  # deleted (trimmed) while pending
-                got = True
-                e = _decode(key, entry, converter)
-                yield e
-            if pending:
-                if entries:
-                    pending[key] = _text(entries[-1].identifier)
-                else:
-                    del pending[key]
-            if ack and entries:
-                await redis.xack(key, group, [_text(x.identifier) for x in entries])
-        if pending and not reply:
-            pending.clear()
-        if got:
-            idle_since = trio.current_time()
-
-
-async def read_stream(
-    redis: coredis.Redis[bytes],
-    streams: str | Iterable[str] | Mapping[str, str],
-    *,
-    start: str = "0",
-    group: str | None = None,
-    consumer: str | None = None,
-    count: int = 1000,
-    block: float = 1.0,
-    idle_timeout: float | None = None,
-    ack: bool = True,
-    converter: cattrs.Converter | None = None,
-) -> AsyncIterator[Item]:
-    """The items a :class:`RedisStreamSink` wrote, read back::
-
-        async with open_redis("redis://127.0.0.1:6379") as redis:
-            async for record in read_stream(redis, stream_keys("binance", "trade", "BTC-USDT")):
-                ...
-
-    ``streams``: one key, several, or ``{key: last_id}``.  Without ``group``
-    this is ``XREAD``: from ``start`` (``"0"``: everything still in the
-    stream, ``"$"``: only new entries, or an entry id), blocking up to
-    ``block`` seconds per call.  With ``group`` and ``consumer`` it is
-    ``XREADGROUP``: several workers sharing a group each get a disjoint part
-    of the entries; the group is created (at ``start``) if needed, entries this
-    consumer left unacknowledged are delivered again first, and a batch is
-    acknowledged (``XACK``) once every entry of it has been yielded and the loop
-    asks for more (at-least-once; ``ack=False`` leaves it to you).
-
-    ``idle_timeout``: stop after that many seconds without a new entry (None:
-    never stop).  The client is yours: no task runs inside this generator.
-    """
-    async for entry in read_entries(
-        redis,
-        streams,
-        start=start,
-        group=group,
-        consumer=consumer,
-        count=count,
-        block=block,
-        idle_timeout=idle_timeout,
-        ack=ack,
-        converter=converter,
-    ):
-        yield entry.item

@@ -8,12 +8,19 @@ HTTP 429, TLS handshake faults).  They run over loopback TCP or over in-memory s
 whole reconnect scenarios run under ``trio.testing.MockClock`` in milliseconds.  With
 ``tls=True`` they serve ``wss://`` with certificates from a test CA made for the run.
 
-Entry point: :func:`open_simulated_exchanges`.
+Entry points: :func:`open_simulated_exchanges` (``async with``), or the ``simulated_exchanges``
+pytest fixture (the ``trio_feeds`` plugin, :mod:`trio_feeds.testing.pytest_plugin`).
+
+For property tests: timed faults (``sim.outage(duration)``, ``stall``, ``lag``,
+``latency_spike``, ``malformed``, ``shutdown_notice``), :class:`FaultScript` s of them played
+with ``await sims.run_script(script)``, hypothesis strategies in
+:mod:`trio_feeds.testing.strategies`, and :class:`FeedRecorder` for the assertions.
 """
 
 from trio_feeds.exchanges.binance.simulator import SimulatedBinance as SimulatedBinance
 from trio_feeds.exchanges.okx.simulator import SimulatedOkx as SimulatedOkx
 from trio_feeds.exchanges.okx.simulator import okx_checksum as okx_checksum
+from trio_feeds.simulator.controls import FaultHandle as FaultHandle
 from trio_feeds.simulator.market import BookChange as BookChange
 from trio_feeds.simulator.market import Candle as Candle
 from trio_feeds.simulator.market import ExchangeClock as ExchangeClock
@@ -34,17 +41,32 @@ from trio_feeds.simulator.tls import TLS_FAULTS as TLS_FAULTS
 from trio_feeds.simulator.tls import TestPKI as TestPKI
 from trio_feeds.testing._exchanges import SimulatedExchanges as SimulatedExchanges
 from trio_feeds.testing._exchanges import open_simulated_exchanges as open_simulated_exchanges
+from trio_feeds.testing._exchanges import simulated_exchanges as simulated_exchanges
+from trio_feeds.testing.recorder import FeedRecorder as FeedRecorder
+from trio_feeds.testing.recorder import LostTrades as LostTrades
+from trio_feeds.testing.scripts import FAULT_KINDS as FAULT_KINDS
+from trio_feeds.testing.scripts import Fault as Fault
+from trio_feeds.testing.scripts import FaultScript as FaultScript
+from trio_feeds.testing.scripts import PlayedFault as PlayedFault
+from trio_feeds.testing.scripts import play_script as play_script
 
 __all__ = [
+    "FAULT_KINDS",
     "TLS_FAULTS",
     "BookChange",
     "Candle",
     "ConnectionAttempt",
     "ExchangeClock",
+    "Fault",
+    "FaultHandle",
+    "FaultScript",
+    "FeedRecorder",
     "Fill",
     "LagEpisode",
+    "LostTrades",
     "MarketSimulator",
     "MarketTick",
+    "PlayedFault",
     "RestRequest",
     "SimConnection",
     "SimulatedBinance",
@@ -59,4 +81,6 @@ __all__ = [
     "Violation",
     "okx_checksum",
     "open_simulated_exchanges",
+    "play_script",
+    "simulated_exchanges",
 ]

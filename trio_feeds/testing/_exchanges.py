@@ -1,4 +1,6 @@
-"""``open_simulated_exchanges``: Binance + OKX simulators on one market."""
+"""``open_simulated_exchanges``: Binance + OKX simulators on one market; and
+:func:`simulated_exchanges`, the same started lazily in whatever trio run uses it (what the
+pytest fixture hands out)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import attrs
 import httpx
 import trio
 
@@ -16,8 +19,9 @@ from trio_feeds.exchanges.okx.simulator import SimulatedOkx
 from trio_feeds.simulator.market import MarketSimulator, SymbolSpec
 from trio_feeds.simulator.server import SimulatedExchange
 from trio_feeds.simulator.tls import TestPKI
+from trio_feeds.testing.scripts import Fault, FaultScript, PlayedFault, play_script
 
-__all__ = ["SimulatedExchanges", "open_simulated_exchanges"]
+__all__ = ["SimulatedExchanges", "open_simulated_exchanges", "simulated_exchanges"]
 
 _DEFAULT_PORTS = {"ws": 80, "http": 80, "wss": 443, "https": 443}
 
@@ -29,8 +33,30 @@ def _host_port(url: str) -> tuple[str, int]:
     return host, port
 
 
+@attrs.define
+class _Running:
+    market: MarketSimulator
+    binance: SimulatedBinance
+    okx: SimulatedOkx
+    pki: TestPKI | None = None
+    root: Any = None
+    error: BaseException | None = None
+
+
+@attrs.frozen
+class _LazyOptions:
+    symbols: tuple[str | SymbolSpec, ...]
+    seed: int
+    rate: float
+    bursts: float
+    binance_options: Mapping[str, Any]
+    okx_options: Mapping[str, Any]
+
+
 class SimulatedExchanges:
-    """What :func:`open_simulated_exchanges` yields: both simulators and ways to reach them.
+    """Both simulators and ways to reach them: what :func:`open_simulated_exchanges` yields,
+    and what the ``simulated_exchanges`` pytest fixture (see :func:`simulated_exchanges`)
+    hands out.
 
     Attributes:
         market: the shared :class:`MarketSimulator` (both exchanges show the same prices).
@@ -38,6 +64,13 @@ class SimulatedExchanges:
         okx: the :class:`SimulatedOkx`.
         memory: True in memory mode.
         pki: the test certificate authority when serving TLS (``tls=True``), else None.
+
+    A *lazy* instance (from :func:`simulated_exchanges`) has no simulators of its own: the
+    first use inside a trio run (any attribute above, :meth:`feed_kwargs`, the connector…)
+    starts fresh ones in that run, in a trio system task, and every later use in the same
+    run gets the same ones.  A new run (the next test, the next hypothesis example) gets
+    new ones again, with the same options.  Outside a run it shows the last run's
+    simulators (to inspect their logs after ``trio.run``).
     """
 
     def __init__(
@@ -48,11 +81,118 @@ class SimulatedExchanges:
         memory: bool,
         pki: TestPKI | None = None,
     ) -> None:
-        self.market = market
-        self.binance = binance
-        self.okx = okx
+        self._running: _Running | None = _Running(market, binance, okx, pki)
+        self._lazy: _LazyOptions | None = None
         self.memory = memory
-        self.pki = pki
+
+    @classmethod
+    def lazy(
+        cls,
+        symbols: Iterable[str | SymbolSpec] = ("BTC-USDT", "ETH-USDT"),
+        *,
+        seed: int = 1,
+        rate: float = 50.0,
+        bursts: float = 0.0,
+        binance_options: Mapping[str, Any] | None = None,
+        okx_options: Mapping[str, Any] | None = None,
+    ) -> SimulatedExchanges:
+        """Simulators (in memory mode) started on first use in each trio run; see above."""
+        self = cls.__new__(cls)
+        self._running = None
+        self._lazy = _LazyOptions(
+            tuple(symbols), seed, rate, bursts, dict(binance_options or {}), dict(okx_options or {})
+        )
+        self.memory = True
+        return self
+
+    def _current(self) -> _Running:
+        if self._lazy is None:
+            assert self._running is not None
+            return self._running
+        try:
+            root = trio.lowlevel.current_root_task()
+        except RuntimeError:
+            root = None
+        if root is None:
+            if self._running is not None:
+                return self._running
+            raise RuntimeError(
+                "these simulated exchanges start in the trio run that uses them: "
+                "use them inside async code (an async test)"
+            )
+        running = self._running
+        if running is None or running.root is not root:
+            running = self._running = self._start(root)
+        if running.error is not None:
+            raise RuntimeError("the simulated exchanges failed") from running.error
+        return running
+
+    def _start(self, root: Any) -> _Running:
+        o = self._lazy
+        assert o is not None
+        market = MarketSimulator(o.symbols, seed=o.seed, rate=o.rate, bursts=o.bursts)
+        running = _Running(
+            market,
+            SimulatedBinance(market, **o.binance_options),
+            SimulatedOkx(market, **o.okx_options),
+            root=root,
+        )
+        ready = trio.Event()
+        for sim in (running.binance, running.okx):
+            sim._memory = True
+            sim._starting = ready
+
+        async def serve() -> None:
+            try:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(market.run)
+                    async with running.binance.serve(memory=True), running.okx.serve(memory=True):
+                        ready.set()
+                        await trio.sleep_forever()
+            except Exception as exc:  # a system task must not raise: keep it for the next use
+                running.error = exc
+                ready.set()
+
+        trio.lowlevel.spawn_system_task(serve, name="trio_feeds simulated exchanges")
+        return running
+
+    @property
+    def market(self) -> MarketSimulator:
+        """The shared market."""
+        return self._current().market
+
+    @property
+    def binance(self) -> SimulatedBinance:
+        """The simulated Binance."""
+        return self._current().binance
+
+    @property
+    def okx(self) -> SimulatedOkx:
+        """The simulated OKX."""
+        return self._current().okx
+
+    @property
+    def pki(self) -> TestPKI | None:
+        """The test certificate authority (``tls=True``), else None."""
+        return self._current().pki
+
+    def feed_kwargs(self) -> dict[str, Any]:
+        """What to pass as ``open_feed(..., **sims.feed_kwargs())`` to stream from these
+        simulators: ``urls``, ``rest_urls``, ``connector``, ``http_transport`` and
+        ``clock``."""
+        return {
+            "urls": self.urls,
+            "rest_urls": self.rest_urls,
+            "connector": self.connector,
+            "http_transport": self.http_transport,
+            "clock": self.clock,
+        }
+
+    async def run_script(self, script: FaultScript | Iterable[Fault]) -> list[PlayedFault]:
+        """Play a :class:`~trio_feeds.testing.FaultScript` against these simulators, starting
+        now, in trio time; returns when its last fault is over.  See
+        :func:`~trio_feeds.testing.play_script`."""
+        return await play_script(self.sims, script)
 
     @property
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -147,7 +287,7 @@ async def open_simulated_exchanges(
     pki: TestPKI | None = None
     if tls:
         hosts = [str(o["host"]) for o in (b_opts, o_opts) if "host" in o]
-        pki = TestPKI(hosts)
+        pki = TestPKI([*hosts, *SimulatedBinance.memory_hosts(), *SimulatedOkx.memory_hosts()])
         b_opts.setdefault("tls", pki)
         o_opts.setdefault("tls", pki)
     binance = SimulatedBinance(market, **b_opts)
@@ -157,3 +297,31 @@ async def open_simulated_exchanges(
         async with binance.serve(memory=memory), okx.serve(memory=memory):
             yield SimulatedExchanges(market, binance, okx, memory, pki)
         nursery.cancel_scope.cancel()
+
+
+def simulated_exchanges(
+    symbols: Iterable[str | SymbolSpec] = ("BTC-USDT", "ETH-USDT"),
+    *,
+    seed: int = 1,
+    rate: float = 50.0,
+    bursts: float = 0.0,
+    binance_options: Mapping[str, Any] | None = None,
+    okx_options: Mapping[str, Any] | None = None,
+) -> SimulatedExchanges:
+    """Lazy simulators: a :class:`SimulatedExchanges` that starts fresh in-memory Binance and
+    OKX simulators in each trio run that uses it (no ``async with`` needed; they stop when
+    the run ends).
+
+    This is what the ``simulated_exchanges`` pytest fixture returns, and why it works in a
+    hypothesis ``@given`` test: pytest-trio hands one fixture value to all the examples of a
+    test, each example is its own trio run, so each gets new simulators.  Arguments as for
+    :func:`open_simulated_exchanges` (memory mode only, no TLS).
+    """
+    return SimulatedExchanges.lazy(
+        symbols,
+        seed=seed,
+        rate=rate,
+        bursts=bursts,
+        binance_options=binance_options,
+        okx_options=okx_options,
+    )

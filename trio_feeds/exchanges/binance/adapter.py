@@ -35,7 +35,7 @@ import attrs
 import orjson
 
 from trio_feeds.core.errors import ConfigError, SymbolError
-from trio_feeds.core.symbols import PERP_SUFFIX, canonical, from_binance, is_perp, to_binance_stream
+from trio_feeds.core.symbols import PERP_SUFFIX, canonical, is_perp
 from trio_feeds.exchanges.binance.diagnose import _parse_error, _type_name
 from trio_feeds.exchanges.binance.handlers import _TYPED, _make_handler, _shutdown_handler
 from trio_feeds.exchanges.binance.snapshot import (
@@ -59,6 +59,7 @@ from trio_feeds.exchanges.binance.streams import (
     _match_stream,
     _stream_kind,
 )
+from trio_feeds.exchanges.binance.symbols import from_binance, to_binance_stream
 from trio_feeds.protocol._base import Adapter, normalize_channel
 from trio_feeds.protocol._events import (
     ExchangeError,

@@ -6,9 +6,10 @@ import orjson
 
 from trio_feeds.core.errors import ConfigError, ProtocolError
 from trio_feeds.core.records import BookDelta
-from trio_feeds.core.symbols import canonical, to_binance
+from trio_feeds.core.symbols import canonical
 from trio_feeds.exchanges.binance.diagnose import _check
 from trio_feeds.exchanges.binance.streams import _MAX_TS, NAME, _loads
+from trio_feeds.exchanges.binance.symbols import to_binance
 from trio_feeds.protocol._events import (
     excerpt,
 )

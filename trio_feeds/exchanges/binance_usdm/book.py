@@ -17,8 +17,9 @@ only ``pu`` tells a missed event.
 
 from __future__ import annotations
 
-from trio_feeds.books.orderbook import BinanceBookSync, BookGap, BookSyncOutput
+from trio_feeds.books.outputs import BookGap, BookSyncOutput
 from trio_feeds.core.records import BookDelta
+from trio_feeds.exchanges.binance.book import BinanceBookSync
 from trio_feeds.exchanges.binance_usdm.streams import NAME
 
 __all__ = ["UsdmBookSync"]

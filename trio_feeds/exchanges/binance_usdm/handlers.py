@@ -27,6 +27,8 @@ from trio_feeds.exchanges.binance.streams import _INF, _MAX_ID, _MAX_TS, Handler
 from trio_feeds.exchanges.binance_usdm.streams import NAME
 from trio_feeds.protocol._rules import parse_sides
 
+__all__ = ["make_handler"]
+
 _SIDES: dict[str, Side] = {"BUY": "buy", "SELL": "sell"}
 
 

@@ -14,9 +14,18 @@ import orjson
 
 from trio_feeds.core.errors import ConfigError, ProtocolError
 from trio_feeds.core.records import OpenInterest
-from trio_feeds.core.symbols import canonical, to_binance
+from trio_feeds.core.symbols import canonical
 from trio_feeds.exchanges.binance.snapshot import parse_depth_snapshot as _parse_spot_shape
+from trio_feeds.exchanges.binance.symbols import to_binance
 from trio_feeds.exchanges.binance_usdm.streams import NAME
+
+__all__ = [
+    "depth_snapshot_path",
+    "depth_snapshot_weight",
+    "open_interest_path",
+    "parse_depth_snapshot",
+    "parse_open_interest",
+]
 
 _LIMITS = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
 

@@ -23,6 +23,8 @@ from typing import Final
 from trio_feeds.exchanges.binance.streams import _STREAMS as _SPOT_STREAMS
 from trio_feeds.exchanges.binance.streams import _stream_kind as _spot_kind
 
+__all__ = ["NAME", "STREAMS", "stream_kind"]
+
 NAME: Final = "binance-usdm"
 
 _DEPTH_SPEEDS = ("", "@100ms", "@250ms", "@500ms", "@0ms")

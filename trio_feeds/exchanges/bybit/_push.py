@@ -36,9 +36,13 @@ class PushHandlers:
         keep_raw = self.keep_raw
         for d in data:
             tid = d["i"]
+            if tid.__class__ is int:
+                tid = str(tid)
+            elif tid.__class__ is not str or not tid:
+                raise TypeError(f"trade id {tid!r} is neither a string nor an integer")
             rec = new_trade(
                 _NAME, symbol, _ms(d["T"]), received_at, price(d["p"]), size(d["v"], "amount"),
-                _SIDES[d["S"]], tid if tid.__class__ is str else str(tid),
+                _SIDES[d["S"]], tid,
             )  # fmt: skip
             if keep_raw:
                 object.__setattr__(rec, "raw", d)

@@ -1,6 +1,6 @@
 """Bybit v5 public WebSocket (spot and USDT perpetuals), sans-I/O.
 
-Facts relied on (``docs/exchanges-bybit-coinbase.md`` gives the pages):
+Facts relied on (``docs/exchanges.md`` gives the pages):
 
 * ``BTC-USDT`` is spot (``/v5/public/spot``), ``BTC-USDT-PERP`` the USDT perpetual
   (``/v5/public/linear``); both are ``BTCUSDT`` on the wire.
@@ -107,8 +107,8 @@ class BybitAdapter(PushHandlers, Adapter):
     max_streams_per_connection: ClassVar[int] = facts.MAX_STREAMS_PER_CONNECTION
     MAX_ARGS_PER_REQUEST: ClassVar[int] = facts.MAX_ARGS_PER_REQUEST
 
-    def __init__(self, *, keep_raw: bool = False) -> None:
-        super().__init__(keep_raw=keep_raw)
+    def __init__(self, *, keep_raw: bool = False, only_subscribed: bool = False) -> None:
+        super().__init__(keep_raw=keep_raw, only_subscribed=only_subscribed)
         self._next_id = 0
         self._pending: dict[str, _Request] = {}
         self._wanted: dict[str, tuple[Subscription, ...]] = {}
@@ -237,6 +237,9 @@ class BybitAdapter(PushHandlers, Adapter):
             handler = self._handlers.get(stream)
             if handler is None:
                 out.append(ParseError(f"bybit: unknown topic {topic!r}", excerpt(frame)))
+                return
+            if self.only_subscribed and topic not in self._wanted:
+                self._drop_unsolicited(topic)
                 return
             try:
                 handler(topic, self._symbol(wire, topic), msg, received_at, out)

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias
 
-from trio_feeds.books.orderbook import BookGap, BookSyncOutput, ResubscribeRequest, _SyncBase
+from trio_feeds.books.outputs import BookGap, BookSyncOutput, ResubscribeRequest
+from trio_feeds.books.sync import _SyncBase
 from trio_feeds.core.records import BookDelta
 
 #: deltas dropped while resubscribing before the resubscription is asked for again (its

@@ -1,6 +1,6 @@
 """Bybit v5 public WebSocket: the plain facts an engine spec needs (no code).
 
-Sources (checked 2026, see ``docs/exchanges-bybit-coinbase.md``):
+Sources (checked 2026, see ``docs/exchanges.md``):
 https://bybit-exchange.github.io/docs/v5/ws/connect,
 https://bybit-exchange.github.io/docs/v5/websocket/public/orderbook,
 …/public/ticker, …/public/trade, …/public/kline.

@@ -1,6 +1,6 @@
 """Coinbase Advanced Trade market-data WebSocket, sans-I/O.
 
-Facts relied on (``docs/exchanges-bybit-coinbase.md`` gives the pages):
+Facts relied on (``docs/exchanges.md`` gives the pages):
 
 * One endpoint, ``wss://advanced-trade-ws.coinbase.com``.  Requests
   ``{"type":"subscribe"|"unsubscribe","product_ids":[…],"channel":"…"}``, exactly one
@@ -95,8 +95,8 @@ class CoinbaseAdapter(PushHandlers, Adapter):
     max_streams_per_connection: ClassVar[int] = facts.MAX_STREAMS_PER_CONNECTION
     MAX_PRODUCTS_PER_REQUEST: ClassVar[int] = facts.MAX_PRODUCTS_PER_REQUEST
 
-    def __init__(self, *, keep_raw: bool = False) -> None:
-        super().__init__(keep_raw=keep_raw)
+    def __init__(self, *, keep_raw: bool = False, only_subscribed: bool = False) -> None:
+        super().__init__(keep_raw=keep_raw, only_subscribed=only_subscribed)
         self._wanted: dict[_Key, tuple[Subscription, ...]] = {}
         self._labels: dict[_Key, tuple[str, ...]] = {}
         self._pending: list[_Request] = []
@@ -204,6 +204,9 @@ class CoinbaseAdapter(PushHandlers, Adapter):
                 for s in self._wanted.get(k, ()):
                     if s.symbol not in found:
                         found.append(s.symbol)
+            if not found and self.only_subscribed:  # nobody asked for it here: dropped
+                self._drop_unsolicited(f"{channel}:{product}")
+                return ()
             names = self._labels[key] = tuple(found) or (product,)
         return names
 

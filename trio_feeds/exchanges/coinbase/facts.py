@@ -1,6 +1,6 @@
 """Coinbase Advanced Trade market-data WebSocket: the plain facts an engine spec needs.
 
-Sources (checked 2026, see ``docs/exchanges-bybit-coinbase.md``):
+Sources (checked 2026, see ``docs/exchanges.md``):
 https://docs.cdp.coinbase.com/coinbase-app/advanced-trade-apis/websocket/websocket-overview,
 …/websocket-channels, …/websocket-rate-limits, and the AsyncAPI reference
 https://docs.cdp.coinbase.com/api-reference/advanced-trade-api/advanced-trade-asyncapi.json.

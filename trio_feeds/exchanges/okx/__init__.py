@@ -1,13 +1,54 @@
-"""OKX: protocol adapter, simulator and the facts the engine needs (``SPEC``)."""
+"""OKX: protocol adapter, book sync, symbols, simulator and the facts the engine needs.
+
+``SPEC`` is all the engine sees (see :mod:`trio_feeds.exchanges.spec`).
+"""
 
 from trio_feeds.exchanges.okx.adapter import OkxAdapter as OkxAdapter
-from trio_feeds.exchanges.spec import ExchangeSpec
+from trio_feeds.exchanges.okx.adapter import parse_rest_books, rest_books_path
+from trio_feeds.exchanges.okx.book import OkxBookSync as OkxBookSync
+from trio_feeds.exchanges.okx.symbols import from_okx, to_okx
+from trio_feeds.exchanges.spec import (
+    BookRules,
+    ExchangeSpec,
+    Heartbeat,
+    Limits,
+    RestSnapshot,
+    SymbolMap,
+)
 
 SPEC = ExchangeSpec(
     name="okx",
     label="OKX",
     adapter=OkxAdapter,
     simulator="trio_feeds.exchanges.okx.simulator:SimulatedOkx",
+    # 3 new connections / s / IP; 480 subscribe+unsubscribe / h / connection.  A bucket
+    # lets ``capacity + rate`` through in any one-second window: 1 + 2 = 3.
+    # REST: 40 requests / 2 s per IP (we budget 15/s).
+    limits=Limits(
+        connect_rate=2.0,
+        connect_capacity=1,
+        messages_per_second=None,
+        messages_burst=1,
+        requests_per_hour=460,
+        book_streams_per_connection=OkxAdapter.MAX_BOOK_CHANNELS_PER_CONNECTION,
+        rest_rate=15.0,
+        rest_capacity=20,
+        rest_unit="requests",
+    ),
+    # text "ping" / "pong" when the line is quiet; OKX also closes (4004) a connection
+    # whose client sends nothing for 30 s, however much data it receives
+    heartbeat=Heartbeat(style="text", client_idle_limit=30.0),
+    max_connection_age=None,
+    books=BookRules(
+        full_streams=frozenset({"books"}),
+        sync=OkxBookSync,
+        # used when the exchange sends no snapshot push
+        snapshot=RestSnapshot(path=rest_books_path, parse=parse_rest_books, depth=400),
+        snapshot_exchange_time=True,
+        partial_stream="books5",
+    ),
+    symbols=SymbolMap(to_native=to_okx, from_native=from_okx),
+    rest_instruments="/api/v5/public/instruments?instType=SPOT",
 )
 
-__all__ = ["SPEC", "OkxAdapter"]
+__all__ = ["SPEC", "OkxAdapter", "OkxBookSync"]

@@ -266,7 +266,7 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
 
     # -- receiving -----------------------------------------------------------------------
     def parse(self, frame: bytes | str, received_at: float, out: list[Any]) -> None:
-        if (b"-SWAP" if frame.__class__ is bytes else "-SWAP") not in frame:  # type: ignore[operator]
+        if ("-SWAP" if frame.__class__ is str else b"-SWAP") not in frame:  # type: ignore[operator]
             self._parse_frame(frame, received_at, out)
             return
         mark = len(out)

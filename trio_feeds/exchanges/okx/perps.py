@@ -39,9 +39,21 @@ from trio_feeds.core.records import (
     Ticker,
     Trade,
 )
-from trio_feeds.core.symbols import PERP_SUFFIX, canonical, to_okx
+from trio_feeds.core.symbols import PERP_SUFFIX, canonical
 from trio_feeds.exchanges.okx.frames import _EXCHANGE, _INF, _Invalid, _ts
+from trio_feeds.exchanges.okx.symbols import to_okx
 from trio_feeds.protocol._rules import numbers
+
+__all__ = [
+    "INSTRUMENTS_PATH",
+    "LINEAR_QUOTES",
+    "SWAP_HANDLERS",
+    "SWAP_SUFFIX",
+    "inst_id",
+    "parse_instruments",
+    "perp_symbol",
+    "to_perp",
+]
 
 SWAP_SUFFIX = "-SWAP"
 #: settlement currencies of linear (base-denominated) swaps

@@ -1,0 +1,92 @@
+"""The simulated Binance's REST endpoints: ``/api/v3/depth``, ``/ping``, ``/time``, with
+request weights and 429 answers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+import trio
+
+from trio_feeds.exchanges.binance.simulator.state import _JSON
+from trio_feeds.simulator.server import RestResult
+
+if TYPE_CHECKING:
+    from trio_feeds.exchanges.binance.simulator.server import SimulatedBinance
+
+
+def rest_throttled(sim: SimulatedBinance) -> RestResult:
+    body = orjson.dumps(
+        {
+            "code": -1003,
+            "msg": "Too many requests; current limit of IP(127.0.0.1) is 6000 requests per "
+            "minute. Please use the websocket for live updates to avoid polling the API.",
+        }
+    )
+    return 429, [*_JSON, ("retry-after", str(sim._rest_retry_after))], body
+
+
+def used_weight(sim: SimulatedBinance, add: int) -> int:
+    now = trio.current_time()
+    sim._weight_log = [(t, w) for t, w in sim._weight_log if t > now - 60.0]
+    sim._weight_log.append((now, add))
+    return sum(w for _, w in sim._weight_log)
+
+
+def rest(sim: SimulatedBinance, method: str, path: str, query: dict[str, str]) -> RestResult:
+    if method != "GET":
+        return 405, _JSON, b'{"code":-1,"msg":"Method not allowed."}'
+    if path == "/api/v3/ping":
+        return 200, [*_JSON, ("x-mbx-used-weight-1m", str(sim._used_weight(1)))], b"{}"
+    if path == "/api/v3/time":
+        now_ms = sim.clock.stamp(sim.market.to_ms(trio.current_time()))
+        body = orjson.dumps({"serverTime": now_ms})
+        return 200, [*_JSON, ("x-mbx-used-weight-1m", str(sim._used_weight(1)))], body
+    if path != "/api/v3/depth":
+        return 404, _JSON, b'{"code":-1,"msg":"Not found."}'
+    raw = query.get("symbol")
+    if not raw:
+        return (
+            400,
+            _JSON,
+            orjson.dumps(
+                {
+                    "code": -1102,
+                    "msg": "Mandatory parameter 'symbol' was not sent, was empty/null, "
+                    "or malformed.",
+                }
+            ),
+        )
+    sym = sim._upper.get(raw)
+    if sym is None:
+        return 400, _JSON, b'{"code":-1121,"msg":"Invalid symbol."}'
+    try:
+        limit = int(query.get("limit", "100"))
+    except ValueError:
+        return (
+            400,
+            _JSON,
+            orjson.dumps(
+                {
+                    "code": -1100,
+                    "msg": "Illegal characters found in parameter 'limit'; "
+                    "legal range is '^[0-9]{1,20}$'.",
+                }
+            ),
+        )
+    limit = max(1, min(limit, 5000))
+    weight = 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+    px, qty = sim._px(sym), sim._qty(sym)
+    bids, asks = sim.market.book(sym, limit)
+    for faults in sim._armed.values():  # corrupt("gap") on new connections: see _faulted
+        for f in faults:
+            if f.kind == "gap" and f.fresh and f.symbol in (None, sym) and f.stage == 0:
+                f.stage = 1
+    body = orjson.dumps(
+        {
+            "lastUpdateId": sim.market.update_id(sym),
+            "bids": [[px(p), qty(q)] for p, q in bids],
+            "asks": [[px(p), qty(q)] for p, q in asks],
+        }
+    )
+    return 200, [*_JSON, ("x-mbx-used-weight-1m", str(sim._used_weight(weight)))], body
