@@ -104,3 +104,64 @@ def test_usdm_records_and_book_through_open_feed() -> None:
     assert (69600.0, 1.0) in books[-1].bids and (69500.0, 1.0) in books[-1].bids
     gaps = [i for i in items if i.kind == "gap" and i.channel == "book"]
     assert gaps and "pu=124 != last u=120" in gaps[0].reason
+
+
+INSTRUMENTS = orjson.dumps({"code": "0", "msg": "", "data": [
+    {"instId": "BTC-USDT-SWAP", "instType": "SWAP", "ctVal": "0.01", "ctValCcy": "BTC"},
+]})  # fmt: skip
+
+
+def okx_swap_run(rest_status: int) -> tuple[list[Any], list[str]]:
+    items: list[Any] = []
+    log: list[str] = []
+
+    def answer(path: str) -> tuple[int, bytes]:
+        log.append(path)
+        return rest_status, INSTRUMENTS
+
+    async def main() -> None:
+        async with trio.open_nursery() as servers:
+            server = ScriptedServer(servers, answer)
+            async with trio_feeds.open_feed(
+                ["okx"], ["BTC-USDT-PERP"], ["trade"],
+                urls={"okx": "ws://okx.scripted.test"}, rest_urls={"okx": "http://okx.rest"},
+                connector=server.connector, http_transport=server.http_transport, clock=clock,
+                stale_after=600,
+            ) as feed:  # fmt: skip
+                async with trio.open_nursery() as nursery:
+
+                    async def collect() -> None:
+                        async for item in feed:
+                            items.append(item)  # noqa: PERF401
+
+                    nursery.start_soon(collect)
+                    conn = await server.connection()
+                    assert conn.requests()[0]["args"] == [
+                        {"channel": "trades", "instId": "BTC-USDT-SWAP"}
+                    ]
+                    await conn.send([orjson.dumps({
+                        "arg": {"channel": "trades", "instId": "BTC-USDT-SWAP"},
+                        "data": [{"instId": "BTC-USDT-SWAP", "tradeId": "9", "px": "60000.5",
+                                  "sz": "25", "side": "buy", "ts": str(T0 + 5)}],
+                    })])  # fmt: skip
+                    await trio.sleep(1)
+                    nursery.cancel_scope.cancel()
+            servers.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    return items, log
+
+
+def test_okx_swap_trades_through_open_feed_carry_base_amounts() -> None:
+    items, log = okx_swap_run(200)
+    assert log == ["/api/v5/public/instruments?instType=SWAP"]  # before subscribing
+    (t,) = [i for i in items if i.kind == "trade"]
+    assert (t.exchange, t.symbol, t.amount, t.price) == ("okx", "BTC-USDT-PERP", 0.25, 60000.5)
+
+
+def test_without_contract_sizes_swap_trades_are_errors_never_contracts() -> None:
+    items, _ = okx_swap_run(503)
+    assert not [i for i in items if i.kind == "trade"]
+    details = " | ".join(i.detail for i in items if i.kind == "source" and i.state == "error")
+    assert "instruments" in details and "HTTP 503" in details
+    assert "contract value of BTC-USDT-SWAP unknown" in details
