@@ -15,6 +15,9 @@ from functools import lru_cache
 from trio_feeds.core.errors import SymbolError
 from trio_feeds.core.symbol_input import PERP_SUFFIX, parse_symbol
 
+__all__ = ["canonical"]
+
+
 _CANONICAL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
 
 
