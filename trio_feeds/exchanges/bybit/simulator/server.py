@@ -225,19 +225,19 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
         req_id: Any,
         keepalive: bool = False,
     ) -> None:
-        return requests.answer(self, conn, op, ok, text, req_id, keepalive)
+        requests.answer(self, conn, op, ok, text, req_id, keepalive)
 
     def _on_text(self, conn: SimConnection, text: str) -> None:
-        return requests.on_text(self, conn, text)
+        requests.on_text(self, conn, text)
 
     def _refusal(self, conn: SimConnection, st: _ConnState, topic: str) -> str | None:
         return requests.refusal(self, conn, st, topic)
 
     def _add(self, conn: SimConnection, st: _ConnState, topic: str) -> None:
-        return requests.add(self, conn, st, topic)
+        requests.add(self, conn, st, topic)
 
     def _remove(self, conn: SimConnection, st: _ConnState, topic: str) -> None:
-        return requests.remove(self, conn, st, topic)
+        requests.remove(self, conn, st, topic)
 
     # --- publishing --------------------------------------------------------------------------
 
@@ -316,16 +316,16 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
                     self._kline(linear, topic, sym, self.market.candle(sym, tick.ts), ts, None)
 
     def _trades(self, linear: bool, topic: str, sym: str, up: SymbolUpdate, ts: int) -> None:
-        return payloads.trades(self, linear, topic, sym, up, ts)
+        payloads.trades(self, linear, topic, sym, up, ts)
 
     def _ticker_fields(self, linear: bool, sym: str, ts: int) -> dict[str, str]:
         return payloads.ticker_fields(self, linear, sym, ts)
 
     def _ticker(self, linear: bool, topic: str, sym: str, t: float, ts: int) -> None:
-        return payloads.ticker(self, linear, topic, sym, t, ts)
+        payloads.ticker(self, linear, topic, sym, t, ts)
 
     def _book(self, linear: bool, topic: str, sym: str, t: float, ts: int) -> None:
-        return payloads.book(self, linear, topic, sym, t, ts)
+        payloads.book(self, linear, topic, sym, t, ts)
 
     @staticmethod
     def _published(bt: _BookTopic) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -343,7 +343,7 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
         ts: int,
         conns: list[SimConnection],
     ) -> None:
-        return payloads.push_book(self, linear, topic, sym, bt, kind, bids, asks, ts, conns)
+        payloads.push_book(self, linear, topic, sym, bt, kind, bids, asks, ts, conns)
 
     def _kline(
         self,
@@ -354,4 +354,4 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
         ts: int,
         conns: list[SimConnection] | None,
     ) -> None:
-        return payloads.kline(self, linear, topic, sym, c, ts, conns)
+        payloads.kline(self, linear, topic, sym, c, ts, conns)

@@ -182,10 +182,10 @@ class SimulatedCoinbase(DataFaults, SimulatedExchange):
     def _error(
         self, conn: SimConnection, reason: str, message: str = "Failed to subscribe"
     ) -> None:
-        return requests.error(self, conn, reason, message)
+        requests.error(self, conn, reason, message)
 
     def _on_text(self, conn: SimConnection, text: str) -> None:
-        return requests.on_text(self, conn, text)
+        requests.on_text(self, conn, text)
 
     def _rejected(self, product: str, channel: str) -> bool:
         return requests.rejected(self, product, channel)
@@ -193,13 +193,13 @@ class SimulatedCoinbase(DataFaults, SimulatedExchange):
     def _add(
         self, conn: SimConnection, st: _ConnState, key: tuple[str, str], snapshot: bool
     ) -> None:
-        return requests.add(self, conn, st, key, snapshot)
+        requests.add(self, conn, st, key, snapshot)
 
     def _remove(self, conn: SimConnection, st: _ConnState, key: tuple[str, str]) -> None:
-        return requests.remove(self, conn, st, key)
+        requests.remove(self, conn, st, key)
 
     def _send_subscriptions(self, conn: SimConnection, st: _ConnState) -> None:
-        return requests.send_subscriptions(self, conn, st)
+        requests.send_subscriptions(self, conn, st)
 
     # --- publishing ---------------------------------------------------------------------
 
@@ -323,22 +323,22 @@ class SimulatedCoinbase(DataFaults, SimulatedExchange):
         return out
 
     def _record_trades(self, sym: str, up: SymbolUpdate, ts: int) -> None:
-        return payloads.record_trades(self, sym, up, ts)
+        payloads.record_trades(self, sym, up, ts)
 
     def _bucket(self, sym: str, ts: int) -> _Bucket:
         return payloads.bucket(self, sym, ts)
 
     def _push_trades(self, product: str, kind: str, trades: list[dict[str, Any]], ts: int) -> None:
-        return payloads.push_trades(self, product, kind, trades, ts)
+        payloads.push_trades(self, product, kind, trades, ts)
 
     def _trades_snapshot(self, product: str, sym: str, ts: int) -> None:
-        return payloads.trades_snapshot(self, product, sym, ts)
+        payloads.trades_snapshot(self, product, sym, ts)
 
     def _ticker(self, channel: str, product: str, sym: str, ts: int, changed: bool) -> None:
-        return payloads.ticker(self, channel, product, sym, ts, changed)
+        payloads.ticker(self, channel, product, sym, ts, changed)
 
     def _level2(self, product: str, sym: str, up: SymbolUpdate, ts: int) -> None:
-        return payloads.level2(self, product, sym, up, ts)
+        payloads.level2(self, product, sym, up, ts)
 
     def _candles(self, product: str, sym: str, ts: int, only_pending: bool) -> None:
-        return payloads.candles(self, product, sym, ts, only_pending)
+        payloads.candles(self, product, sym, ts, only_pending)
