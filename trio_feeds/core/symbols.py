@@ -17,6 +17,9 @@ from functools import lru_cache
 from trio_feeds.core.symbol_input import PERP_SUFFIX as PERP_SUFFIX
 from trio_feeds.core.symbol_input import parse_symbol
 
+__all__ = ["canonical"]
+
+
 _CANONICAL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
 
 

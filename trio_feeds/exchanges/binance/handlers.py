@@ -29,6 +29,9 @@ from trio_feeds.protocol._events import (
 )
 from trio_feeds.protocol._rules import numbers, parse_sides
 
+__all__: list[str] = []
+
+
 # --------------------------------------------------------------------------- handlers
 # Each applies the validation rule (``_rules``) inline: a failed check raises _Invalid and
 # the diagnosis names the field.  Numbers arrive as strings; a JSON number is read too, a

@@ -15,6 +15,9 @@ from trio_feeds.protocol._events import (
 )
 from trio_feeds.protocol._rules import parse_sides
 
+__all__ = ["depth_snapshot_path", "depth_snapshot_weight", "parse_depth_snapshot"]
+
+
 # --------------------------------------------------------------------------- REST snapshot
 
 

@@ -13,6 +13,9 @@ from trio_feeds.core.errors import ConfigError
 from trio_feeds.protocol import _rules as rules
 from trio_feeds.protocol._typed import Int64, Price, Size
 
+__all__ = ["KLINE_INTERVALS", "MAX_PARAMS_PER_REQUEST", "NAME", "Handler", "TypedHandler"]
+
+
 NAME: Final = "binance"
 #: Streams per SUBSCRIBE/UNSUBSCRIBE message.
 MAX_PARAMS_PER_REQUEST: Final = 200

@@ -24,6 +24,8 @@ from trio_feeds.protocol._events import (
 )
 from trio_feeds.protocol._subscription import Subscription
 
+__all__ = ["ControlFrames"]
+
 
 class _Request:
     """An unanswered subscribe/unsubscribe request."""

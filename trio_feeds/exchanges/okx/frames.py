@@ -16,6 +16,9 @@ from trio_feeds.protocol import _rules as rules
 from trio_feeds.protocol._rules import parse_levels, parse_sides
 from trio_feeds.protocol._typed import Int64, Price, Size
 
+__all__ = ["BUSINESS_PATH", "CANDLE_INTERVALS", "PUBLIC_PATH", "STREAMS", "TextLevels"]
+
+
 _EXCHANGE: Final = "okx"
 PUBLIC_PATH: Final = "/ws/v5/public"
 BUSINESS_PATH: Final = "/ws/v5/business"

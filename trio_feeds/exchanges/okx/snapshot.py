@@ -24,6 +24,8 @@ from trio_feeds.protocol._events import (
     excerpt,
 )
 
+__all__ = ["book_checksum", "parse_rest_books", "rest_books_path"]
+
 
 def book_checksum(bids_text: Sequence[Sequence[str]], asks_text: Sequence[Sequence[str]]) -> int:
     """OKX's legacy book CRC32 over the best 25 bids (descending) and asks (ascending).
