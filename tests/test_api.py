@@ -39,8 +39,6 @@ PENDING = {
     "trio_feeds.engine.limits",
     "trio_feeds.engine.session",
     "trio_feeds.engine.source_base",
-    "trio_feeds.feed.conflict",
-    "trio_feeds.feed.running",
 }
 
 

@@ -16,6 +16,8 @@ from trio_feeds.core.records import DATA_KINDS, Candle, Quote, Ticker
 if TYPE_CHECKING:
     from trio_feeds.feed.aggregate import _Health
 
+__all__: list[str] = []
+
 _DATA = frozenset({*DATA_KINDS, "book_delta"})
 #: kinds that describe a state (the newest replaces the older): ``latest`` orders them
 _STATE = frozenset({"ticker", "quote", "book", "funding", "mark", "open_interest"})

@@ -19,6 +19,9 @@ from trio_feeds.feed.buffer import RecordBuffer
 _DATA_KINDS = frozenset({*DATA_KINDS, "book_delta"})
 
 
+__all__ = ["Feed"]
+
+
 class Feed:
     """A running feed.  Iterate it for records and events; ask it for :meth:`health`."""
 
