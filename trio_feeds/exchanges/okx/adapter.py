@@ -266,29 +266,6 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
 
     # -- receiving -----------------------------------------------------------------------
     def parse(self, frame: bytes | str, received_at: float, out: list[Any]) -> None:
-        if ("-SWAP" if frame.__class__ is str else b"-SWAP") not in frame:  # type: ignore[operator]
-            self._parse_frame(frame, received_at, out)
-            return
-        mark = len(out)
-        self._parse_frame(frame, received_at, out)
-        for i in range(mark, len(out)):  # swap records: canonical symbol, base amounts
-            sym = getattr(out[i], "symbol", None)
-            if sym.__class__ is str and sym.endswith("-SWAP"):
-                out[i] = self._swap_record(out[i], sym)
-
-    def _swap_record(self, record: Any, inst: str) -> Any:
-        ct = self.contract_values.get(inst)
-        if ct is None:
-            return ParseError(
-                f"okx: contract value of {inst} unknown (instruments not loaded): "
-                "its amounts would be in contracts",
-                "",
-                stream=None,
-                symbol=perps.perp_symbol(inst),
-            )
-        return perps.to_perp(record, ct)
-
-    def _parse_frame(self, frame: bytes | str, received_at: float, out: list[Any]) -> None:
         mark = len(out)
         if (
             frame.__class__ is bytes
@@ -305,10 +282,13 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
                     return
                 typed = self._typed.get(arg.channel)
                 if typed is not None and typed(push, received_at, out):
+                    if arg.instId.endswith("-SWAP"):
+                        self._swap_records(out, mark)
                     return
             except Exception:
                 pass
             del out[mark:]
+        swap = None
         try:
             msg = _loads(frame)
             arg = msg["arg"]
@@ -322,11 +302,34 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
                         return
                 else:
                     self._handlers[channel](data, inst, msg, received_at, out)
-                    return
+                    swap = inst.endswith("-SWAP")
         except Exception:
             del out[mark:]
-        # Control frames, pongs and bad frames: the careful path, item by item.
-        self._parse_slow(frame, received_at, out)
+        if swap is None:
+            # Control frames, pongs and bad frames: the careful path, item by item.
+            self._parse_slow(frame, received_at, out)
+            swap = True  # (cold: look at every record it made)
+        if swap:
+            self._swap_records(out, mark)
+
+    def _swap_records(self, out: list[Any], mark: int) -> None:
+        """Swap records from ``out[mark:]``: canonical symbol, amounts in the base asset."""
+        for i in range(mark, len(out)):
+            sym = getattr(out[i], "symbol", None)
+            if sym.__class__ is str and sym.endswith("-SWAP"):
+                out[i] = self._swap_record(out[i], sym)
+
+    def _swap_record(self, record: Any, inst: str) -> Any:
+        ct = self.contract_values.get(inst)
+        if ct is None:
+            return ParseError(
+                f"okx: contract value of {inst} unknown (instruments not loaded): "
+                "its amounts would be in contracts",
+                "",
+                stream=None,
+                symbol=perps.perp_symbol(inst),
+            )
+        return perps.to_perp(record, ct)
 
     def _parse_slow(self, frame: bytes | str, received_at: float, out: list[Any]) -> None:
         try:
