@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import trio
 
 import trio_feeds
 from trio_feeds import ConfigError, SymbolError
@@ -90,3 +91,21 @@ async def test_the_callers_own_exception_comes_back_unwrapped(
                 urls=sims.urls, connector=sims.connector, clock=sims.clock,
             ):  # fmt: skip
                 raise KeyError("mine")
+
+
+async def test_exchange_names_are_case_insensitive() -> None:
+    from trio_feeds.testing import open_simulated_exchanges
+
+    async with (
+        open_simulated_exchanges(["BTC-USDT"], memory=True, rate=40) as sims,
+        trio_feeds.open_feed(
+            ["Binance", " OKX"], ["BTC-USDT"], ["trade"], urls=sims.urls,
+            connector=sims.connector, clock=sims.clock,
+        ) as feed,
+    ):  # fmt: skip
+        with trio.fail_after(5):
+            async for item in feed:
+                if item.kind == "trade":
+                    break
+    assert item.exchange in ("binance", "okx")
+    assert set(feed.health().sources) == {"binance", "okx"}

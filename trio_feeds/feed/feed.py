@@ -150,7 +150,10 @@ async def open_feed(
     connections, one message at a time; same engine, same events), or any object
     implementing :class:`trio_feeds.engine.transport.Transport`.
     """
-    ex_names = _names("exchanges", exchanges)
+    # exchange names are case-insensitive ("Binance" is "binance"), as on the CLI
+    ex_names = [
+        n.strip().lower() if isinstance(n, str) else n for n in _names("exchanges", exchanges)
+    ]
     if len(set(ex_names)) != len(ex_names):
         raise ConfigError(f"exchanges lists an exchange twice: {ex_names}")
     specs = {name: get(name) for name in ex_names}
