@@ -204,6 +204,13 @@ def test_random_disconnects_with_latency(
     seed=st.integers(0, 1000),
     script=first_scripts,
 )
+# the reconnect armed with the bad trade id is dropped before it sent any trade: the fault
+# must pass on to the next connection (it used to vanish, and no error event came)
+@example(
+    exchange="okx",
+    seed=102,
+    script=[(32.40718038282417, "drop"), (1.031683852549943, "drop"), (0.0, "first_bad_trade_id")],
+)
 def test_bad_data_in_first_batches_loses_nothing_unmarked(
     exchange: str, seed: int, script: list[tuple[float, str]]
 ) -> None:
