@@ -641,3 +641,35 @@ def test_a_degraded_switch_back_to_the_primary_keeps_a_cold_standby_running() ->
     out = stream(agg, clock, 2.0, {"binance": lambda t: t, "okx": lambda t: t - 10.0})
     sw = [i for i in out if i.kind == "source_switch"]
     assert sw and sw[0].reason.startswith("recovered") and ("okx", False) in calls
+
+
+def test_perpetual_records_follow_the_conflict_mode_like_their_spot_kin() -> None:
+    """Funding / mark / open interest are state (latest: the newer replaces the older, across
+    sources); liquidations are events (every source's, like trades); in primary mode all of
+    them come from the active source only."""
+    from trio_feeds import Funding, Liquidation, MarkPrice
+
+    def funding(src: str, t: float) -> Funding:
+        return Funding(src, "BTC-USDT-PERP", int(t * 1000), t, 0.0001, 1_700_000_000_000)
+
+    agg, clock, up = make(["binance-usdm", "okx"], "latest")
+    up.update({"binance-usdm": True, "okx": True})
+    for s in ("binance-usdm", "okx"):
+        agg.process(s, [SourceEvent(s, "connected", "", 0)])
+    assert agg.process("okx", [funding("okx", clock.t)])  # newest: delivered
+    # an older funding record from the other source does not replace it
+    assert not [r for r in agg.process("binance-usdm", [funding("binance-usdm", clock.t - 5)])
+                if r.kind == "funding"]  # fmt: skip
+    liq = Liquidation(
+        "binance-usdm", "BTC-USDT-PERP", int(clock.t * 1000), clock.t, "sell", 1.0, 2.0
+    )
+    assert agg.process("binance-usdm", [liq]) == [liq]
+
+    agg, clock, up = make(["binance-usdm", "okx"], "primary")
+    up.update({"binance-usdm": True, "okx": True})
+    for s in ("binance-usdm", "okx"):
+        agg.process(s, [SourceEvent(s, "connected", "", 0)])
+    mark = MarkPrice("okx", "BTC-USDT-PERP", int(clock.t * 1000), clock.t, 60000.0, None)
+    assert [r for r in agg.process("okx", [mark]) if r.kind == "mark"] == []  # standby's
+    mark = MarkPrice("binance-usdm", "BTC-USDT-PERP", int(clock.t * 1000), clock.t, 6e4, 6e4)
+    assert [r for r in agg.process("binance-usdm", [mark]) if r.kind == "mark"] == [mark]

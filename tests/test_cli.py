@@ -15,9 +15,9 @@ def test_demo_runs_offline_and_shows_a_failover_drill() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    from trio_feeds.ops.cli._sim import simulated_exchanges
+    from trio_feeds.exchanges import DEMO_EXCHANGES
 
-    primary, standby = simulated_exchanges()[:2]  # the registry's first two with a simulator
+    primary, standby = DEMO_EXCHANGES  # what the README promises: Binance, then OKX
     assert primary in out and standby in out
     assert "demo finished" in out
     # the drill: the primary drops, the standby takes over, the primary returns

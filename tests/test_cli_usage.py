@@ -73,7 +73,7 @@ def _in_process(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[in
         (["stream", "--exchange", "okk"], ["'okk'"]),
         (["serve-sim", "--exchange", "kraken"], ["kraken"]),
         (["stream", "--symbol", "BTC USDT"], ["'BTC USDT'", "BASE-QUOTE"]),
-        (["stream", "--symbol", "BTC/USDT:USDT"], ["BTC-USDT-PERP", "not supported yet"]),
+        (["stream", "--symbol", "BTC/USDT:USDT"], ["BTC-USDT-PERP", "lists spot pairs"]),
         (["stream", "--symbol", "XYZABC"], ["'XYZABC'", "quote asset"]),
         (["stream", "--symbol", ","], ["--symbol", "empty"]),
         (["stream", "--channel", "news"], ["'news'"]),

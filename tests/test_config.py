@@ -210,8 +210,10 @@ def test_from_env_normalizes_and_validates_symbols_and_exchange_names() -> None:
     assert c.exchanges == ("binance", "okx") and c.primary == "okx"
     with pytest.raises(ConfigError, match=r"TRIO_FEEDS_SYMBOLS: symbol 'BTC USDT'"):
         FeedConfig.from_env({"TRIO_FEEDS_SYMBOLS": "BTC-USDT,BTC USDT"})
-    with pytest.raises(ConfigError, match=r"TRIO_FEEDS_SYMBOLS.*perpetuals are not supported"):
-        FeedConfig.from_env({"TRIO_FEEDS_SYMBOLS": "BTC/USDT:USDT"})
+    # a perpetual is read into its canonical form (whether an exchange lists it is theirs to say)
+    assert FeedConfig.from_env({"TRIO_FEEDS_SYMBOLS": "BTC/USDT:USDT"}).symbols == (
+        "BTC-USDT-PERP",
+    )
     with pytest.raises(ConfigError, match=r"TRIO_FEEDS_EXCHANGES: unknown exchange 'okk'.*'okx'"):
         FeedConfig.from_env({"TRIO_FEEDS_EXCHANGES": "okk"})
 

@@ -26,9 +26,6 @@ EXCHANGE_NAME = re.compile(r"binance|okx|bybit|coinbase", re.IGNORECASE)
 MAX_LINES = 400
 LONG_MODULES: dict[str, str] = {
     "engine/session.py": "the receive path of a connection stays one method (the hot loop)",
-    # TEMPORARY: being split into packages like the Binance and OKX simulators
-    "exchanges/bybit/simulator.py": "being split",
-    "exchanges/coinbase/simulator.py": "being split",
 }
 
 

@@ -130,6 +130,23 @@ def parse(frame: str | bytes, adapter: OkxAdapter | None = None) -> list[Any]:
     return (adapter or OkxAdapter()).parse_one(frame, 12.5)
 
 
+def linear(frame: str) -> str:
+    """A verbatim 2022 coin-margined swap frame, re-labelled as the linear (USDT) swap."""
+    return frame.replace("UNI-USD-SWAP", "UNI-USDT-SWAP")
+
+
+def swaps() -> OkxAdapter:
+    """An adapter that knows the swaps' contract values (ctVal, from the instruments list)."""
+    a = OkxAdapter()
+    a.load_instruments(
+        '{"code":"0","msg":"","data":['
+        '{"instId":"UNI-USDT-SWAP","ctVal":"10","ctValCcy":"UNI","instType":"SWAP"},'
+        '{"instId":"BCH-USDT-SWAP","ctVal":"10","ctValCcy":"BCH","instType":"SWAP"},'
+        '{"instId":"UNI-USD-SWAP","ctVal":"10","ctValCcy":"USD","instType":"SWAP"}]}'
+    )
+    return a
+
+
 def one(frame: str | bytes, adapter: OkxAdapter | None = None) -> Any:
     out = parse(frame, adapter)
     assert len(out) == 1, out
@@ -189,8 +206,9 @@ def test_subscription_errors_name_the_problem() -> None:
         a.subscription("trade", "BTC-USDT", "books5")
     with pytest.raises(ConfigError, match="candle1M"):  # month, not minute: wrong for "quote"
         a.subscription("quote", "BTC-USDT", "candle1M")
-    with pytest.raises(SymbolError, match="'BTC/USDT'"):
-        a.subscription("trade", "BTC/USDT")
+    with pytest.raises(SymbolError, match="'BTC USDT'"):
+        a.subscription("trade", "BTC USDT")
+    assert a.subscription("trade", "BTC/USDT").topic == "trades:BTC-USDT"  # ccxt's form
 
 
 def test_endpoint_split() -> None:
@@ -281,10 +299,11 @@ def test_ack_with_id_and_conn_id() -> None:
 def test_ack_without_id_or_conn_id_2022() -> None:
     a = OkxAdapter()
     t = a.subscription("ticker", "BTC-USD-220527")
-    u = a.subscription("ticker", "UNI-USD-SWAP")
+    u = a.subscription("ticker", "UNI-USDT-SWAP")
+    assert u.symbol == "UNI-USDT-PERP"
     (frame,) = a.subscribe([t, u])
     rid = orjson.loads(frame)["id"]
-    ack = '{"event":"subscribe","arg":{"channel":"tickers","instId":"UNI-USD-SWAP"}}'
+    ack = '{"event":"subscribe","arg":{"channel":"tickers","instId":"UNI-USDT-SWAP"}}'
     assert one(ack, a) == Subscribed((u,), rid)
     # a repeated ack (re-subscribe) still maps to the subscription
     assert one(ack, a) == Subscribed((u,), None)
@@ -384,11 +403,14 @@ def test_trades_2025() -> None:
 
 
 def test_trades_2022_and_trades_all() -> None:
-    t = one(TRADE_2022)
+    # a swap's sz is contracts: without the contract value it is refused, never passed on
+    refused = one(TRADE_2022, swaps())
+    assert isinstance(refused, ParseError) and "contract value of UNI-USD-SWAP" in refused.problem
+    t = one(linear(TRADE_2022), swaps())
     assert (t.symbol, t.price, t.amount, t.side, t.trade_id, t.timestamp) == (
-        "UNI-USD-SWAP",
+        "UNI-USDT-PERP",
         5.123,
-        100.0,
+        1000.0,  # 100 contracts of 10 UNI
         "sell",
         "12883020",
         1652459215150,
@@ -416,45 +438,47 @@ def test_ticker_spot() -> None:
 
 
 def test_ticker_derivative_volume_in_base_currency() -> None:
-    t = one(TICKER_SWAP)
+    t = one(linear(TICKER_SWAP), swaps())
+    assert t.symbol == "UNI-USDT-PERP"
     assert t.volume == 577730.7823  # volCcy24h: base ccy for derivatives (vol24h = contracts)
     assert t.quote_volume == 0.0
-    assert (t.price, t.bid, t.ask, t.bid_size, t.ask_size) == (5.123, 5.134, 5.142, 96.0, 25.0)
+    # bidSz/askSz are contracts (x ctVal 10)
+    assert (t.price, t.bid, t.ask, t.bid_size, t.ask_size) == (5.123, 5.134, 5.142, 960.0, 250.0)
 
 
 def test_bbo_quote() -> None:
-    assert one(BBO) == Quote(
-        "okx", "BCH-USDT-SWAP", 1670324386802, 12.5, 111.05, 57745.0, 111.06, 55154.0, 363996337
+    assert one(BBO, swaps()) == Quote(
+        "okx", "BCH-USDT-PERP", 1670324386802, 12.5, 111.05, 577450.0, 111.06, 551540.0, 363996337
     )
 
 
 def test_bbo_subscribed_as_book() -> None:
-    a = OkxAdapter()
-    a.subscribe([a.subscription("book", "BCH-USDT-SWAP", "bbo-tbt")])
+    a = swaps()
+    a.subscribe([a.subscription("book", "BCH-USDT-PERP", "bbo-tbt")])
     assert one(BBO, a) == Book(
         "okx",
-        "BCH-USDT-SWAP",
+        "BCH-USDT-PERP",
         1670324386802,
         12.5,
-        ((111.05, 57745.0),),
-        ((111.06, 55154.0),),
+        ((111.05, 577450.0),),
+        ((111.06, 551540.0),),
         363996337,
     )
-    a.subscribe([a.subscription("quote", "BCH-USDT-SWAP")])
+    a.subscribe([a.subscription("quote", "BCH-USDT-PERP")])
     assert [type(r) for r in parse(BBO, a)] == [Quote, Book]
 
 
 def test_books5() -> None:
-    b = one(BOOKS5)
-    assert isinstance(b, Book)
+    b = one(BOOKS5, swaps())
+    assert isinstance(b, Book) and b.symbol == "BCH-USDT-PERP"
     assert b.sequence == 363996337
-    assert b.bids[0] == (111.05, 57745.0)
+    assert b.bids[0] == (111.05, 577450.0)  # contracts x ctVal 10
     assert b.asks == (
-        (111.06, 55154.0),
-        (111.07, 53276.0),
-        (111.08, 72435.0),
-        (111.09, 70312.0),
-        (111.1, 67272.0),
+        (111.06, 551540.0),
+        (111.07, 532760.0),
+        (111.08, 724350.0),
+        (111.09, 703120.0),
+        (111.1, 672720.0),
     )
     assert len(b.bids) == 5
 
@@ -557,7 +581,7 @@ def test_bytes_and_str_frames_agree() -> None:
 
 def test_bad_frame_between_good_ones() -> None:
     a = OkxAdapter()
-    out = a.parse_many([TRADE_2025, '{"arg":{"channel":"trades"', TRADE_2022], 1.0)
+    out = a.parse_many([TRADE_2025, '{"arg":{"channel":"trades"', TRADES_ALL], 1.0)
     assert [type(x) for x in out] == [Trade, ParseError, Trade]
     assert "not JSON" in out[1].problem
     assert out[1].frame == '{"arg":{"channel":"trades"'
@@ -805,9 +829,9 @@ def vars_of(rec: Any) -> list[Any]:
 
 
 def test_ticker_empty_book_fields_are_zero_or_none() -> None:
-    msg = orjson.loads(TICKER_SWAP)
+    msg = orjson.loads(linear(TICKER_SWAP))
     msg["data"][0].update(bidPx="", bidSz="", askPx="", askSz="")
-    t = one(orjson.dumps(msg))
+    t = one(orjson.dumps(msg), swaps())
     assert (t.bid, t.ask, t.bid_size, t.ask_size) == (0.0, 0.0, None, None)
 
 

@@ -62,10 +62,10 @@ async def test_malformed_symbols_are_named(symbol: str) -> None:
 
 
 @pytest.mark.parametrize("symbol", ["BTC/USDT:USDT", "btc-usdt-perp"])
-async def test_perpetuals_are_refused_as_not_supported_yet(symbol: str) -> None:
-    with pytest.raises(SymbolError, match="perpetuals are not supported yet") as info:
+async def test_a_perpetual_on_a_spot_exchange_is_refused_naming_the_market(symbol: str) -> None:
+    with pytest.raises(SymbolError, match="binance lists spot pairs") as info:
         await open_with(symbols=[symbol])
-    assert repr(symbol) in str(info.value) and "BTC-USDT-PERP" in str(info.value)
+    assert "perpetual" in str(info.value)
 
 
 async def test_channel_aliases_of_the_original_design_are_accepted() -> None:

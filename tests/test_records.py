@@ -85,8 +85,8 @@ finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 ms = st.integers(min_value=0, max_value=2**53)
 text = st.text(max_size=20)
 levels = st.lists(st.tuples(finite, finite), max_size=5).map(tuple)
-symbols = st.from_regex(r"\A[A-Z0-9]{1,6}-[A-Z0-9]{1,6}\Z")
-exchanges = st.sampled_from(["binance", "okx"])
+symbols = st.from_regex(r"\A[A-Z0-9]{1,6}-[A-Z0-9]{1,6}(-PERP)?\Z")
+exchanges = st.sampled_from(["binance", "okx", "binance-usdm"])
 
 records = st.one_of(
     st.builds(
@@ -163,6 +163,19 @@ records = st.one_of(
         st.none() | st.integers(0, 10**9),
         st.booleans(),  # exchange_time
     ),
+    st.builds(trio_feeds.Funding, exchanges, symbols, ms, finite, finite, ms),
+    st.builds(trio_feeds.MarkPrice, exchanges, symbols, ms, finite, finite, st.none() | finite),
+    st.builds(trio_feeds.OpenInterest, exchanges, symbols, ms, finite, finite),
+    st.builds(
+        trio_feeds.Liquidation,
+        exchanges,
+        symbols,
+        ms,
+        finite,
+        st.sampled_from(["buy", "sell"]),
+        finite,
+        finite,
+    ),
     st.builds(trio_feeds.Gap, exchanges, symbols, text, ms, ms, text),
     st.builds(
         trio_feeds.Dropped,
@@ -200,6 +213,10 @@ def test_every_type_is_covered_by_the_round_trip_strategy() -> None:
         "book",
         "book_delta",
         "candle",
+        "funding",
+        "mark",
+        "open_interest",
+        "liquidation",
         "gap",
         "dropped",
         "subscription_rejected",

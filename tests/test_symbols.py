@@ -40,22 +40,19 @@ def test_the_forms_users_type_become_canonical(typed: str, expected: str) -> Non
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [("BTC/USDT:USDT", "BTC-USDT-PERP"), ("eth/usdt:usdt", "ETH-USDT-PERP"),
-     ("BTC-USDT-PERP", "BTC-USDT-PERP")],
+     ("BTC-USDT-PERP", "BTC-USDT-PERP"), ("ETH/USDC:USDC", "ETH-USDC-PERP"),
+     ("BTC/USD:BTC", "BTC-USD-PERP"), ("btc-usd-perp", "BTC-USD-PERP")],
 )  # fmt: skip
-def test_a_usdt_perpetual_is_understood_but_not_supported_yet(typed: str, expected: str) -> None:
+def test_a_perpetual_is_read_into_its_canonical_form(typed: str, expected: str) -> None:
     assert parse_symbol(typed) == expected
-    with pytest.raises(SymbolError, match="perpetuals are not supported yet") as info:
-        canonical(typed)
-    assert repr(typed) in str(info.value) and expected in str(info.value)
+    assert canonical(typed) == expected
 
 
 @pytest.mark.parametrize(
     ("typed", "says"),
     [
         ("XYZABC", "no known quote asset"),
-        ("BTC/USD:BTC", "USDT-margined"),
         ("BTC/USDT:USDT-250328", "dated futures"),
-        ("BTC-USDC-PERP", "USDT-margined"),
         ("BTC-USDT-SWAP", "not a spot pair"),
         ("BTC USDT", "BASE-QUOTE"),
         ("", "BASE-QUOTE"),
@@ -103,7 +100,7 @@ async def test_open_feed_streams_a_symbol_typed_the_ccxt_way() -> None:
     assert item.symbol == "BTC-USDT"
 
 
-async def test_open_feed_refuses_a_perpetual_before_connecting() -> None:
-    with pytest.raises(SymbolError, match="perpetuals are not supported yet"):
+async def test_a_spot_exchange_refuses_a_perpetual_before_connecting() -> None:
+    with pytest.raises(SymbolError, match="perpetual symbol; binance lists spot pairs"):
         async with trio_feeds.open_feed(["binance"], ["BTC/USDT:USDT"]):
             raise AssertionError("should not have opened")  # pragma: no cover

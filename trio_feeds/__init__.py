@@ -25,8 +25,12 @@ from trio_feeds.core.records import Candle as Candle
 from trio_feeds.core.records import Dropped as Dropped
 from trio_feeds.core.records import Event as Event
 from trio_feeds.core.records import FailoverFailed as FailoverFailed
+from trio_feeds.core.records import Funding as Funding
 from trio_feeds.core.records import Gap as Gap
 from trio_feeds.core.records import Item as Item
+from trio_feeds.core.records import Liquidation as Liquidation
+from trio_feeds.core.records import MarkPrice as MarkPrice
+from trio_feeds.core.records import OpenInterest as OpenInterest
 from trio_feeds.core.records import Quote as Quote
 from trio_feeds.core.records import Record as Record
 from trio_feeds.core.records import SourceEvent as SourceEvent
@@ -63,10 +67,14 @@ __all__ = [
     "Feed",
     "FeedConfig",
     "FeedError",
+    "Funding",
     "Gap",
     "HandshakeRejected",
     "Health",
     "Item",
+    "Liquidation",
+    "MarkPrice",
+    "OpenInterest",
     "ProtocolError",
     "Quote",
     "ReconnectLimitError",

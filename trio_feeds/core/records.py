@@ -33,19 +33,27 @@ from typing import Any, Literal, TypeAlias
 
 import attrs
 
-Side: TypeAlias = Literal["buy", "sell"]
-Level: TypeAlias = tuple[float, float]
-"""One book level: ``(price, size)``."""
-Levels: TypeAlias = tuple[Level, ...]
+from trio_feeds.core.fields import _RAW, _kind
+from trio_feeds.core.fields import Level as Level
+from trio_feeds.core.fields import Levels as Levels
+from trio_feeds.core.fields import Side as Side
 
-DataKind: TypeAlias = Literal["trade", "ticker", "quote", "book", "candle"]
-DATA_KINDS: tuple[DataKind, ...] = ("trade", "ticker", "quote", "book", "candle")
-
-_RAW = attrs.field(default=None, repr=False, eq=False, kw_only=True)
-
-
-def _kind(value: str) -> Any:
-    return attrs.field(default=value, init=False)
+DataKind: TypeAlias = Literal[
+    "trade", "ticker", "quote", "book", "candle", "funding", "mark", "open_interest", "liquidation"
+]
+DATA_KINDS: tuple[DataKind, ...] = (
+    "trade",
+    "ticker",
+    "quote",
+    "book",
+    "candle",
+    "funding",
+    "mark",
+    "open_interest",
+    "liquidation",
+)
+#: Channels only perpetual swaps have.
+PERP_KINDS: tuple[DataKind, ...] = ("funding", "mark", "open_interest", "liquidation")
 
 
 @attrs.frozen(slots=True)
@@ -200,7 +208,23 @@ class Candle:
     kind: Literal["candle"] = _kind("candle")
 
 
-Record: TypeAlias = Trade | Ticker | Quote | Book | BookDelta | Candle
+from trio_feeds.core.perp import Funding as Funding  # noqa: E402
+from trio_feeds.core.perp import Liquidation as Liquidation  # noqa: E402
+from trio_feeds.core.perp import MarkPrice as MarkPrice  # noqa: E402
+from trio_feeds.core.perp import OpenInterest as OpenInterest  # noqa: E402
+
+Record: TypeAlias = (
+    Trade
+    | Ticker
+    | Quote
+    | Book
+    | BookDelta
+    | Candle
+    | Funding
+    | MarkPrice
+    | OpenInterest
+    | Liquidation
+)
 """Any normalized data record."""
 
 RECORD_TYPES: dict[str, type[Record]] = {
@@ -210,6 +234,10 @@ RECORD_TYPES: dict[str, type[Record]] = {
     "book": Book,
     "book_delta": BookDelta,
     "candle": Candle,
+    "funding": Funding,
+    "mark": MarkPrice,
+    "open_interest": OpenInterest,
+    "liquidation": Liquidation,
 }
 
 

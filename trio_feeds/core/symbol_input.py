@@ -6,16 +6,17 @@ typed                   canonical           note
 ``BTC-USDT``            ``BTC-USDT``        the canonical form (any case)
 ``BTC/USDT``            ``BTC-USDT``        ccxt's spot form; ``BTC_USDT`` too
 ``BTCUSDT``             ``BTC-USDT``        exchange-native: split on a known quote
-``BTC/USDT:USDT``       ``BTC-USDT-PERP``   ccxt's USDT-margined perpetual
+``BTC/USDT:USDT``       ``BTC-USDT-PERP``   ccxt's linear perpetual (USDT or USDC)
+``BTC/USD:BTC``         ``BTC-USD-PERP``    ccxt's coin-margined (inverse) perpetual
 ``BTC-USDT-PERP``       ``BTC-USDT-PERP``
 ======================  ==================  =========================================
 
 A symbol without separator is split on the longest known quote asset
 (:data:`QUOTE_ASSETS`) that leaves a base: ``BTCUSDT`` → ``BTC-USDT``, ``ETHBTC`` →
 ``ETH-BTC``, ``BTCFDUSD`` → ``BTC-FDUSD``.  One that ends in no known quote asset is
-ambiguous and refused (write it ``BASE-QUOTE``).  Other derivatives (inverse perpetuals
-``BTC/USD:BTC``, dated futures ``BTC/USDT:USDT-250328``, exchange ids such as
-``BTC-USDT-SWAP``) are refused with a :class:`~trio_feeds.SymbolError` saying so.
+ambiguous and refused (write it ``BASE-QUOTE``).  Other derivatives (dated futures
+``BTC/USDT:USDT-250328``, exchange ids such as ``BTC-USDT-SWAP``) are refused with a
+:class:`~trio_feeds.SymbolError` saying so.
 
 No trio, no exchange names: this is the core layer.
 """
@@ -28,7 +29,7 @@ from trio_feeds.core.errors import SymbolError
 
 __all__ = ["PERP_SUFFIX", "QUOTE_ASSETS", "parse_symbol"]
 
-#: the suffix of a canonical USDT-margined perpetual: ``BTC-USDT-PERP``
+#: the suffix of a canonical perpetual swap: ``BTC-USDT-PERP``
 PERP_SUFFIX = "-PERP"
 
 #: quote assets a symbol without separator may end in, longest first
@@ -63,21 +64,17 @@ def parse_symbol(symbol: object) -> str:
         return f"{m[1]}-{m[2]}"
     m = _PERP.match(s)
     if m is not None:
-        if m[2] != "USDT":
-            raise SymbolError(symbol, "only USDT-margined perpetuals (BASE-USDT-PERP) exist")
         return s
     m = _CCXT_DERIVATIVE.match(s)
     if m is not None:
         base, quote, settle, expiry = m.groups()
         if expiry:
             raise SymbolError(symbol, "dated futures are not supported")
-        if quote != "USDT" or settle != "USDT":
-            raise SymbolError(
-                symbol,
-                "only USDT-margined perpetuals (BASE/USDT:USDT) are understood, and "
-                "perpetuals are not supported yet",
-            )
-        return f"{base}-{quote}{PERP_SUFFIX}"
+        if settle == quote or (quote == "USD" and settle == base):  # linear or inverse
+            return f"{base}-{quote}{PERP_SUFFIX}"
+        raise SymbolError(
+            symbol, f"a perpetual settled in {settle} and quoted in {quote} is not understood"
+        )
     if _NATIVE.match(s):
         for quote in QUOTE_ASSETS:
             if s.endswith(quote) and len(s) > len(quote):

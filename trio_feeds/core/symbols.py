@@ -1,4 +1,6 @@
-"""Canonical symbols (``BTC-USDT``): upper-case ``BASE-QUOTE``.
+"""Canonical symbols: upper-case ``BASE-QUOTE`` for spot (``BTC-USDT``), and
+``BASE-QUOTE-PERP`` for a perpetual swap settled in ``QUOTE`` (``BTC-USDT-PERP``: USDT-margined;
+``BTC-USD-PERP``: coin-margined, quoted in USD).  Amounts are always in the base currency.
 
 Each exchange's own spelling lives in ``trio_feeds.exchanges.<name>.symbols`` (and its
 ``SPEC.symbols``).  The converters that used to live here (``to_<exchange>``,
@@ -12,29 +14,37 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-from trio_feeds.core.errors import SymbolError
-from trio_feeds.core.symbol_input import PERP_SUFFIX, parse_symbol
+from trio_feeds.core.symbol_input import PERP_SUFFIX as PERP_SUFFIX
+from trio_feeds.core.symbol_input import parse_symbol
+
+__all__ = ["canonical"]
+
 
 _CANONICAL = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
 
 
 @lru_cache(maxsize=4096)
 def canonical(symbol: str) -> str:
-    """The canonical form (``BASE-QUOTE``, upper case) of a symbol as users type it:
-    ``btc-usdt``, ccxt's ``BTC/USDT``, exchange-native ``BTCUSDT`` (split on a known quote
-    asset); see :mod:`trio_feeds.core.symbol_input`.  Perpetuals (``BTC/USDT:USDT``,
-    ``BTC-USDT-PERP``) are refused: the exchanges serve spot only so far.
+    """The canonical form (upper case) of a symbol as users type it: ``btc-usdt``, ccxt's
+    ``BTC/USDT``, exchange-native ``BTCUSDT`` (split on a known quote asset), and the
+    perpetuals ``BTC-USDT-PERP`` / ccxt's ``BTC/USDT:USDT``; see
+    :mod:`trio_feeds.core.symbol_input`.  Whether an exchange lists it is the exchange's
+    to say (a spot exchange refuses a perpetual by name, and the reverse).
 
-    >>> canonical("btc-usdt"), canonical("BTC/USDT"), canonical("ETHBTC")
-    ('BTC-USDT', 'BTC-USDT', 'ETH-BTC')
+    >>> canonical("btc-usdt"), canonical("BTC/USDT"), canonical("BTC/USDT:USDT")
+    ('BTC-USDT', 'BTC-USDT', 'BTC-USDT-PERP')
     """
-    s = parse_symbol(symbol)
-    if s.endswith(PERP_SUFFIX):
-        raise SymbolError(
-            symbol, f"this is the USDT perpetual {s!r}; perpetuals are not supported yet "
-            "(spot pairs only, e.g. 'BTC-USDT')"
-        )  # fmt: skip
-    return s
+    return parse_symbol(symbol)
+
+
+def is_perp(symbol: str) -> bool:
+    """True for a canonical perpetual-swap symbol (``BTC-USDT-PERP``)."""
+    return symbol.endswith(PERP_SUFFIX)
+
+
+def spot_of(symbol: str) -> str:
+    """``BTC-USDT-PERP`` → ``BTC-USDT`` (its pair); a spot symbol is returned as is."""
+    return symbol[: -len(PERP_SUFFIX)] if symbol.endswith(PERP_SUFFIX) else symbol
 
 
 def __getattr__(name: str) -> Callable[[str], str]:

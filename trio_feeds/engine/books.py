@@ -58,8 +58,11 @@ class RestClient:
         rules = self.spec.books.snapshot
         if rules is None:
             raise ProtocolError(f"{self.exchange} has no REST book snapshot")
-        path = rules.path(symbol, rules.depth)
-        cost = rules.cost()
+        body = await self.get(rules.path(symbol, rules.depth), rules.cost())
+        return rules.parse(body, symbol, clock())
+
+    async def get(self, path: str, cost: float = 1.0) -> bytes:
+        """``GET path`` within the budget; the body, or :class:`~trio_feeds.ProtocolError`."""
         now = trio.current_time()
         if now < self._blocked_until:
             await trio.sleep_until(self._blocked_until)
@@ -82,8 +85,7 @@ class RestClient:
         if response.status_code != 200:
             self.failures += 1
             raise ProtocolError(f"{self.exchange} REST {path}: HTTP {response.status_code}")
-        received_at = clock()
-        return rules.parse(response.content, symbol, received_at)
+        return response.content
 
 
 class BookKeeper:

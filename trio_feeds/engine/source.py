@@ -21,7 +21,7 @@ from typing import Any
 
 import trio
 
-from trio_feeds.core.errors import ReconnectLimitError
+from trio_feeds.core.errors import ProtocolError, ReconnectLimitError
 from trio_feeds.engine.books import RestClient
 from trio_feeds.engine.connect import CONNECT_ERRORS as CONNECT_ERRORS
 from trio_feeds.engine.connect import SessionEnded as SessionEnded
@@ -54,7 +54,9 @@ class Source(SourceBase):
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Keep every shard connected until cancelled (or the reconnect limit is hit)."""
-        if self.full_books and self.spec.books.snapshot is not None:
+        setup = self.spec.adapter_setup
+        needs_setup = setup is not None and setup.needed(self.subscriptions)
+        if (self.full_books and self.spec.books.snapshot is not None) or needs_setup:
             base, auth = _split_userinfo(self.rest_url)
             transport = self.settings.http_transport
             if auth is not None:
@@ -78,6 +80,25 @@ class Source(SourceBase):
                     await self.rest.aclose()
 
     # -- the reconnect loop ----------------------------------------------------------------
+    async def _setup_adapter(self, adapter: Any, shard: list[Subscription]) -> None:
+        """The spec's :class:`~trio_feeds.exchanges.spec.AdapterSetup`: a REST answer the
+        adapter needs before subscribing, refreshed at every connect; on failure the last
+        good answer is used and an ``error`` event says why."""
+        setup = self.spec.adapter_setup
+        if setup is None or self.rest is None or not setup.needed(shard):
+            return
+        try:
+            with trio.fail_after(self.settings.connect_timeout):
+                self._setup_body = await self.rest.get(setup.path, setup.cost)
+        except (ProtocolError, trio.TooSlowError) as exc:
+            why = str(exc) or f"no answer within {self.settings.connect_timeout:g} s"
+            self._event("error", f"{setup.path}: {why}", "adapter_setup")
+        if self._setup_body is not None:
+            try:
+                setup.apply(adapter, self._setup_body)
+            except ProtocolError as exc:
+                self._event("error", str(exc), "adapter_setup")
+
     async def _keep_shard(self, shard: list[Subscription]) -> None:
         s = self.settings
         backoff = Backoff(
@@ -166,6 +187,7 @@ class Source(SourceBase):
                 "connect_timeout", f"{progress.phase} not done within {s.connect_timeout:g} s"
             ) from None
         self.connections_opened += 1
+        await self._setup_adapter(adapter, shard)
         session = _Session(self, adapter, ws, shard, conn_budget, dedupe)
         handed_over = False
         replacement: _Session | None = None

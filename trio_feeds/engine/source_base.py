@@ -60,6 +60,8 @@ class SourceBase:
         self.url = url.rstrip("/")
         self.rest_url = (rest_url or adapter_cls.default_rest_url).rstrip("/")
         self.rest: RestClient | None = None
+        #: the last good answer to the spec's adapter setup request (None: none yet)
+        self._setup_body: bytes | None = None
         #: subscriptions kept as full local books (diff streams + snapshots)
         self.full_books = {
             s.symbol

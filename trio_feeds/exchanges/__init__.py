@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ADAPTERS",
     "DEFAULT_EXCHANGES",
+    "DEMO_EXCHANGES",
     "ENTRY_POINT_GROUP",
     "ExchangeSpec",
     "get",
@@ -48,9 +49,11 @@ __all__ = [
 ENTRY_POINT_GROUP = "trio_feeds.exchanges"
 
 # Built-in exchanges, imported on first use.
-_BUILTIN = ("binance", "okx", "bybit", "coinbase")
+_BUILTIN = ("binance", "okx", "bybit", "coinbase", "binance_usdm")
 #: what :func:`trio_feeds.open_feed` streams from when no exchange is named
 DEFAULT_EXCHANGES: tuple[str, ...] = ("binance",)
+#: the exchanges the offline demo (``python -m trio_feeds demo``) runs by default
+DEMO_EXCHANGES: tuple[str, ...] = ("binance", "okx")
 _REGISTRY: dict[str, ExchangeSpec] = {}
 _loaded = False
 #: entry points found and not loaded yet (None: not looked for yet)

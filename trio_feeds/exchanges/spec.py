@@ -26,7 +26,7 @@ Every field past the first four has a default, so a third-party exchange needs o
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from trio_feeds.books.sync import BookSyncBase
     from trio_feeds.core.records import BookDelta
     from trio_feeds.protocol._base import Adapter
+    from trio_feeds.protocol._subscription import Subscription
 
 __all__ = [
+    "AdapterSetup",
     "BookRules",
     "ExchangeSpec",
     "Heartbeat",
@@ -153,6 +155,27 @@ class BookRules:
     partial_stream: str | None = None
 
 
+def _always(subscriptions: Sequence[Subscription]) -> bool:
+    return True
+
+
+@attrs.frozen
+class AdapterSetup:
+    """A REST request made before a connection subscribes, whose answer the adapter needs
+    (OKX: the swaps' contract sizes, to give amounts in the base currency).
+
+    The engine fetches ``path`` (refreshed at every connect, within the REST budget:
+    ``cost`` units) when ``needed(subscriptions)`` is true, and hands the body to
+    ``apply(adapter, body)``.  A failed fetch falls back to the last good answer and is
+    reported as an ``error`` event; the connection goes on either way.
+    """
+
+    path: str
+    apply: Callable[[Any, bytes], object]
+    needed: Callable[[Sequence[Subscription]], bool] = _always
+    cost: float = 1.0
+
+
 @attrs.frozen
 class SymbolMap:
     """Canonical symbols (``BTC-USDT``) to and from the exchange's own spelling."""
@@ -190,6 +213,8 @@ class ExchangeSpec:
     #: "Trade id gaps").  Leave out streams whose ids skip (aggregated trades numbered
     #: from the fills, UUIDs, ids shared across instruments).
     contiguous_trade_ids: frozenset[str] = frozenset()
+    #: a REST answer the adapter needs before subscribing (None: none)
+    adapter_setup: AdapterSetup | None = None
 
     @property
     def default_url(self) -> str:

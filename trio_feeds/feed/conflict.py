@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from trio_feeds.core.records import Candle, Quote, Ticker
+from trio_feeds.core.records import DATA_KINDS, Candle, Quote, Ticker
 
 if TYPE_CHECKING:
     from trio_feeds.feed.aggregate import _Health
 
-_DATA = frozenset({"trade", "ticker", "quote", "book", "book_delta", "candle"})
+_DATA = frozenset({*DATA_KINDS, "book_delta"})
 #: kinds that describe a state (the newest replaces the older): ``latest`` orders them
-_STATE = frozenset({"ticker", "quote", "book"})
+_STATE = frozenset({"ticker", "quote", "book", "funding", "mark", "open_interest"})
+#: state kinds whose records carry the exchange's sequence (a source's own order)
+_SEQUENCED = frozenset({"quote", "book"})
 
 
 class _ConflictModes:
@@ -62,7 +64,7 @@ class _ConflictModes:
                     # the source's own order: its sequence when it has one (one that goes
                     # down with a newer event time is a reset, as OKX's after maintenance;
                     # an older one is a repeat, from a replacement connection), else arrival
-                    if kind != "ticker":
+                    if kind in _SEQUENCED:
                         seq, pseq = item.sequence, prev.sequence
                         if (
                             seq is not None
@@ -115,8 +117,9 @@ class _ConflictModes:
 
     def _average(self, source: str, items: list[Any]) -> list[Any]:
         """One combined quote/ticker per update across the delivering sources (the healthy
-        ones, or the active one when none is); trades from each of them; books and candles
-        from the active source only.  No comparison of timestamps: every update counts."""
+        ones, or the active one when none is); trades and liquidations from each of them;
+        books, candles, funding, mark prices and open interest from the active source only.
+        No comparison of timestamps: every update counts."""
         healthy = source in self._delivering
         out: list[Any] = []
         for item in items:
@@ -125,7 +128,7 @@ class _ConflictModes:
                 out.append(item)
             elif not healthy:
                 continue
-            elif kind == "trade":
+            elif kind == "trade" or kind == "liquidation":
                 out.append(item)
             elif kind == "quote":
                 self._quotes.setdefault(item.symbol, {})[source] = item

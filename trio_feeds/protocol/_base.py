@@ -25,6 +25,14 @@ CHANNEL_ALIASES: dict[str, str] = {
     "candles": "candle",
     "kline": "candle",
     "klines": "candle",
+    # perpetual swaps only
+    "funding": "funding",
+    "funding_rate": "funding",
+    "mark": "mark",
+    "mark_price": "mark",
+    "open_interest": "open_interest",
+    "liquidation": "liquidation",
+    "liquidations": "liquidation",
 }
 
 
@@ -34,8 +42,9 @@ def normalize_channel(channel: str) -> str:
         return CHANNEL_ALIASES[channel.strip().lower()]
     except (KeyError, AttributeError):
         raise ConfigError(
-            f"channel {channel!r} is not one of trade, ticker, quote, book, candle "
-            "(aliases: depth, orderbook, kline)"
+            f"channel {channel!r} is not one of trade, ticker, quote, book, candle, and for "
+            "perpetuals funding, mark, open_interest, liquidation (aliases: depth, orderbook, "
+            "kline, mark_price)"
         ) from None
 
 

@@ -2,3 +2,5 @@
 
 Public names are re-exported by :mod:`trio_feeds.testing`.
 """
+
+__all__: list[str] = []

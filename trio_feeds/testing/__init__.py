@@ -1,4 +1,4 @@
-"""Simulated Binance and OKX servers for testing market-data clients.
+"""Simulated Binance, OKX, Bybit and Coinbase servers for testing market-data clients.
 
 Like :mod:`trio.testing`, this package is not imported by ``import trio_feeds``.  The
 simulators speak the exchanges' real public WebSocket protocols and REST book endpoints,
@@ -18,6 +18,8 @@ with ``await sims.run_script(script)``, hypothesis strategies in
 """
 
 from trio_feeds.exchanges.binance.simulator import SimulatedBinance as SimulatedBinance
+from trio_feeds.exchanges.bybit.simulator import SimulatedBybit as SimulatedBybit
+from trio_feeds.exchanges.coinbase.simulator import SimulatedCoinbase as SimulatedCoinbase
 from trio_feeds.exchanges.okx.simulator import SimulatedOkx as SimulatedOkx
 from trio_feeds.exchanges.okx.simulator import okx_checksum as okx_checksum
 from trio_feeds.simulator.controls import FaultHandle as FaultHandle
@@ -70,6 +72,8 @@ __all__ = [
     "RestRequest",
     "SimConnection",
     "SimulatedBinance",
+    "SimulatedBybit",
+    "SimulatedCoinbase",
     "SimulatedExchange",
     "SimulatedExchanges",
     "SimulatedOkx",

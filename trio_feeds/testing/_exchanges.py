@@ -1,4 +1,5 @@
-"""``open_simulated_exchanges``: Binance + OKX simulators on one market; and
+"""``open_simulated_exchanges``: Binance + OKX simulators (or any of Binance, OKX, Bybit and
+Coinbase) on one market; and
 :func:`simulated_exchanges`, the same started lazily in whatever trio run uses it (what the
 pytest fixture hands out)."""
 
@@ -15,10 +16,19 @@ import httpx
 import trio
 
 from trio_feeds.exchanges.binance.simulator import SimulatedBinance
+from trio_feeds.exchanges.bybit.simulator import SimulatedBybit
+from trio_feeds.exchanges.coinbase.simulator import SimulatedCoinbase
 from trio_feeds.exchanges.okx.simulator import SimulatedOkx
 from trio_feeds.simulator.market import MarketSimulator, SymbolSpec
 from trio_feeds.simulator.server import SimulatedExchange
 from trio_feeds.simulator.tls import TestPKI
+from trio_feeds.testing._simulators import (
+    _DEFAULT_EXCHANGES,
+    _SIMULATORS,
+    _names,
+    _options,
+    _serving,
+)
 from trio_feeds.testing.scripts import Fault, FaultScript, PlayedFault, play_script
 
 __all__ = ["SimulatedExchanges", "open_simulated_exchanges", "simulated_exchanges"]
@@ -36,8 +46,7 @@ def _host_port(url: str) -> tuple[str, int]:
 @attrs.define
 class _Running:
     market: MarketSimulator
-    binance: SimulatedBinance
-    okx: SimulatedOkx
+    sims: dict[str, SimulatedExchange]
     pki: TestPKI | None = None
     root: Any = None
     error: BaseException | None = None
@@ -49,19 +58,22 @@ class _LazyOptions:
     seed: int
     rate: float
     bursts: float
-    binance_options: Mapping[str, Any]
-    okx_options: Mapping[str, Any]
+    exchanges: tuple[str, ...]
+    options: Mapping[str, Mapping[str, Any]]
 
 
 class SimulatedExchanges:
-    """Both simulators and ways to reach them: what :func:`open_simulated_exchanges` yields,
+    """The simulators and ways to reach them: what :func:`open_simulated_exchanges` yields,
     and what the ``simulated_exchanges`` pytest fixture (see :func:`simulated_exchanges`)
     hands out.
 
     Attributes:
-        market: the shared :class:`MarketSimulator` (both exchanges show the same prices).
+        market: the shared :class:`MarketSimulator` (every exchange shows the same prices).
         binance: the :class:`SimulatedBinance`.
         okx: the :class:`SimulatedOkx`.
+        bybit, coinbase: the :class:`SimulatedBybit` / :class:`SimulatedCoinbase`, when
+            started (``exchanges=[..., "bybit", "coinbase"]``).  An exchange that was not
+            started has no attribute (``AttributeError``).
         memory: True in memory mode.
         pki: the test certificate authority when serving TLS (``tls=True``), else None.
 
@@ -76,12 +88,20 @@ class SimulatedExchanges:
     def __init__(
         self,
         market: MarketSimulator,
-        binance: SimulatedBinance,
-        okx: SimulatedOkx,
+        binance: SimulatedBinance | None,
+        okx: SimulatedOkx | None,
         memory: bool,
         pki: TestPKI | None = None,
+        *,
+        others: Mapping[str, SimulatedExchange] | None = None,
     ) -> None:
-        self._running: _Running | None = _Running(market, binance, okx, pki)
+        sims: dict[str, SimulatedExchange] = {}
+        if binance is not None:
+            sims["binance"] = binance
+        if okx is not None:
+            sims["okx"] = okx
+        sims.update(others or {})
+        self._running: _Running | None = _Running(market, sims, pki)
         self._lazy: _LazyOptions | None = None
         self.memory = memory
 
@@ -95,13 +115,15 @@ class SimulatedExchanges:
         bursts: float = 0.0,
         binance_options: Mapping[str, Any] | None = None,
         okx_options: Mapping[str, Any] | None = None,
+        exchanges: Iterable[str] = _DEFAULT_EXCHANGES,
+        bybit_options: Mapping[str, Any] | None = None,
+        coinbase_options: Mapping[str, Any] | None = None,
     ) -> SimulatedExchanges:
         """Simulators (in memory mode) started on first use in each trio run; see above."""
         self = cls.__new__(cls)
         self._running = None
-        self._lazy = _LazyOptions(
-            tuple(symbols), seed, rate, bursts, dict(binance_options or {}), dict(okx_options or {})
-        )
+        options = _options(binance_options, okx_options, bybit_options, coinbase_options)
+        self._lazy = _LazyOptions(tuple(symbols), seed, rate, bursts, _names(exchanges), options)
         self.memory = True
         return self
 
@@ -131,14 +153,10 @@ class SimulatedExchanges:
         o = self._lazy
         assert o is not None
         market = MarketSimulator(o.symbols, seed=o.seed, rate=o.rate, bursts=o.bursts)
-        running = _Running(
-            market,
-            SimulatedBinance(market, **o.binance_options),
-            SimulatedOkx(market, **o.okx_options),
-            root=root,
-        )
+        sims = {n: _SIMULATORS[n](market, **o.options.get(n, {})) for n in o.exchanges}
+        running = _Running(market, sims, root=root)
         ready = trio.Event()
-        for sim in (running.binance, running.okx):
+        for sim in sims.values():
             sim._memory = True
             sim._starting = ready
 
@@ -146,7 +164,7 @@ class SimulatedExchanges:
             try:
                 async with trio.open_nursery() as nursery:
                     await nursery.start(market.run)
-                    async with running.binance.serve(memory=True), running.okx.serve(memory=True):
+                    async with _serving(sims.values(), memory=True):
                         ready.set()
                         await trio.sleep_forever()
             except Exception as exc:  # a system task must not raise: keep it for the next use
@@ -161,15 +179,33 @@ class SimulatedExchanges:
         """The shared market."""
         return self._current().market
 
+    def _sim(self, name: str) -> Any:
+        sims = self._current().sims
+        if name not in sims:
+            raise AttributeError(
+                f"no simulated {name} here: start it with exchanges=[..., {name!r}]"
+            )
+        return sims[name]
+
     @property
     def binance(self) -> SimulatedBinance:
         """The simulated Binance."""
-        return self._current().binance
+        return self._sim("binance")  # type: ignore[no-any-return]
 
     @property
     def okx(self) -> SimulatedOkx:
         """The simulated OKX."""
-        return self._current().okx
+        return self._sim("okx")  # type: ignore[no-any-return]
+
+    @property
+    def bybit(self) -> SimulatedBybit:
+        """The simulated Bybit (``exchanges=[..., "bybit"]``)."""
+        return self._sim("bybit")  # type: ignore[no-any-return]
+
+    @property
+    def coinbase(self) -> SimulatedCoinbase:
+        """The simulated Coinbase (``exchanges=[..., "coinbase"]``)."""
+        return self._sim("coinbase")  # type: ignore[no-any-return]
 
     @property
     def pki(self) -> TestPKI | None:
@@ -202,8 +238,8 @@ class SimulatedExchanges:
 
     @property
     def sims(self) -> dict[str, SimulatedExchange]:
-        """``{"binance": …, "okx": …}``."""
-        return {"binance": self.binance, "okx": self.okx}
+        """The started simulators by exchange name: ``{"binance": …, "okx": …}`` by default."""
+        return dict(self._current().sims)
 
     @property
     def urls(self) -> dict[str, str]:
@@ -258,8 +294,12 @@ async def open_simulated_exchanges(
     binance_options: Mapping[str, Any] | None = None,
     okx_options: Mapping[str, Any] | None = None,
     tls: bool = False,
+    exchanges: Iterable[str] = _DEFAULT_EXCHANGES,
+    bybit_options: Mapping[str, Any] | None = None,
+    coinbase_options: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[SimulatedExchanges]:
-    """Run a simulated Binance and a simulated OKX on one shared market.
+    """Run a simulated Binance and a simulated OKX (or the ``exchanges`` named) on one
+    shared market.
 
     Args:
         symbols: canonical symbols to simulate (ignored if ``market`` is given).
@@ -275,6 +315,11 @@ async def open_simulated_exchanges(
         tls: serve ``wss://`` and ``https://`` with certificates from a test CA made for this
             run (needs ``trustme``); ``sims.ssl_context`` trusts it.  Handshake faults:
             ``sims.binance.fail_tls("reset" | "certificate" | "plain_http" | "slow" | …)``.
+        exchanges: the simulators to start, any of ``"binance"``, ``"okx"``, ``"bybit"``
+            (:class:`SimulatedBybit`) and ``"coinbase"`` (:class:`SimulatedCoinbase`);
+            ``sims.feed_kwargs()`` covers the ones started.
+        bybit_options, coinbase_options: keyword arguments for :class:`SimulatedBybit` /
+            :class:`SimulatedCoinbase`.
 
     Example::
 
@@ -283,19 +328,19 @@ async def open_simulated_exchanges(
     """
     if market is None:
         market = MarketSimulator(symbols, seed=seed, rate=rate, bursts=bursts)
-    b_opts, o_opts = dict(binance_options or {}), dict(okx_options or {})
+    names = _names(exchanges)
+    options = _options(binance_options, okx_options, bybit_options, coinbase_options)
     pki: TestPKI | None = None
     if tls:
-        hosts = [str(o["host"]) for o in (b_opts, o_opts) if "host" in o]
-        pki = TestPKI([*hosts, *SimulatedBinance.memory_hosts(), *SimulatedOkx.memory_hosts()])
-        b_opts.setdefault("tls", pki)
-        o_opts.setdefault("tls", pki)
-    binance = SimulatedBinance(market, **b_opts)
-    okx = SimulatedOkx(market, **o_opts)
+        hosts = [str(options[n]["host"]) for n in names if "host" in options[n]]
+        pki = TestPKI([*hosts, *(h for n in names for h in _SIMULATORS[n].memory_hosts())])
+        for n in names:
+            options[n].setdefault("tls", pki)
+    sims = {n: _SIMULATORS[n](market, **options[n]) for n in names}
     async with trio.open_nursery() as nursery:
         await nursery.start(market.run)
-        async with binance.serve(memory=memory), okx.serve(memory=memory):
-            yield SimulatedExchanges(market, binance, okx, memory, pki)
+        async with _serving(sims.values(), memory=memory):
+            yield SimulatedExchanges(market, None, None, memory, pki, others=sims)
         nursery.cancel_scope.cancel()
 
 
@@ -307,10 +352,13 @@ def simulated_exchanges(
     bursts: float = 0.0,
     binance_options: Mapping[str, Any] | None = None,
     okx_options: Mapping[str, Any] | None = None,
+    exchanges: Iterable[str] = _DEFAULT_EXCHANGES,
+    bybit_options: Mapping[str, Any] | None = None,
+    coinbase_options: Mapping[str, Any] | None = None,
 ) -> SimulatedExchanges:
     """Lazy simulators: a :class:`SimulatedExchanges` that starts fresh in-memory Binance and
-    OKX simulators in each trio run that uses it (no ``async with`` needed; they stop when
-    the run ends).
+    OKX simulators (or the ``exchanges`` named) in each trio run that uses it (no ``async
+    with`` needed; they stop when the run ends).
 
     This is what the ``simulated_exchanges`` pytest fixture returns, and why it works in a
     hypothesis ``@given`` test: pytest-trio hands one fixture value to all the examples of a
@@ -324,4 +372,7 @@ def simulated_exchanges(
         bursts=bursts,
         binance_options=binance_options,
         okx_options=okx_options,
+        exchanges=exchanges,
+        bybit_options=bybit_options,
+        coinbase_options=coinbase_options,
     )

@@ -10,7 +10,8 @@ Fixtures:
     ones for every example.  Module-scoped (the object, not the simulators), so hypothesis
     does not flag it as a function-scoped fixture.  Options for a module:
     ``pytestmark = pytest.mark.simulated_exchanges(symbols=[...], seed=7, rate=20.0,
-    bursts=0.3, binance_options={...}, okx_options={...})``.
+    bursts=0.3, binance_options={...}, okx_options={...})``; ``exchanges=["bybit",
+    "coinbase"]`` (any of the four) starts other simulators.
 ``simulated_exchanges_factory``
     ``make(**options) -> SimulatedExchanges`` with the same options, for one test (call it
     inside the test).
@@ -46,7 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(symbols=..., seed=1, rate=50.0, bursts=0.0, binance_options=None, "
-        "okx_options=None): options of the simulated_exchanges fixture (module level: "
+        "okx_options=None, exchanges=('binance', 'okx'), bybit_options=None, "
+        "coinbase_options=None): options of the simulated_exchanges fixture (module level: "
         "pytestmark)",
     )
 

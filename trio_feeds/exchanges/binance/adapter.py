@@ -28,14 +28,14 @@ not seen yet, a frame msgspec might read differently: see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import attrs
 import orjson
 
 from trio_feeds.core.errors import ConfigError, SymbolError
-from trio_feeds.core.symbols import canonical, from_binance, to_binance_stream
+from trio_feeds.core.symbols import PERP_SUFFIX, canonical, is_perp
 from trio_feeds.exchanges.binance.diagnose import _parse_error, _type_name
 from trio_feeds.exchanges.binance.handlers import _TYPED, _make_handler, _shutdown_handler
 from trio_feeds.exchanges.binance.snapshot import (
@@ -49,7 +49,6 @@ from trio_feeds.exchanges.binance.streams import (
     _STREAM_PREFIX,
     _STREAMS,
     _TYPED_MIN_SIZE,
-    KLINE_INTERVALS,
     MAX_PARAMS_PER_REQUEST,
     NAME,
     Handler,
@@ -57,8 +56,10 @@ from trio_feeds.exchanges.binance.streams import (
     _Bad,
     _decode_depth,
     _loads,
+    _match_stream,
     _stream_kind,
 )
+from trio_feeds.exchanges.binance.symbols import from_binance, to_binance_stream
 from trio_feeds.protocol._base import Adapter, normalize_channel
 from trio_feeds.protocol._events import (
     ExchangeError,
@@ -85,6 +86,16 @@ class BinanceAdapter(Adapter):
     default_url: ClassVar[str] = "wss://stream.binance.com:9443"
     default_rest_url: ClassVar[str] = "https://api.binance.com"
     max_streams_per_connection: ClassVar[int] = 1024
+    #: True for a perpetual-swap market (symbols ``BASE-QUOTE-PERP``), False for spot.
+    perpetual: ClassVar[bool] = False
+    #: channel -> (default stream, accepted streams)
+    streams: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = _STREAMS
+    #: stream name -> handler kind (None: not parsed)
+    stream_kind = staticmethod(_stream_kind)
+    #: (kind, symbol, keep_raw, exchange) -> handler
+    make_handler = staticmethod(_make_handler)
+    #: kind -> (symbol, exchange) -> typed handler, for frames msgspec decodes
+    typed_handlers: ClassVar[dict[str, Callable[[str, str], TypedHandler]]] = _TYPED
 
     def __init__(self, *, keep_raw: bool = False, only_subscribed: bool = False) -> None:
         self._handlers: dict[object, Handler] = {}
@@ -117,9 +128,22 @@ class BinanceAdapter(Adapter):
     def subscription(self, channel: str, symbol: str, stream: str | None = None) -> Subscription:
         kind = normalize_channel(channel)
         sym = canonical(symbol)
-        default, accepted = _STREAMS[kind]
-        native = default if stream is None else _match_stream(kind, stream, accepted)
-        return Subscription(NAME, kind, sym, native, f"{to_binance_stream(sym)}@{native}")
+        if is_perp(sym) != self.perpetual:
+            other = "a spot" if self.perpetual else "a perpetual"
+            raise SymbolError(symbol, f"{other} symbol; {self.name} lists {self.market}", self.name)
+        try:
+            default, accepted = self.streams[kind]
+        except KeyError:
+            raise ConfigError(
+                f"{self.name} has no {kind!r} channel; it has {', '.join(self.streams)}"
+            ) from None
+        native = default if stream is None else _match_stream(self.name, kind, stream, accepted)
+        return Subscription(self.name, kind, sym, native, f"{to_binance_stream(sym)}@{native}")
+
+    @property
+    def market(self) -> str:
+        """What this exchange lists, for error messages."""
+        return "perpetuals (BASE-QUOTE-PERP)" if self.perpetual else "spot pairs (BASE-QUOTE)"
 
     def endpoint(self, subscription: Subscription) -> str:
         return "/stream"
@@ -135,13 +159,13 @@ class BinanceAdapter(Adapter):
 
     def unsubscribe(self, subscriptions: Sequence[Subscription]) -> list[str]:
         for sub in subscriptions:
-            _check_sub(sub)
+            self._check_sub(sub)
             self._topics.discard(sub.topic)
             if self.only_subscribed:  # its frames are unsolicited from now on
                 self._handlers.pop(sub.topic, None)
                 self._typed.pop(sub.topic, None)
                 self._bare.clear()
-        self._kinds = {_topic_kind(t) for t in self._topics}
+        self._kinds = {self._topic_kind(t) for t in self._topics}
         return self._requests("UNSUBSCRIBE", subscriptions)
 
     @property
@@ -162,12 +186,12 @@ class BinanceAdapter(Adapter):
         return frames
 
     def _register(self, sub: Subscription) -> None:
-        _check_sub(sub)
+        self._check_sub(sub)
         prefix, _, native = sub.topic.partition("@")
         self._symbols[prefix] = sub.symbol
-        kind = _stream_kind(native)
+        kind = self.stream_kind(native)
         self._topics.add(sub.topic)
-        self._kinds.add(_topic_kind(sub.topic))
+        self._kinds.add(self._topic_kind(sub.topic))
         if kind == "depth_partial":
             self._partial_topics.add(sub.topic)
         if kind is not None:
@@ -283,7 +307,7 @@ class BinanceAdapter(Adapter):
         handler = self._bare.get(key)
         if handler is None:
             stream = f"{symbol.lower()}@{suffix}"
-            if self.only_subscribed and _topic_kind(stream) not in self._kinds:
+            if self.only_subscribed and self._topic_kind(stream) not in self._kinds:
                 self._drop_unsolicited(stream)
                 return None
             handler = self._stream_handler(stream, bare=True)
@@ -303,7 +327,7 @@ class BinanceAdapter(Adapter):
             self._drop_unsolicited(stream)
             return None
         prefix, at, native = stream.partition("@")
-        kind = _stream_kind(native) if at else None
+        kind = self.stream_kind(native) if at else None
         if kind is None:
             raise _Bad(f"unknown or unsupported stream {stream!r}")
         symbol = self._symbols.get(prefix)
@@ -312,16 +336,20 @@ class BinanceAdapter(Adapter):
                 symbol = from_binance(prefix.upper())
             except SymbolError as e:
                 raise _Bad(f"stream {stream!r}: {e}") from None
+            if self.perpetual:
+                symbol += PERP_SUFFIX
         if len(self._handlers) < _MAX_CACHED:
             return self._cache(stream, kind, symbol)
-        return _make_handler(kind, symbol, self._keep_raw)
+        return self.make_handler(kind, symbol, self._keep_raw, self.name)
 
     def _cache(self, stream: str, kind: str, symbol: str) -> Handler:
         """Build and keep the handler of a stream (and its typed twin for a depth stream)."""
-        handler = self._handlers[stream] = _make_handler(kind, symbol, self._keep_raw)
-        typed = _TYPED.get(kind)
+        handler = self._handlers[stream] = self.make_handler(
+            kind, symbol, self._keep_raw, self.name
+        )
+        typed = self.typed_handlers.get(kind)
         if typed is not None:
-            self._typed[stream] = typed(symbol)
+            self._typed[stream] = typed(symbol, self.name)
         return handler
 
     def _take(self, rid: object) -> tuple[str, tuple[Subscription, ...]] | None:
@@ -356,29 +384,11 @@ class BinanceAdapter(Adapter):
     depth_snapshot_path = staticmethod(depth_snapshot_path)
     depth_snapshot_weight = staticmethod(depth_snapshot_weight)
 
+    def _topic_kind(self, topic: str) -> tuple[str, str]:
+        """``"btcusdt@depth@100ms"`` -> ``("btcusdt", "depth_diff")``."""
+        prefix, _, native = topic.partition("@")
+        return prefix, self.stream_kind(native) or native
 
-def _topic_kind(topic: str) -> tuple[str, str]:
-    """``"btcusdt@depth@100ms"`` -> ``("btcusdt", "depth_diff")``."""
-    prefix, _, native = topic.partition("@")
-    return prefix, _stream_kind(native) or native
-
-
-def _check_sub(sub: Subscription) -> None:
-    if not isinstance(sub, Subscription) or sub.exchange != NAME:
-        raise ConfigError(f"{sub!r} is not a binance subscription")
-
-
-def _match_stream(kind: str, stream: str, accepted: tuple[str, ...]) -> str:
-    if isinstance(stream, str):
-        s = stream.strip()
-        if kind == "candle" and s in KLINE_INTERVALS:
-            return f"kline_{s}"
-        if kind == "candle" and s[:6].lower() == "kline_" and s[6:] in KLINE_INTERVALS:
-            return f"kline_{s[6:]}"  # the interval is case-sensitive: 1m != 1M
-        for name in accepted:
-            if kind != "candle" and s.lower() == name.lower():
-                return name
-    raise ConfigError(
-        f"binance stream {stream!r} is not valid for channel {kind!r}; choose from "
-        + ", ".join(accepted)
-    )
+    def _check_sub(self, sub: Subscription) -> None:
+        if not isinstance(sub, Subscription) or sub.exchange != self.name:
+            raise ConfigError(f"{sub!r} is not a {self.name} subscription")

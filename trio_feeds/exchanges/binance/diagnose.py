@@ -16,6 +16,9 @@ from trio_feeds.protocol._events import (
     excerpt,
 )
 
+__all__ = ["Checker"]
+
+
 # --------------------------------------------------------------------------- diagnosis (cold path)
 
 

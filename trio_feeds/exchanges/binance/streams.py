@@ -9,8 +9,12 @@ from typing import Any, Final, TypeAlias
 import msgspec
 import orjson
 
+from trio_feeds.core.errors import ConfigError
 from trio_feeds.protocol import _rules as rules
 from trio_feeds.protocol._typed import Int64, Price, Size
+
+__all__ = ["KLINE_INTERVALS", "MAX_PARAMS_PER_REQUEST", "NAME", "Handler", "TypedHandler"]
+
 
 NAME: Final = "binance"
 #: Streams per SUBSCRIBE/UNSUBSCRIBE message.
@@ -121,3 +125,20 @@ _TYPED_MIN_SIZE: Final = 192
 
 TypedHandler = Callable[[_Depth, float], object]
 """``typed(payload, received_at) -> record``, or None to take the ordinary path."""
+
+
+def _match_stream(exchange: str, kind: str, stream: str, accepted: tuple[str, ...]) -> str:
+    """The native stream a user named for a channel (``"1h"`` -> ``"kline_1h"``), or an error."""
+    if isinstance(stream, str):
+        s = stream.strip()
+        if kind == "candle" and s in KLINE_INTERVALS:
+            return f"kline_{s}"
+        if kind == "candle" and s[:6].lower() == "kline_" and s[6:] in KLINE_INTERVALS:
+            return f"kline_{s[6:]}"  # the interval is case-sensitive: 1m != 1M
+        for name in accepted:
+            if kind != "candle" and s.lower() == name.lower():
+                return name
+    raise ConfigError(
+        f"{exchange} stream {stream!r} is not valid for channel {kind!r}; choose from "
+        + ", ".join(accepted)
+    )

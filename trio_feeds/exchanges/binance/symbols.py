@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 
 from trio_feeds.core.errors import SymbolError
-from trio_feeds.core.symbols import canonical
+from trio_feeds.core.symbols import canonical, spot_of
 
 __all__ = ["BINANCE_QUOTES", "from_binance", "to_binance", "to_binance_stream"]
 
@@ -61,8 +61,8 @@ BINANCE_QUOTES: tuple[str, ...] = tuple(
 
 
 def to_binance(symbol: str) -> str:
-    """``BTC-USDT`` → ``BTCUSDT``."""
-    return canonical(symbol).replace("-", "")
+    """``BTC-USDT`` → ``BTCUSDT`` (and the USD-M perpetual ``BTC-USDT-PERP`` → ``BTCUSDT``)."""
+    return spot_of(canonical(symbol)).replace("-", "")
 
 
 def to_binance_stream(symbol: str) -> str:

@@ -10,6 +10,30 @@ from __future__ import annotations
 
 from typing import Final
 
+__all__ = [
+    "BOOK_RESYNC",
+    "CONNECTIONS_PER_WINDOW",
+    "CONNECTION_WINDOW",
+    "FULL_BOOK_STREAMS",
+    "HEARTBEAT",
+    "IDLE_CLOSE_AFTER",
+    "LINEAR_PATH",
+    "MAX_ARGS_CHARS_PER_CONNECTION",
+    "MAX_ARGS_PER_REQUEST",
+    "MAX_CONNECTION_AGE",
+    "MAX_STREAMS_PER_CONNECTION",
+    "NAME",
+    "PARTIAL_BOOK_STREAM",
+    "PING_INTERVAL",
+    "REST_INSTRUMENTS_LINEAR",
+    "REST_INSTRUMENTS_SPOT",
+    "REST_URL",
+    "SPOT_PATH",
+    "WS_TESTNET_URL",
+    "WS_URL",
+]
+
+
 NAME: Final = "bybit"
 
 #: default WebSocket base URL (scheme, host, port); the path picks the category

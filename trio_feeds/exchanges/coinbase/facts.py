@@ -10,6 +10,30 @@ from __future__ import annotations
 
 from typing import Final
 
+__all__ = [
+    "BOOK_RESYNC",
+    "CANDLE_INTERVAL",
+    "CANDLE_INTERVAL_MS",
+    "CLIENT_MESSAGES_PER_SECOND",
+    "CONNECTIONS_PER_SECOND",
+    "FULL_BOOK_STREAMS",
+    "HEARTBEAT",
+    "IDLE_CLOSE_AFTER",
+    "MAX_CONNECTION_AGE",
+    "MAX_PRODUCTS_PER_REQUEST",
+    "MAX_STREAMS_PER_CONNECTION",
+    "NAME",
+    "PARTIAL_BOOK_STREAM",
+    "REST_PRODUCTS",
+    "REST_URL",
+    "SEQUENCE_SCOPE",
+    "SERVER_HEARTBEAT_INTERVAL",
+    "SUBSCRIBE_WITHIN",
+    "WS_PATH",
+    "WS_URL",
+]
+
+
 NAME: Final = "coinbase"
 
 #: market data endpoint (path ``/``); no authentication needed for the public channels

@@ -3,11 +3,15 @@
 ``SPEC`` is all the engine sees (see :mod:`trio_feeds.exchanges.spec`).
 """
 
+from collections.abc import Sequence
+
 from trio_feeds.exchanges.okx.adapter import OkxAdapter as OkxAdapter
 from trio_feeds.exchanges.okx.adapter import parse_rest_books, rest_books_path
 from trio_feeds.exchanges.okx.book import OkxBookSync as OkxBookSync
+from trio_feeds.exchanges.okx.perps import INSTRUMENTS_PATH, SWAP_SUFFIX
 from trio_feeds.exchanges.okx.symbols import from_okx, to_okx
 from trio_feeds.exchanges.spec import (
+    AdapterSetup,
     BookRules,
     ExchangeSpec,
     Heartbeat,
@@ -15,6 +19,16 @@ from trio_feeds.exchanges.spec import (
     RestSnapshot,
     SymbolMap,
 )
+from trio_feeds.protocol import Subscription
+
+
+def _load_instruments(adapter: OkxAdapter, body: bytes) -> object:
+    return adapter.load_instruments(body)
+
+
+def _swaps_wanted(subscriptions: Sequence[Subscription]) -> bool:
+    return any(s.topic.endswith(SWAP_SUFFIX) for s in subscriptions)
+
 
 SPEC = ExchangeSpec(
     name="okx",
@@ -38,6 +52,8 @@ SPEC = ExchangeSpec(
     # text "ping" / "pong" when the line is quiet; OKX also closes (4004) a connection
     # whose client sends nothing for 30 s, however much data it receives
     heartbeat=Heartbeat(style="text", client_idle_limit=30.0),
+    # swap sizes are contracts: their contract values (ctVal), before subscribing swaps
+    adapter_setup=AdapterSetup(INSTRUMENTS_PATH, _load_instruments, _swaps_wanted),
     max_connection_age=None,
     books=BookRules(
         full_streams=frozenset({"books"}),

@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import orjson
 
 from trio_feeds.core.errors import ConfigError
-from trio_feeds.core.symbols import to_okx
+from trio_feeds.exchanges.okx import perps
 from trio_feeds.exchanges.okx.control import ControlFrames, _Request
 from trio_feeds.exchanges.okx.diagnose import _check_item
 from trio_feeds.exchanges.okx.frames import (
@@ -47,6 +47,7 @@ from trio_feeds.exchanges.okx.frames import (
     BUSINESS_PATH,
     PUBLIC_PATH,
     STREAMS,
+    SWAP_ONLY,
     _BookPush,
     _decode_book_push,
     _describe,
@@ -126,7 +127,10 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
         }
         for stream in STREAMS["candle"]:
             handlers[stream] = self._on_candle
+        handlers.update(perps.SWAP_HANDLERS)
         self._handlers = handlers
+        #: instId -> contract value (``ctVal``) of linear swaps (:meth:`load_instruments`)
+        self.contract_values: dict[str, float] = {}
         typed: dict[str, Callable[[_BookPush, float, list[Any]], bool]] = {
             "bbo-tbt": self._typed_bbo,
             "books5": self._typed_books5,
@@ -148,8 +152,23 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
                 f"okx stream {stream!r} cannot serve channel {kind!r}; "
                 f"choose one of {', '.join(allowed)} (names are case-sensitive)"
             )
-        inst = to_okx(symbol)
-        return Subscription(_EXCHANGE, kind, inst, stream, f"{stream}:{inst}")
+        inst = perps.inst_id(symbol)
+        swap = inst.endswith(perps.SWAP_SUFFIX)
+        if kind in SWAP_ONLY and not swap:
+            raise ConfigError(
+                f"okx channel {kind!r} exists for perpetual swaps only: use e.g. 'BTC-USDT-PERP'"
+            )
+        return Subscription(_EXCHANGE, kind, perps.perp_symbol(inst), stream, f"{stream}:{inst}")
+
+    # -- perpetual swaps -----------------------------------------------------------------
+    instruments_path: ClassVar[str] = perps.INSTRUMENTS_PATH
+
+    def load_instruments(self, body: bytes | str) -> dict[str, float]:
+        """Learn the swaps' contract values from an ``instruments_path`` answer (REST);
+        swap amounts are converted to the base asset with them.  Returns what was learnt."""
+        values = perps.parse_instruments(body)
+        self.contract_values.update(values)
+        return values
 
     def endpoint(self, subscription: Subscription) -> str:
         stream = subscription.stream
@@ -175,7 +194,7 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
     def _key(self, sub: Subscription) -> _Key:
         if not isinstance(sub, Subscription) or sub.exchange != _EXCHANGE:
             raise ConfigError(f"{sub!r} is not an okx Subscription")
-        return (sub.stream, to_okx(sub.symbol))
+        return (sub.stream, perps.inst_id(sub.symbol))
 
     def _requests(self, op: str, subscriptions: Iterable[Subscription]) -> list[str]:
         groups: dict[_Key, tuple[Subscription, ...]] = {}
@@ -247,6 +266,29 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
 
     # -- receiving -----------------------------------------------------------------------
     def parse(self, frame: bytes | str, received_at: float, out: list[Any]) -> None:
+        if ("-SWAP" if frame.__class__ is str else b"-SWAP") not in frame:  # type: ignore[operator]
+            self._parse_frame(frame, received_at, out)
+            return
+        mark = len(out)
+        self._parse_frame(frame, received_at, out)
+        for i in range(mark, len(out)):  # swap records: canonical symbol, base amounts
+            sym = getattr(out[i], "symbol", None)
+            if sym.__class__ is str and sym.endswith("-SWAP"):
+                out[i] = self._swap_record(out[i], sym)
+
+    def _swap_record(self, record: Any, inst: str) -> Any:
+        ct = self.contract_values.get(inst)
+        if ct is None:
+            return ParseError(
+                f"okx: contract value of {inst} unknown (instruments not loaded): "
+                "its amounts would be in contracts",
+                "",
+                stream=None,
+                symbol=perps.perp_symbol(inst),
+            )
+        return perps.to_perp(record, ct)
+
+    def _parse_frame(self, frame: bytes | str, received_at: float, out: list[Any]) -> None:
         mark = len(out)
         if (
             frame.__class__ is bytes

@@ -24,6 +24,8 @@ from trio_feeds.protocol._events import (
 )
 from trio_feeds.protocol._subscription import Subscription
 
+__all__ = ["ControlFrames"]
+
 
 class _Request:
     """An unanswered subscribe/unsubscribe request."""
@@ -139,4 +141,5 @@ class ControlFrames:
         """A Subscription for an arg nobody asked this adapter for."""
         stream, inst = key
         kind = next((k for k, streams in STREAMS.items() if stream in streams), stream)
-        return Subscription(_EXCHANGE, kind, inst, stream, f"{stream}:{inst}")
+        symbol = inst[:-5] + "-PERP" if inst.endswith("-SWAP") else inst
+        return Subscription(_EXCHANGE, kind, symbol, stream, f"{stream}:{inst}")

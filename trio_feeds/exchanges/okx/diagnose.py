@@ -8,6 +8,9 @@ from typing import Any, Final, TypeAlias
 
 from trio_feeds.protocol import _rules as rules
 
+__all__: list[str] = []
+
+
 # --------------------------------------------------------------------------- diagnosis
 # The hot paths apply the rule inline and raise whatever fails; these schemas, through
 # ``_rules``, name the field (slow, error path only).

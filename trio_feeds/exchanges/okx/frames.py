@@ -16,6 +16,9 @@ from trio_feeds.protocol import _rules as rules
 from trio_feeds.protocol._rules import parse_levels, parse_sides
 from trio_feeds.protocol._typed import Int64, Price, Size
 
+__all__ = ["BUSINESS_PATH", "CANDLE_INTERVALS", "PUBLIC_PATH", "STREAMS", "TextLevels"]
+
+
 _EXCHANGE: Final = "okx"
 PUBLIC_PATH: Final = "/ws/v5/public"
 BUSINESS_PATH: Final = "/ws/v5/business"
@@ -35,7 +38,13 @@ STREAMS: Final[dict[str, tuple[str, ...]]] = {
     "book": ("books", "books5", "bbo-tbt"),
     # the default is candle1m (1-minute candles), then every other interval
     "candle": ("candle1m", *(f"candle{i}" for i in CANDLE_INTERVALS if i != "1m")),
+    # perpetual swaps (BTC-USDT-PERP) only
+    "funding": ("funding-rate",),
+    "mark": ("mark-price",),
+    "open_interest": ("open-interest",),
 }
+#: channels only swaps have
+SWAP_ONLY: Final = ("funding", "mark", "open_interest")
 
 TextLevels: TypeAlias = tuple[tuple[str, str], ...]
 _Key: TypeAlias = tuple[str, str]

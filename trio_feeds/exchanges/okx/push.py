@@ -35,6 +35,8 @@ from trio_feeds.exchanges.okx.frames import (
 )
 from trio_feeds.protocol._rules import numbers
 
+__all__ = ["PushParsers"]
+
 
 class PushParsers:
     """The OKX push parsers: ``(data, instId, message, received_at, out) -> None``.

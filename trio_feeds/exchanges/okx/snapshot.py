@@ -10,7 +10,6 @@ import orjson
 from trio_feeds.core.errors import ConfigError, ProtocolError
 from trio_feeds.core.fast import new_delta as _new_delta
 from trio_feeds.core.records import BookDelta
-from trio_feeds.core.symbols import to_okx
 from trio_feeds.exchanges.okx.frames import (
     _EXCHANGE,
     _describe,
@@ -20,9 +19,12 @@ from trio_feeds.exchanges.okx.frames import (
     _text_levels,
     _ts,
 )
+from trio_feeds.exchanges.okx.symbols import to_okx
 from trio_feeds.protocol._events import (
     excerpt,
 )
+
+__all__ = ["book_checksum", "parse_rest_books", "rest_books_path"]
 
 
 def book_checksum(bids_text: Sequence[Sequence[str]], asks_text: Sequence[Sequence[str]]) -> int:

@@ -83,7 +83,8 @@ async def _demo(args: argparse.Namespace) -> int:
     from trio_feeds.ops.cli._board import _Board
     from trio_feeds.testing import MarketSimulator
 
-    names = _chosen(args.exchange, simulated_exchanges()[:2])
+    demo = [n for n in exchanges.DEMO_EXCHANGES if n in simulated_exchanges()]
+    names = _chosen(args.exchange, demo if len(demo) >= 2 else simulated_exchanges()[:2])
     if len(names) < 2:
         raise ConfigError(f"the demo needs two simulated exchanges, got {names}")
     primary, standby = names[0], names[1]

@@ -17,6 +17,18 @@ from trio_feeds.simulator.server import SimConnection
 if TYPE_CHECKING:
     from trio_feeds.exchanges.binance.simulator.server import SimulatedBinance
 
+__all__ = [
+    "diff_builder",
+    "faulted",
+    "kline_builder",
+    "mini_builder",
+    "partial_builder",
+    "px",
+    "qty",
+    "realtime",
+    "ticker_builder",
+]
+
 
 def faulted(sim: SimulatedBinance, conn: SimConnection, name: str, text: str) -> str | None:
     """``text`` after the fault armed on ``conn`` for this stream (None: lost)."""

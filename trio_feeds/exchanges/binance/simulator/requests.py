@@ -18,6 +18,8 @@ from trio_feeds.simulator.server import SimConnection
 if TYPE_CHECKING:
     from trio_feeds.exchanges.binance.simulator.server import SimulatedBinance
 
+__all__ = ["error", "on_text", "rejected", "reply"]
+
 
 def reply(sim: SimulatedBinance, conn: SimConnection, result: Any, rid: Any) -> None:
     conn.send_reply(orjson.dumps({"result": result, "id": rid}).decode())

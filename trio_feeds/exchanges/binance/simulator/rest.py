@@ -14,6 +14,8 @@ from trio_feeds.simulator.server import RestResult
 if TYPE_CHECKING:
     from trio_feeds.exchanges.binance.simulator.server import SimulatedBinance
 
+__all__ = ["rest", "rest_throttled", "used_weight"]
+
 
 def rest_throttled(sim: SimulatedBinance) -> RestResult:
     body = orjson.dumps(

@@ -22,6 +22,18 @@ from trio_feeds.simulator.server import SimConnection
 if TYPE_CHECKING:
     from trio_feeds.exchanges.okx.simulator.server import SimulatedOkx
 
+__all__ = [
+    "checksum",
+    "faulted",
+    "flush_books",
+    "fmt",
+    "levels",
+    "push_bbo",
+    "push_candle",
+    "push_ticker",
+    "trades",
+]
+
 
 def faulted(
     sim: SimulatedOkx, conn: SimConnection, channel: str, inst: str, msg: dict[str, Any], text: str

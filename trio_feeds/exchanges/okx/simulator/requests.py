@@ -20,6 +20,8 @@ from trio_feeds.simulator.server import SimConnection
 if TYPE_CHECKING:
     from trio_feeds.exchanges.okx.simulator.server import SimulatedOkx
 
+__all__ = ["error", "on_text", "rejected", "send_event"]
+
 
 def send_event(
     sim: SimulatedOkx, conn: SimConnection, msg: dict[str, Any], rid: Any, has_id: bool

@@ -15,6 +15,8 @@ from trio_feeds.simulator.server import RestResult
 if TYPE_CHECKING:
     from trio_feeds.exchanges.okx.simulator.server import SimulatedOkx
 
+__all__ = ["rest", "rest_throttled"]
+
 
 def rest_throttled(sim: SimulatedOkx) -> RestResult:
     body = b'{"msg":"Too Many Requests","code":"50011"}'

@@ -10,6 +10,9 @@ import attrs
 
 from trio_feeds.simulator.server import _RateWindow
 
+__all__ = ["BUSINESS_CHANNELS", "PUBLIC_CHANNELS", "okx_checksum"]
+
+
 PUBLIC_CHANNELS = frozenset({"trades", "tickers", "bbo-tbt", "books5", "books"})
 BUSINESS_CHANNELS = frozenset({"candle1m", "trades-all"})
 _PATHS = {"/ws/v5/public": False, "/ws/v5/business": True}

@@ -1,0 +1,66 @@
+"""Binance USD-M futures (USDT-margined perpetuals): adapter, book rules, ``SPEC``.
+
+Exchange name ``"binance-usdm"``; symbols ``BTC-USDT-PERP``.  Facts from
+https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams
+(see :mod:`.streams`) and the REST general info (2,400 request weight per minute per IP).
+"""
+
+from trio_feeds.exchanges.binance.symbols import from_binance, to_binance
+from trio_feeds.exchanges.binance_usdm.adapter import BinanceUsdmAdapter as BinanceUsdmAdapter
+from trio_feeds.exchanges.binance_usdm.book import UsdmBookSync as UsdmBookSync
+from trio_feeds.exchanges.binance_usdm.snapshot import (
+    depth_snapshot_path,
+    depth_snapshot_weight,
+    parse_depth_snapshot,
+)
+from trio_feeds.exchanges.spec import (
+    BookRules,
+    ExchangeSpec,
+    Heartbeat,
+    Limits,
+    RestSnapshot,
+    SymbolMap,
+)
+
+
+def _from_native(symbol: str) -> str:
+    return from_binance(symbol) + "-PERP"
+
+
+SPEC = ExchangeSpec(
+    name="binance-usdm",
+    label="Binance USD-M",
+    adapter=BinanceUsdmAdapter,
+    # 10 incoming messages / s / connection (we send at most 8 in any second); connection
+    # attempts as on spot; REST weight 2,400/min per IP (we budget 1,920; a 1000-level
+    # snapshot weighs 20).
+    limits=Limits(
+        connect_rate=0.9,
+        connect_capacity=30,
+        messages_per_second=6.0,
+        messages_burst=2,
+        streams_per_connection=1024,
+        rest_rate=32.0,
+        rest_capacity=480,
+        rest_unit="weight",
+    ),
+    # the server pings every 3 minutes and wants a pong within 10; we ping too (RTT)
+    heartbeat=Heartbeat(style="websocket"),
+    max_connection_age=23.5 * 3600,
+    books=BookRules(
+        full_streams=frozenset({"depth", "depth@100ms", "depth@250ms", "depth@500ms", "depth@0ms"}),
+        sync=UsdmBookSync,
+        snapshot=RestSnapshot(
+            path=depth_snapshot_path,
+            parse=parse_depth_snapshot,
+            depth=1000,
+            weight=depth_snapshot_weight,
+        ),
+        snapshot_exchange_time=True,  # /fapi/v1/depth carries E
+        partial_stream="depth20@100ms",
+    ),
+    symbols=SymbolMap(to_native=to_binance, from_native=_from_native),
+    rest_instruments="/fapi/v1/exchangeInfo",
+)
+
+__all__ = ["SPEC", "BinanceUsdmAdapter", "UsdmBookSync"]
