@@ -30,7 +30,7 @@ import trio
 import trio.testing
 from conftest import SYMBOLS, check_trades, simulated_feed
 from frames import check_record
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from trio_feeds.engine.source import jitter_bounds
@@ -187,6 +187,11 @@ def test_random_disconnects_lose_nothing_unmarked(
     script=scripts,
     latency=st.sampled_from([0.05, 0.3, 1.5]),
 )
+# a drop during a shutdown notice's replacement: the replacement is retried (a reconnect
+# attempt, counted) and the old connection dies in its backoff (the shard loop's own)
+@example(
+    exchange="okx", seed=0, script=[(0, "drop"), (1, "shutdown"), (1.125, "drop")], latency=0.05
+)
 def test_random_disconnects_with_latency(
     exchange: str, seed: int, script: list[tuple[float, str]], latency: float
 ) -> None:
@@ -198,6 +203,13 @@ def test_random_disconnects_with_latency(
     exchange=st.sampled_from(["binance", "okx"]),
     seed=st.integers(0, 1000),
     script=first_scripts,
+)
+# the reconnect armed with the bad trade id is dropped before it sent any trade: the fault
+# must pass on to the next connection (it used to vanish, and no error event came)
+@example(
+    exchange="okx",
+    seed=102,
+    script=[(32.40718038282417, "drop"), (1.031683852549943, "drop"), (0.0, "first_bad_trade_id")],
 )
 def test_bad_data_in_first_batches_loses_nothing_unmarked(
     exchange: str, seed: int, script: list[tuple[float, str]]

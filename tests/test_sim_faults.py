@@ -79,3 +79,40 @@ def test_corrupt_names_the_faults_it_knows() -> None:
             sims.okx.corrupt("bad_checksum")  # OKX has it
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+@pytest.mark.parametrize("exchange", ["binance", "okx"])
+def test_a_fault_for_new_connections_outlives_one_that_never_sent_a_matching_frame(
+    exchange: str,
+) -> None:
+    """A connection armed with a first-batch fault that closes before it sent a matching
+    frame (here: it carries quotes only) passes the fault on to the next connection, so the
+    bad trade id still reaches the client (the property test's okx seed=102 example: a
+    drop 0.44 s after the reconnect, before any trade, used to swallow it)."""
+
+    async def main() -> None:
+        async with open_simulated_exchanges(["BTC-USDT"], seed=3, memory=True) as sims:
+            sim = sims.sims[exchange]
+            sim.corrupt("bad_trade_id", new_connections=1)
+            options: dict[str, Any] = dict(
+                urls=sims.urls,
+                rest_urls=sims.rest_urls,
+                connector=sims.connector,
+                http_transport=sims.http_transport,
+                clock=sims.clock,
+            )
+            async with trio_feeds.open_feed([exchange], ["BTC-USDT"], ["quote"], **options) as feed:
+                with trio.fail_after(20):
+                    async for item in feed:
+                        if item.kind == "quote":
+                            break
+            assert len(sim.all_connections) == 1
+            async with trio_feeds.open_feed([exchange], ["BTC-USDT"], ["trade"], **options) as feed:
+                with trio.fail_after(20):
+                    async for item in feed:
+                        if item.kind == "source" and item.state == "error":
+                            assert "malformed frame" in item.detail
+                            break
+                        assert item.kind != "trade", "the first trade frame was not the bad one"
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))

@@ -17,7 +17,7 @@ import trio
 from trio_feeds.core.records import Gap, SubscriptionRejected
 from trio_feeds.engine.books import BookKeeper
 from trio_feeds.engine.connect import SessionEnded
-from trio_feeds.engine.dedupe import _Dedupe
+from trio_feeds.engine.dedupe import _Dedupe, _TradeIdGaps
 from trio_feeds.engine.limits import ConnectionBudget
 from trio_feeds.engine.transport import Connection
 from trio_feeds.protocol import (
@@ -90,6 +90,10 @@ class _Session:
         self.ping_sent_at: dict[bytes, float] = {}
         self.app_ping_at: float | None = None
         ws.on_pong = self._on_ws_pong
+        #: trades lost on this connection, told by their ids (streams with consecutive ids)
+        contiguous = source.spec.contiguous_trade_ids
+        id_symbols = [x.symbol for x in shard if x.channel == "trade" and x.stream in contiguous]
+        self.id_gaps = _TradeIdGaps(source.exchange, id_symbols) if id_symbols else None
         book_symbols = [
             x.symbol for x in shard if x.channel == "book" and x.symbol in source.full_books
         ]
@@ -329,9 +333,18 @@ class _Session:
         """Split parser output into records (returned) and control events (handled here)."""
         records: list[Any] = []
         src = self.source
+        # trades lost on this connection, by their ids: checked here, in the order
+        # received (refused frames included) and before the dedupe (a repeat is still a
+        # trade this connection got)
+        id_gaps = self.id_gaps
         for item in out:
             kind = getattr(item, "kind", None)
             if kind is not None:
+                if kind == "trade" and id_gaps is not None:
+                    gap = id_gaps.see(item)
+                    if gap is not None:
+                        src.gaps += 1
+                        records.append(gap)
                 records.append(item)
                 continue
             if isinstance(item, Subscribed):
@@ -356,6 +369,10 @@ class _Session:
                 src._error("malformed_frame", f"malformed frame: {item.problem}")
                 if not item.control:
                     records.extend(self._lost(item, received_at))
+                    if id_gaps is not None and (
+                        item.stream is None or item.stream in src.spec.contiguous_trade_ids
+                    ):
+                        id_gaps.refused(item.symbol)
             elif isinstance(item, ExchangeError):
                 src.errors += 1
                 src.last_error = f"exchange error {item.code}: {item.message}"

@@ -154,10 +154,8 @@ class Source(SourceBase):
                     self._event("gave_up", msg)
                     raise ReconnectLimitError(msg)
                 delay = backoff.next_delay()
-                self.reconnect_delays.append(delay)
-                self.reconnects += 1
                 self.state = "backoff"
-                self._event("reconnecting", f"in {delay:.3f} s (attempt {failures})")
+                self._reconnecting(delay, f"in {delay:.3f} s (attempt {failures})")
                 await trio.sleep(delay)
 
     # -- one connection --------------------------------------------------------------------
@@ -290,11 +288,24 @@ class Source(SourceBase):
                 self._maybe_fatal(exc)
             attempt += 1
             delay = backoff.next_delay()
-            self.reconnect_delays.append(delay)
-            self._event(
-                "reconnecting", f"replacement in {delay:.3f} s (attempt {attempt})", "handoff"
+            self._reconnecting(
+                delay, f"replacement in {delay:.3f} s (attempt {attempt})", "handoff"
             )
             await trio.sleep(delay)
+
+    def _reconnecting(self, delay: float, detail: str, reason: str = "") -> None:
+        """A connection attempt is retried after ``delay`` seconds: count the reconnect,
+        record its delay and tell the consumer, together.
+
+        A retried make-before-break replacement is a reconnect attempt too (its old
+        connection keeps delivering meanwhile), so ``reconnects`` (``SourceStatus``), the
+        ``reconnecting`` events and ``reconnect_delays`` always agree, even when the old
+        connection dies during the replacement's backoff and the shard's own reconnect
+        loop takes over with a delay of its own.
+        """
+        self.reconnect_delays.append(delay)
+        self.reconnects += 1
+        self._event("reconnecting", detail, reason)
 
 
 def status_of(source: Source) -> SourceStatus:

@@ -170,6 +170,8 @@ class SourceStatus:
     messages_received: int
     errors: int
     reconnects: int
+    """Reconnect attempts: each waited a backoff delay and was announced by a
+    ``SourceEvent(state="reconnecting")`` (a retried make-before-break replacement too)."""
     connected_since: float | None
     gaps: int
     dropped: int

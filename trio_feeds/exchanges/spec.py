@@ -207,6 +207,12 @@ class ExchangeSpec:
     symbols: SymbolMap | None = None
     #: REST path listing the exchange's instruments (None: none used)
     rest_instruments: str | None = None
+    #: trade streams (``Subscription.stream``) whose trade ids are consecutive integers
+    #: per symbol: a jump in ids on one connection (id > last + 1) means trades were
+    #: lost there, and the engine reports it as a ``Gap`` (see ``docs/engine.md``,
+    #: "Trade id gaps").  Leave out streams whose ids skip (aggregated trades numbered
+    #: from the fills, UUIDs, ids shared across instruments).
+    contiguous_trade_ids: frozenset[str] = frozenset()
     #: a REST answer the adapter needs before subscribing (None: none)
     adapter_setup: AdapterSetup | None = None
 

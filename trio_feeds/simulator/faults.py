@@ -54,7 +54,8 @@ class DataFaults:
 
         On every open connection (or only ``connection``); with ``new_connections=n``
         instead, on each of the next ``n`` connections to be opened, whose first matching
-        frame then comes in their first batch.
+        frame then comes in their first batch.  Such a connection that closes before it
+        sent a matching frame passes the fault on to the next connection opened.
 
         ``fault``:
 
@@ -99,7 +100,15 @@ class DataFaults:
         self._upcoming = [e for e in self._upcoming if e[2] > 0]
 
     def _disarm(self, conn: SimConnection) -> None:
-        self._armed.pop(conn, None)
+        """A connection closed.  Faults armed for it as a *new* connection that never
+        found a matching frame (it closed before sending one: a drop right after the
+        reconnect, a shard without that channel) go to the next connection opened, so
+        ``corrupt(..., new_connections=n)`` always puts its bad data in front of the
+        client; faults armed on already-open connections end with them."""
+        faults = self._armed.pop(conn, None)
+        left = [[f.kind, f.symbol, 1] for f in faults or () if f.fresh]
+        if left:
+            self._upcoming[:0] = left
 
     def _peek(self, conn: SimConnection, kinds: Iterable[str], symbol: str) -> _Fault | None:
         """The first fault armed on ``conn`` of one of ``kinds`` for ``symbol``."""

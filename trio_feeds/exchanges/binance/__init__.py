@@ -60,6 +60,9 @@ SPEC = ExchangeSpec(
     ),
     symbols=SymbolMap(to_native=to_binance, from_native=from_binance),
     rest_instruments="/api/v3/exchangeInfo",
+    # trade ids ``t`` (``@trade``) and aggregate trade ids ``a`` (``@aggTrade``) are
+    # consecutive per symbol
+    contiguous_trade_ids=frozenset({"trade", "aggTrade"}),
 )
 
 __all__ = ["SPEC", "BinanceAdapter", "BinanceBookSync"]
