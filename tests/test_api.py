@@ -30,17 +30,6 @@ API_MODULES = [
     "trio_feeds.engine.tws",
 ]
 
-#: public modules (no ``_`` in their path) that do not declare ``__all__`` yet: engine/ and
-#: feed/ modules, left to the engine work in progress (they get theirs afterwards)
-PENDING = {
-    "trio_feeds.engine.books",
-    "trio_feeds.engine.connect",
-    "trio_feeds.engine.dedupe",
-    "trio_feeds.engine.limits",
-    "trio_feeds.engine.session",
-    "trio_feeds.engine.source_base",
-}
-
 
 def _public_modules() -> list[str]:
     names = [
@@ -51,7 +40,7 @@ def _public_modules() -> list[str]:
     return sorted(["trio_feeds", *names])
 
 
-@pytest.mark.parametrize("name", [m for m in _public_modules() if m not in PENDING])
+@pytest.mark.parametrize("name", _public_modules())
 def test_every_public_module_declares_all_and_its_names_resolve(name: str) -> None:
     module = importlib.import_module(name)
     assert hasattr(module, "__all__"), f"{name} has no __all__"
@@ -59,15 +48,6 @@ def test_every_public_module_declares_all_and_its_names_resolve(name: str) -> No
     assert len(names) == len(set(names)), f"{name}.__all__ lists a name twice"
     for n in names:
         assert hasattr(module, n), f"{name}.__all__ names {n!r}, which does not resolve"
-
-
-def test_the_pending_list_is_current() -> None:
-    """A pending module that got its ``__all__`` (or went away) leaves the list."""
-    public = set(_public_modules())
-    for name in sorted(PENDING):
-        assert name in public, f"{name} is gone: drop it from PENDING"
-        module = importlib.import_module(name)
-        assert not hasattr(module, "__all__"), f"{name} has __all__ now: drop it from PENDING"
 
 
 @cache

@@ -22,6 +22,8 @@ from trio_feeds.core.records import BookDelta, Gap
 from trio_feeds.engine.limits import TokenBucket
 from trio_feeds.exchanges.spec import ExchangeSpec
 
+__all__ = ["BookKeeper", "RestClient"]
+
 
 class RestClient:
     """REST snapshots for one exchange, inside its published request limits.

@@ -32,6 +32,15 @@ from trio_feeds.engine.ws import (
     tls_error,
 )
 
+__all__ = [
+    "CONNECT_ERRORS",
+    "SessionEnded",
+    "Settings",
+    "explain",
+    "jitter_bounds",
+    "open_websocket",
+]
+
 
 @attrs.define
 class Settings:

@@ -8,6 +8,8 @@ from typing import Any
 
 from trio_feeds.core.records import Gap, SourceEvent
 
+__all__: list[str] = []
+
 
 class _Dedupe:
     """Trades delivered at most once; a trade older than one delivered is announced.

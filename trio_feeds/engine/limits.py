@@ -13,6 +13,15 @@ import trio
 
 from trio_feeds.exchanges.spec import Limits
 
+__all__ = [
+    "Backoff",
+    "ConnectionBudget",
+    "ExchangeBudget",
+    "ExchangeLimits",
+    "TokenBucket",
+    "shared_budget",
+]
+
 
 class TokenBucket:
     """At most ``capacity`` actions at once and ``rate`` per second on average.

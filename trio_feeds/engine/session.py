@@ -32,6 +32,8 @@ from trio_feeds.protocol import (
     Subscription,
 )
 
+__all__ = ["UNSOLICITED_REPORT_INTERVAL"]
+
 if TYPE_CHECKING:
     from trio_feeds.engine.source import Source
 

@@ -22,6 +22,8 @@ from trio_feeds.protocol import (
     Subscription,
 )
 
+__all__ = ["ERROR_WINDOW", "SourceBase"]
+
 if TYPE_CHECKING:
     from trio_feeds.engine.session import _Session
 
