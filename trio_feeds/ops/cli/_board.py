@@ -17,18 +17,21 @@ _DATA = {"trade", "ticker", "quote", "book", "candle"}
 
 
 class _Board:
-    """What the live table shows, per source."""
+    """What the live table shows: one row per (source, symbol), so prices of different
+    symbols are never mixed; the source's own health on its first row.  Fits 80 columns."""
 
     def __init__(self, sources: Sequence[str]) -> None:
-        self.last_price: dict[str, float] = {}
-        self.rates: dict[str, deque[float]] = {s: deque() for s in sources}
+        self.sources = list(sources)
+        self.last_price: dict[tuple[str, str], float] = {}
+        self.rates: dict[tuple[str, str], deque[float]] = {}
         self.events: deque[str] = deque(maxlen=8)
 
     def add(self, item: Any) -> None:
         kind = item.kind
         if kind in _DATA:
             now = time.monotonic()
-            q = self.rates.setdefault(item.exchange, deque())
+            key = (item.exchange, item.symbol)
+            q = self.rates.setdefault(key, deque())
             q.append(now)
             while q and q[0] < now - 1.0:
                 q.popleft()
@@ -36,7 +39,7 @@ class _Board:
             if price is None and kind == "quote":
                 price = (item.bid + item.ask) / 2
             if price is not None:
-                self.last_price[item.exchange] = price
+                self.last_price[key] = price
         elif kind == "source_switch":
             self.events.append(f"SWITCH {item.from_source} -> {item.to_source}: {item.reason}")
         elif kind == "failover_failed":
@@ -47,26 +50,32 @@ class _Board:
             self.events.append(f"{item.exchange} {item.state} {item.detail}")
 
     def table(self, feed: Feed, title: str) -> Any:
+        from rich import box
         from rich.table import Table
 
         health = feed.health()
-        table = Table(title=f"{title} — healthy: {health.healthy}")
-        for col in ("source", "active", "state", "last price", "latency ms", "msg/s", "errors",
-                    "reconnects", "gaps"):  # fmt: skip
-            table.add_column(col)
+        table = Table(title=f"{title} — healthy: {health.healthy}", box=box.SIMPLE_HEAD)
+        for col, justify in (
+            ("source", "left"), ("symbol", "left"), ("state", "left"), ("last price", "right"),
+            ("lat ms", "right"), ("msg/s", "right"), ("err/rec/gap", "right"),
+        ):  # fmt: skip
+            table.add_column(col, justify=justify)  # type: ignore[arg-type]
         for name, st in health.sources.items():
-            price = self.last_price.get(name)
-            table.add_row(
-                name,
-                "●" if name == health.active_source else "",
-                st.state,
-                f"{price:,.2f}" if price is not None else "-",
-                f"{st.latency * 1000:.2f}" if st.latency is not None else "-",
-                str(len(self.rates.get(name, ()))),
-                str(st.errors),
-                str(st.reconnects),
-                str(st.gaps),
-            )
+            symbols = sorted(sym for ex, sym in self.rates if ex == name) or ["-"]
+            for i, symbol in enumerate(symbols):
+                price = self.last_price.get((name, symbol))
+                first = i == 0
+                table.add_row(
+                    (name + (" ●" if name == health.active_source else "")) if first else "",
+                    symbol,
+                    st.state if first else "",
+                    f"{price:,.2f}" if price is not None else "-",
+                    (f"{st.latency * 1000:.2f}" if st.latency is not None else "-")
+                    if first
+                    else "",
+                    str(len(self.rates.get((name, symbol), ()))),
+                    f"{st.errors}/{st.reconnects}/{st.gaps}" if first else "",
+                )
         return table
 
 
@@ -76,7 +85,7 @@ async def _table(feed: Feed, sources: Sequence[str], out: _Output) -> None:
     from rich.text import Text
 
     tty = out.fd is not None and os.isatty(out.fd)
-    console = Console(file=out.file(), width=None if tty else 120, force_terminal=tty)
+    console = Console(file=out.file(), width=None if tty else 80, force_terminal=tty)
     board = _Board(list(sources))
 
     def render() -> Any:
