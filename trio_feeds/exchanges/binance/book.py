@@ -108,32 +108,47 @@ class BinanceBookSync(_SyncBase):
 
     # ----------------------------------------------------------------- internals
 
+    #: the first diff kept after a snapshot ``L`` must start at or before ``L + _REACH`` and
+    #: end at or after it (spot: 1, the diff right after the snapshot; futures: 0)
+    _REACH = 1
+
+    def _broken(self, d: BookDelta, cur: int) -> str | None:
+        """Why ``d`` does not continue a book at update id ``cur`` (None: it does).
+        Spot: its first id ``U`` must be at most ``cur + 1``."""
+        first = _first(d)
+        if first > cur + 1:
+            return f"missed depth updates: U={first} > last u+1={cur + 1}"
+        return None
+
     def _try_sync(self) -> list[BookSyncOutput]:
         snap = self._pending
         assert snap is not None and snap.sequence is not None
-        last_id = snap.sequence
+        reach = snap.sequence + self._REACH
         buf = self._buffer
         if not buf:
             return []
-        if last_id + 1 < _first(buf[0]):
+        if reach < _first(buf[0]):
             self._pending = None
             return [self._request("snapshot older than the first buffered event")]
-        while buf and buf[0].sequence is not None and buf[0].sequence <= last_id:
+        while buf and buf[0].sequence is not None and buf[0].sequence < reach:
             buf.popleft()
         if not buf:
-            return []  # hold the snapshot; the next event must cover L+1
-        if _first(buf[0]) > last_id + 1:
+            return []  # hold the snapshot; the next event must cover it
+        if _first(buf[0]) > reach:
             self._pending = None
             return [self._request("buffered events do not reach the snapshot")]
-        # step 6
+        # step 6: the snapshot, then the diff that straddles it (whatever its chain says)
         self._pending = None
         book = self.book
         book.load_snapshot(snap.bids, snap.asks)
-        book.sequence = last_id
+        d = buf.popleft()
+        assert d.sequence is not None
+        book.apply(d.bids, d.asks)
+        book.sequence = d.sequence
         self._synced = True
-        self._last_ts = snap.timestamp
+        self._last_ts = d.timestamp
         out: list[BookSyncOutput] = []
-        last = snap
+        last = d
         while buf:
             d = buf.popleft()
             if self._live(d, out):
@@ -150,19 +165,14 @@ class BinanceBookSync(_SyncBase):
         assert u is not None and cur is not None
         if u <= cur:
             return False
-        first = _first(d)
-        if first > cur + 1:
+        broken = self._broken(d, cur)
+        if broken is not None:
             out.append(
                 BookGap(
-                    self.exchange,
-                    self.symbol,
-                    f"missed depth updates: U={first} > last u+1={cur + 1}",
-                    cur,
-                    first,
-                    d.timestamp,
+                    self.exchange, self.symbol, broken, cur, _first(d), d.timestamp,
                     self._last_ts,
                 )
-            )
+            )  # fmt: skip
             self.book.clear()
             self._synced = False
             self._last_ts = None
