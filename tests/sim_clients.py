@@ -28,6 +28,8 @@ async def ws_client(sim: SimulatedExchange, path: str) -> AsyncIterator[WebSocke
         try:
             yield ws
         finally:
+            # no close handshake: trio-websocket's reader may crash answering a server ping
+            # that crosses its close frame
             nursery.cancel_scope.cancel()
             # shielded: a Cancelled from the cancelled nursery here would replace (and the
             # nursery would then swallow) an exception raised by the body, such as a failed

@@ -19,12 +19,12 @@ import orjson
 import pytest
 import trio
 import trio.testing
+from sim_clients import ws_client
 from trio_websocket import (
     ConnectionClosed,
     ConnectionRejected,
     WebSocketConnection,
     connect_websocket_url,
-    wrap_client_stream,
 )
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Request, TextMessage
@@ -43,30 +43,6 @@ SYMBOLS = ["BTC-USDT", "ETH-USDT"]
 
 
 # --- helpers -----------------------------------------------------------------
-
-
-@asynccontextmanager
-async def ws_client(sim: SimulatedExchange, path: str) -> AsyncIterator[WebSocketConnection]:
-    """A trio-websocket client on an in-memory (or TCP) stream from ``sim.connect``."""
-    stream = await sim.connect(sim.url)
-    async with trio.open_nursery() as nursery:
-        ws = await wrap_client_stream(
-            nursery,
-            stream,  # type: ignore[arg-type]
-            sim.memory_host,
-            path,
-            message_queue_size=100_000,
-        )
-        try:
-            yield ws
-        finally:
-            # no close handshake: trio-websocket's reader may crash answering a server ping
-            # that crosses its close frame
-            nursery.cancel_scope.cancel()
-            # shielded: a Cancelled here would replace (and the cancelled nursery swallow)
-            # an exception raised by the body, e.g. a failed assertion
-            with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(stream)
 
 
 async def handshake_status(sim: SimulatedExchange, path: str) -> int | None:
