@@ -12,7 +12,7 @@ from typing import Any, Literal
 import orjson
 import trio
 
-from trio_feeds.core.symbols import canonical
+from trio_feeds.core.symbols import PERP_SUFFIX, canonical
 from trio_feeds.exchanges.binance.simulator import payloads, requests, rest
 from trio_feeds.exchanges.binance.simulator.state import (
     _INVALID_STREAM,
@@ -92,11 +92,13 @@ class SimulatedBinance(DataFaults, SimulatedExchange):
         self.max_messages_per_second = max_messages_per_second
         self.max_streams = max_streams
         self.max_connection_age = max_connection_age
-        self._lower = {canonical(s).replace("-", "").lower(): s for s in market.symbols}
+        served = [s for s in market.symbols if self._serves(s)]
+        self._lower = {self._native(s): s for s in served}
         self._upper = {k.upper(): v for k, v in self._lower.items()}
         self._bn = {v: k.upper() for k, v in self._lower.items()}
         self._sym = {
-            s: _SymState(s, market.last_trade_id(s) // 2 + 7_000_000) for s in market.symbols
+            s: _SymState(s, market.last_trade_id(s) // 2 + 7_000_000, self._CADENCES)
+            for s in served
         }
         self._conn: dict[SimConnection, _ConnState] = {}
         self._subs: dict[str, set[SimConnection]] = {}
@@ -106,6 +108,19 @@ class SimulatedBinance(DataFaults, SimulatedExchange):
         self._attempts: dict[str, _RateWindow] = {}
         self._weights = _RateWindow(60.0)
         self._weight_log: list[tuple[float, int]] = []
+
+    #: the cadences (s) of the diff buffers kept per symbol
+    _CADENCES: tuple[float, ...] = (0.1, 1.0)
+
+    @staticmethod
+    def _serves(symbol: str) -> bool:
+        """Whether this exchange lists the market's ``symbol`` (spot: not the perpetuals)."""
+        return not symbol.endswith(PERP_SUFFIX)
+
+    @staticmethod
+    def _native(symbol: str) -> str:
+        """The symbol in stream names (``btcusdt``)."""
+        return canonical(symbol).replace("-", "").lower()
 
     # --- faults specific to Binance ------------------------------------------------------
 
@@ -310,7 +325,9 @@ class SimulatedBinance(DataFaults, SimulatedExchange):
     def _on_tick(self, tick: MarketTick) -> None:
         t = tick.time
         for sym, up in tick.updates.items():
-            ss = self._sym[sym]
+            ss = self._sym.get(sym)
+            if ss is None:
+                continue  # not listed here (see _serves)
             if up.changes:
                 for buf in ss.bufs.values():
                     buf.add(up)
