@@ -7,12 +7,14 @@ endpoints (:mod:`.rest`) and per-connection/per-symbol state (:mod:`.state`) are
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 import trio
 
-from trio_feeds.exchanges.okx.simulator import payloads, requests, rest
+from trio_feeds.core.symbols import canonical
+from trio_feeds.exchanges.okx.simulator import payloads, requests, rest, swaps
 from trio_feeds.exchanges.okx.simulator.state import (
     _NOTICE,
     _PATHS,
@@ -21,12 +23,14 @@ from trio_feeds.exchanges.okx.simulator.state import (
     _SymState,
     okx_checksum,
 )
+from trio_feeds.exchanges.okx.simulator.swaps import Swaps
 from trio_feeds.simulator.faults import DATA_FAULTS, DataFaults
 from trio_feeds.simulator.market import (
     ExchangeClock,
     MarketSimulator,
     MarketTick,
 )
+from trio_feeds.simulator.perp import SimLiquidation
 from trio_feeds.simulator.server import SimConnection, SimulatedExchange, _RateWindow
 
 __all__ = ["SimulatedOkx", "okx_checksum"]
@@ -56,6 +60,14 @@ class SimulatedOkx(DataFaults, SimulatedExchange):
 
     ``clock_offset``: seconds this exchange's clock runs ahead of the market's (negative:
     behind); see :class:`~trio_feeds.testing.ExchangeClock` (``self.clock``).
+
+    Swaps: the market's ``-PERP`` symbols are ``instId`` ``BTC-USDT-SWAP``, with every size
+    in contracts of ``ctVal`` (``contract_values``, default BTC 0.01, ETH 0.1, …; listed by
+    ``GET /api/v5/public/instruments?instType=SWAP``), and the channels ``funding-rate``
+    (every ``funding_interval`` s), ``mark-price`` (when it moves, at most every 200 ms, else
+    every 10 s), ``open-interest`` (every 3 s) and ``liquidation-orders`` (subscribed by
+    ``instType`` ``SWAP``: every swap's liquidations, from :meth:`liquidate` or at random at
+    ``liquidation_rate`` per second per swap).  See :mod:`trio_feeds.simulator.perp`.
     """
 
     name = "okx"
@@ -77,9 +89,14 @@ class SimulatedOkx(DataFaults, SimulatedExchange):
         max_connections_per_second: int = 3,
         max_message_size: int = 64 * 1024,
         clock_offset: float = 0.0,
+        contract_values: Mapping[str, str] | None = None,
+        liquidation_rate: float = 0.0,
+        funding_interval: float = 30.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(market, max_message_size=max_message_size, **kwargs)
+        #: the market's ``-PERP`` symbols as swaps (``instId``, ``ctVal``, mark, funding…)
+        self.swaps = Swaps(market, contract_values, liquidation_rate, funding_interval)
         #: how this exchange stamps its events (offset, event time falling behind); candle
         #: pushes carry their open time, as OKX's do
         self.clock = ExchangeClock(clock_offset)
@@ -108,6 +125,28 @@ class SimulatedOkx(DataFaults, SimulatedExchange):
         """Refuse future subscriptions matching ``symbol`` (instId) and ``channel`` with the
         real error event (default code ``"60018"`` and its message).  ``None`` matches all."""
         self._rejects.append(_Reject(symbol, channel, None if code is None else str(code)))
+
+    def liquidate(
+        self,
+        symbol: str,
+        side: str = "sell",
+        amount: float | str | None = None,
+        price: float | str | None = None,
+    ) -> SimLiquidation:
+        """Push a liquidation order of the swap ``symbol`` (``"BTC-USDT-PERP"``) on
+        ``liquidation-orders`` now: ``side`` ``"sell"`` (a long liquidated) or ``"buy"``,
+        ``amount`` in the base currency (sent in contracts) and bankruptcy ``price``
+        (defaults: a typical order, 0.5 % through the mark).  Returns what was sent (price
+        in ticks, size in lots of the symbol's spec)."""
+        sym = canonical(symbol)
+        spec = self.market.spec(sym)
+        size = None if amount is None else round(float(amount) * 10**spec.size_decimals)
+        ticks = None if price is None else round(float(price) * 10**spec.price_decimals)
+        liq = self.swaps.perp.liquidation(
+            sym, self.market.to_ms(trio.current_time()), side, size, ticks
+        )
+        swaps.push_liquidation(self, liq)
+        return liq
 
     def clear_rejects(self) -> None:
         """Forget every :meth:`reject` rule."""
@@ -237,7 +276,10 @@ class SimulatedOkx(DataFaults, SimulatedExchange):
         targets = self._subs.get((channel, inst)) if conns is None else conns
         if not targets:
             return
-        msg: dict[str, Any] = {"arg": {"channel": channel, "instId": inst}}
+        arg = {"channel": channel, "instType": inst} if channel == swaps.LIQUIDATIONS else {
+            "channel": channel, "instId": self.swaps.wire(inst)
+        }  # fmt: skip
+        msg: dict[str, Any] = {"arg": arg}
         if action is not None:
             msg["action"] = action
         msg["data"] = data
@@ -296,6 +338,7 @@ class SimulatedOkx(DataFaults, SimulatedExchange):
         if t + 1e-9 >= self._next[0.1]:
             self._next[0.1] = max(self._next[0.1] + 0.1, t)
             self._flush_books(t, tick.ts)
+            swaps.push_swaps(self, t, tick.ts)
         if t + 1e-9 >= self._next[1.0]:
             self._next[1.0] = max(self._next[1.0] + 1.0, t)
             for inst, chans in self._chans.items():
