@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import trio
 import trio.testing
+from book_truth import Truth
 
 import trio_feeds
 from trio_feeds import Book, Gap, Trade
@@ -99,40 +100,11 @@ async def test_failover_to_okx_and_back_for_a_perp(autojump_clock: trio.testing.
     assert seen == {"binance-usdm", "okx"}
 
 
-class Truth:
-    """The market's own top levels of the perpetual after every tick, by time stamp."""
-
-    def __init__(self, sims: SimulatedExchanges, depth: int) -> None:
-        self.market = sims.market
-        self.depth = depth
-        self.books: dict[int, tuple[list[tuple[float, float]], list[tuple[float, float]]]] = {}
-        spec = self.market.spec(SYMBOL)
-        self.px, self.sz = 10.0**-spec.price_decimals, 10.0**-spec.size_decimals
-        self.market.add_listener(self.on_tick)
-
-    def on_tick(self, tick: MarketTick) -> None:
-        bids, asks = self.market.book(SYMBOL, self.depth)
-        self.books[tick.ts] = (
-            [(p * self.px, q * self.sz) for p, q in bids],
-            [(p * self.px, q * self.sz) for p, q in asks],
-        )
-
-    def check(self, book: Book) -> bool:
-        want = self.books.get(book.timestamp)
-        if want is None:
-            return False  # stamped by a REST snapshot between two ticks
-        for got, exp in zip((book.bids, book.asks), want, strict=True):
-            assert len(got) == len(exp)
-            for (gp, gq), (ep, eq) in zip(got, exp, strict=True):
-                assert math.isclose(gp, ep, rel_tol=1e-12) and math.isclose(gq, eq, rel_tol=1e-9)
-        return True
-
-
 async def test_a_broken_pu_chain_gives_a_gap_and_a_resync_never_a_wrong_book(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with perp_sims() as sims:
-        truth = Truth(sims, 20)
+        truth = Truth(sims.market, SYMBOL, 20)
         async with feed(sims, ["binance-usdm"], ["book"], book_depth=20, stale_after=5.0) as f:
             items = [i for _, i in await collect(f, 3)]
             for _ in range(3):
@@ -145,7 +117,7 @@ async def test_a_broken_pu_chain_gives_a_gap_and_a_resync_never_a_wrong_book(
     gaps = [i for i in items if isinstance(i, Gap)]
     assert len(gaps) == 4 and all(g.exchange == "binance-usdm" for g in gaps)
     assert len(snapshots) == 5  # the first sync, then one resync per gap
-    checked = sum(truth.check(b) for b in books)
+    checked = sum(truth.check(b, between_ticks=True) for b in books)
     assert checked > 120 and checked >= len(books) - len(snapshots), (checked, len(books))
     assert [b for b in books if b.timestamp > max(g.end for g in gaps)], "books resumed"
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import trio
 import trio.testing
-from sim_clients import collect, recv, send, ws_client
+from sim_clients import apply_diff, collect, recv, send, ws_client
 
 from trio_feeds.testing import (
     MarketSimulator,
@@ -130,12 +130,7 @@ async def test_pu_chained_diffs_rebuild_the_rest_book(
                 assert ev["U"] <= L <= ev["u"]
             else:
                 assert ev["pu"] == last  # the chain
-            for side in ("b", "a"):
-                for px, qty in ev[side]:
-                    if float(qty) == 0:
-                        book[side].pop(px, None)
-                    else:
-                        book[side][px] = qty
+            apply_diff(book, ev)
             last = ev["u"]
         assert last is not None and last > L + 20
         final = (await h.get("/fapi/v1/depth?symbol=BTCUSDT&limit=1000")).json()

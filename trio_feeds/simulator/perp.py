@@ -25,11 +25,12 @@ import random
 import zlib
 
 import attrs
+import trio
 
-from trio_feeds.core.symbols import PERP_SUFFIX
+from trio_feeds.core.symbols import PERP_SUFFIX, canonical
 from trio_feeds.simulator.market import MarketSimulator
 
-__all__ = ["FUNDING_INTERVAL_MS", "PerpMarket", "SimLiquidation"]
+__all__ = ["FUNDING_INTERVAL_MS", "LiquidationControl", "PerpMarket", "SimLiquidation"]
 
 #: funding is settled every 8 hours (00:00, 08:00, 16:00 UTC)
 FUNDING_INTERVAL_MS = 8 * 3600 * 1000
@@ -111,24 +112,31 @@ class PerpMarket:
         symbol: str,
         ts: int,
         side: str = "sell",
-        size: int | None = None,
-        price: int | None = None,
+        amount: float | str | None = None,
+        price: float | str | None = None,
     ) -> SimLiquidation:
-        """A liquidation order of ``symbol`` now: ``side`` ``"sell"`` (a long liquidated) or
-        ``"buy"``; ``size`` in lots (default: a typical order), ``price`` in ticks (default:
-        0.5 % through the mark: the bankruptcy price)."""
+        """A liquidation order of ``symbol`` at ``ts``: ``side`` ``"sell"`` (a long
+        liquidated) or ``"buy"``; ``amount`` in the base currency (default: a typical order),
+        ``price`` (default: 0.5 % through the mark: the bankruptcy price)."""
         if side not in ("buy", "sell"):
             raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
         if symbol not in self._rng:
             raise KeyError(f"{symbol!r} is not a simulated perpetual (e.g. 'BTC-USDT-PERP')")
-        is_buy = side == "buy"
+        spec = self.market.spec(symbol)
+        size = None if amount is None else round(float(amount) * 10**spec.size_decimals)
+        ticks = None if price is None else round(float(price) * 10**spec.price_decimals)
+        return self._liquidation(symbol, ts, side == "buy", size, ticks)
+
+    def _liquidation(
+        self, symbol: str, ts: int, is_buy: bool, size: int | None, price: int | None
+    ) -> SimLiquidation:
         if price is None:
             mark = self.mark(symbol)
             price = mark + (1 if is_buy else -1) * max(1, mark // 200)
         if size is None:
             size = self.market._states[symbol].typ
         if size <= 0 or price <= 0:
-            raise ValueError("a liquidation needs a positive size and price")
+            raise ValueError("a liquidation needs a positive amount and price")
         return SimLiquidation(symbol, is_buy, price, size, ts)
 
     def random_liquidation(self, symbol: str, ts: int, seconds: float) -> SimLiquidation | None:
@@ -139,5 +147,36 @@ class PerpMarket:
         if rng.random() >= self.liquidation_rate * seconds:
             return None
         typ = self.market._states[symbol].typ
-        side = "buy" if rng.random() < 0.5 else "sell"
-        return self.liquidation(symbol, ts, side, max(1, round(typ * rng.uniform(0.2, 5.0))))
+        is_buy = rng.random() < 0.5
+        return self._liquidation(
+            symbol, ts, is_buy, max(1, round(typ * rng.uniform(0.2, 5.0))), None
+        )
+
+
+class LiquidationControl:
+    """Mixin of the simulators serving perpetuals: :meth:`liquidate`."""
+
+    market: MarketSimulator
+
+    def _perp_market(self) -> PerpMarket:
+        raise NotImplementedError
+
+    def _push_liquidation(self, liq: SimLiquidation) -> None:
+        raise NotImplementedError
+
+    def liquidate(
+        self,
+        symbol: str,
+        side: str = "sell",
+        amount: float | str | None = None,
+        price: float | str | None = None,
+    ) -> SimLiquidation:
+        """Push a liquidation order of the perpetual ``symbol`` (``"BTC-USDT-PERP"``) now, on
+        the exchange's liquidation stream: ``side`` ``"sell"`` (a long liquidated) or
+        ``"buy"``, ``amount`` in the base currency (the exchange's units on the wire) and
+        the bankruptcy ``price`` (defaults: a typical order, 0.5 % through the mark).
+        Returns what was sent (price in ticks, size in lots of the symbol's spec)."""
+        now = self.market.to_ms(trio.current_time())
+        liq = self._perp_market().liquidation(canonical(symbol), now, side, amount, price)
+        self._push_liquidation(liq)
+        return liq

@@ -15,7 +15,6 @@ import trio
 from trio_feeds.core.symbols import PERP_SUFFIX, canonical
 from trio_feeds.exchanges.binance.simulator import payloads, requests, rest
 from trio_feeds.exchanges.binance.simulator.state import (
-    _INVALID_STREAM,
     _STREAM,
     _ConnState,
     _Reject,
@@ -160,20 +159,14 @@ class SimulatedBinance(DataFaults, SimulatedExchange):
 
     # --- handshake / connection ----------------------------------------------------------
 
-    def _parse(self, name: str) -> _Stream | str:
-        """A stream, or an error message."""
-        m = _STREAM.match(name)
-        if m is None:
-            return _INVALID_STREAM
-        lower, suffix = m.groups()
-        symbol = self._lower.get(lower)
-        if symbol is None:
-            return "unknown-symbol"
-        base, _, cad = suffix.partition("@")
-        cadence = 0.1 if cad == "100ms" else 1.0
-        if base.startswith("depth") and base != "depth":
-            return _Stream(name, symbol, "partial", cadence, int(base[5:]))
-        return _Stream(name, symbol, base, cadence, 0)
+    _parse = requests.parse
+    #: the stream names served (``<symbol>@<stream>``)
+    _STREAM_RE = _STREAM
+
+    @staticmethod
+    def _cadence(base: str, speed: str) -> float:
+        """Seconds between pushes of stream ``base@speed`` (for the batched kinds)."""
+        return 0.1 if speed == "100ms" else 1.0
 
     def _handshake_status(self, conn: SimConnection) -> int | None:
         path = conn.path
@@ -358,6 +351,8 @@ class SimulatedBinance(DataFaults, SimulatedExchange):
                 self._flush(cadence, tick.ts)
 
     _realtime = payloads.realtime
+    _trade_shape = staticmethod(payloads.trade_shape)
+    _ticker_shape = staticmethod(payloads.ticker_shape)
 
     def _flush(self, cadence: float, ts: int) -> None:
         for sym, ss in self._sym.items():

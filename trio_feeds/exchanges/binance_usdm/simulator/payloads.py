@@ -1,6 +1,6 @@
 """The simulated USD-M's stream payloads where they differ from spot's: trades with ``X``,
-book tickers with ``E``/``T``, diffs chained by ``pu``, partial books shaped like diffs,
-``markPriceUpdate`` and ``forceOrder``."""
+book tickers with ``E``/``T`` (spot's events, reshaped), diffs chained by ``pu``, partial
+books shaped like diffs, ``markPriceUpdate`` and ``forceOrder``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from trio_feeds.exchanges.binance.simulator import payloads as spot
 from trio_feeds.exchanges.binance.simulator.payloads import _timed
-from trio_feeds.exchanges.binance.simulator.state import _DiffBuf, _Stream
-from trio_feeds.simulator.market import Fill, SymbolUpdate, format_fixed
+from trio_feeds.exchanges.binance.simulator.state import _DiffBuf
+from trio_feeds.simulator.market import format_fixed
 from trio_feeds.simulator.perp import SimLiquidation
 
 if TYPE_CHECKING:
@@ -22,54 +21,21 @@ __all__ = [
     "liquidation_builder",
     "mark_builder",
     "partial_builder",
-    "realtime",
+    "ticker_shape",
+    "trade_shape",
 ]
 
 
-def realtime(
-    sim: SimulatedBinanceUsdm,
-    sym: str,
-    up: SymbolUpdate,
-    aggs: list[tuple[int, bool, list[Fill]]],
-    names: dict[str, _Stream],
-) -> None:
-    """``@trade`` and ``@bookTicker`` in the futures shapes; ``@aggTrade`` as on spot."""
-    S = sim._bn[sym]
-    px, qty = sim._px(sym), sim._qty(sym)
-    ets = sim.clock.stamp(up.ts)
-    for name, s in list(names.items()):
-        if s.kind == "trade":
-            for order in up.orders:
-                for f in order.fills:
-                    trade = {
-                        "e": "trade",
-                        "E": ets,
-                        "T": ets,
-                        "s": S,
-                        "t": f.trade_id,
-                        "p": px(f.price),
-                        "q": qty(f.size),
-                        "X": "MARKET",
-                        "m": not order.is_buy,
-                    }
-                    sim._publish(name, partial(_timed, trade, ("E", "T")))
-        elif s.kind == "bookTicker" and up.bbo_changed:
-            bid, bq, ask, aq = sim.market.bbo(sym)
-            data = {
-                "e": "bookTicker",
-                "u": up.last_update_id,
-                "s": S,
-                "b": px(bid or 0),
-                "B": qty(bq),
-                "a": px(ask or 0),
-                "A": qty(aq),
-                "T": ets,
-                "E": ets,
-            }
-            sim._publish(name, partial(_timed, data, ("E", "T")))
-    others = {n: s for n, s in names.items() if s.kind == "aggTrade"}
-    if others:
-        spot.realtime(sim, sym, up, aggs, others)
+def trade_shape(trade: dict[str, Any]) -> dict[str, Any]:
+    """A futures ``trade`` event: ``X`` (``MARKET``), no ``M``."""
+    out = {k: v for k, v in trade.items() if k != "M"}
+    out["X"] = "MARKET"
+    return out
+
+
+def ticker_shape(data: dict[str, Any], ts: int) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """A futures ``bookTicker`` event: with its event and transaction times ``E``/``T``."""
+    return {"e": "bookTicker", **data, "T": ts, "E": ts}, ("E", "T")
 
 
 def diff_builder(

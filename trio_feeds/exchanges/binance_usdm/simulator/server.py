@@ -14,10 +14,9 @@ import trio
 
 from trio_feeds.core.symbols import PERP_SUFFIX, canonical
 from trio_feeds.exchanges.binance.simulator import SimulatedBinance
-from trio_feeds.exchanges.binance.simulator.state import _INVALID_STREAM, _Stream
 from trio_feeds.exchanges.binance_usdm.simulator import payloads, rest
 from trio_feeds.simulator.market import MarketSimulator, MarketTick
-from trio_feeds.simulator.perp import PerpMarket, SimLiquidation
+from trio_feeds.simulator.perp import LiquidationControl, PerpMarket, SimLiquidation
 
 __all__ = ["SimulatedBinanceUsdm"]
 
@@ -25,12 +24,12 @@ _STREAM = re.compile(
     r"^([a-z0-9]+)@(trade|aggTrade|ticker|miniTicker|bookTicker|kline_1m|markPrice(?:@1s)?"
     r"|forceOrder|depth(?:@0ms|@100ms|@250ms|@500ms)?|depth(?:5|10|20)(?:@100ms|@250ms|@500ms)?)$"
 )
-_SPEEDS = {"": 0.25, "0ms": 0.0, "100ms": 0.1, "250ms": 0.25, "500ms": 0.5, "1s": 1.0}
+_SPEEDS = {"": 0.25, "0ms": 0.0, "100ms": 0.1, "250ms": 0.25, "500ms": 0.5}
 #: cadences this class flushes itself (0.1 and the 1 s tickers are spot's)
 _OWN = (0.25, 0.5, 1.0, 3.0)
 
 
-class SimulatedBinanceUsdm(SimulatedBinance):
+class SimulatedBinanceUsdm(LiquidationControl, SimulatedBinance):
     """A Binance USD-M futures market-data server driven by a :class:`MarketSimulator`.
 
     It serves the market's ``-PERP`` symbols (``BTC-USDT-PERP`` is ``btcusdt`` /
@@ -45,8 +44,8 @@ class SimulatedBinanceUsdm(SimulatedBinance):
     shape); ``@markPrice`` (every 3 s) and ``@markPrice@1s`` (every second): mark ``p``,
     index ``i``, funding rate ``r`` and its settlement time ``T`` (see
     :mod:`trio_feeds.simulator.perp`); ``@forceOrder``: liquidation orders, made by
-    :meth:`liquidate` or at random (``liquidation_rate``; at most one per symbol per
-    second, as Binance's snapshot stream).
+    :meth:`liquidate` (``o.q`` in the base currency) or at random (``liquidation_rate``;
+    at most one per symbol per second, as Binance's snapshot stream).
 
     REST: ``/fapi/v1/depth`` (limits 5…1000, weights 2…20, with ``E``/``T``),
     ``/fapi/v1/openInterest`` (``{"symbol","openInterest","time"}``, weight 1),
@@ -100,25 +99,8 @@ class SimulatedBinanceUsdm(SimulatedBinance):
     def _native(symbol: str) -> str:
         return canonical(symbol)[: -len(PERP_SUFFIX)].replace("-", "").lower()
 
-    def liquidate(
-        self,
-        symbol: str,
-        side: str = "sell",
-        amount: float | str | None = None,
-        price: float | str | None = None,
-    ) -> SimLiquidation:
-        """Push a liquidation order of ``symbol`` (``"BTC-USDT-PERP"``) on ``@forceOrder``
-        now: ``side`` ``"sell"`` (a long liquidated) or ``"buy"``, ``amount`` in the base
-        currency and ``price`` (defaults: a typical order, 0.5 % through the mark).  Returns
-        what was sent (price in ticks, size in lots of the symbol's spec)."""
-        sym = canonical(symbol)
-        spec = self.market.spec(sym)
-        size = None if amount is None else round(float(amount) * 10**spec.size_decimals)
-        ticks = None if price is None else round(float(price) * 10**spec.price_decimals)
-        now = self.market.to_ms(trio.current_time())
-        liq = self.perp.liquidation(sym, now, side, size, ticks)
-        self._push_liquidation(liq)
-        return liq
+    def _perp_market(self) -> PerpMarket:
+        return self.perp
 
     def _push_liquidation(self, liq: SimLiquidation) -> None:
         for name, s in list(self._names.get(liq.symbol, {}).items()):
@@ -128,21 +110,13 @@ class SimulatedBinanceUsdm(SimulatedBinance):
     def _now(self) -> float:
         return trio.current_time()
 
-    def _parse(self, name: str) -> _Stream | str:
-        m = _STREAM.match(name)
-        if m is None:
-            return _INVALID_STREAM
-        lower, suffix = m.groups()
-        symbol = self._lower.get(lower)
-        if symbol is None:
-            return "unknown-symbol"
-        base, _, speed = suffix.partition("@")
+    _STREAM_RE = _STREAM
+
+    @staticmethod
+    def _cadence(base: str, speed: str) -> float:
         if base == "markPrice":
-            return _Stream(name, symbol, base, 1.0 if speed else 3.0, 0)
-        cadence = _SPEEDS[speed]
-        if base.startswith("depth") and base != "depth":
-            return _Stream(name, symbol, "partial", cadence, int(base[5:]))
-        return _Stream(name, symbol, base, cadence, 0)
+            return 1.0 if speed else 3.0
+        return _SPEEDS[speed]
 
     def _on_tick(self, tick: MarketTick) -> None:
         super()._on_tick(tick)  # trades, tickers, klines, the 100 ms books
@@ -175,7 +149,8 @@ class SimulatedBinanceUsdm(SimulatedBinance):
                 if liq is not None:
                     self._push_liquidation(liq)
 
-    _realtime = payloads.realtime
+    _trade_shape = staticmethod(payloads.trade_shape)
+    _ticker_shape = staticmethod(payloads.ticker_shape)
     _diff_builder = payloads.diff_builder
     _partial_builder = payloads.partial_builder
     _rest = rest.rest

@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 import trio
 
-from trio_feeds.core.symbols import canonical
 from trio_feeds.exchanges.okx.simulator import payloads, requests, rest, swaps
 from trio_feeds.exchanges.okx.simulator.state import (
     _NOTICE,
@@ -30,13 +29,13 @@ from trio_feeds.simulator.market import (
     MarketSimulator,
     MarketTick,
 )
-from trio_feeds.simulator.perp import SimLiquidation
+from trio_feeds.simulator.perp import LiquidationControl, PerpMarket, SimLiquidation
 from trio_feeds.simulator.server import SimConnection, SimulatedExchange, _RateWindow
 
 __all__ = ["SimulatedOkx", "okx_checksum"]
 
 
-class SimulatedOkx(DataFaults, SimulatedExchange):
+class SimulatedOkx(LiquidationControl, DataFaults, SimulatedExchange):
     """An OKX v5 public market-data WebSocket + REST server driven by a :class:`MarketSimulator`.
 
     Paths ``/ws/v5/public`` (``trades``, ``tickers``, ``bbo-tbt``, ``books5``, ``books``) and
@@ -126,27 +125,11 @@ class SimulatedOkx(DataFaults, SimulatedExchange):
         real error event (default code ``"60018"`` and its message).  ``None`` matches all."""
         self._rejects.append(_Reject(symbol, channel, None if code is None else str(code)))
 
-    def liquidate(
-        self,
-        symbol: str,
-        side: str = "sell",
-        amount: float | str | None = None,
-        price: float | str | None = None,
-    ) -> SimLiquidation:
-        """Push a liquidation order of the swap ``symbol`` (``"BTC-USDT-PERP"``) on
-        ``liquidation-orders`` now: ``side`` ``"sell"`` (a long liquidated) or ``"buy"``,
-        ``amount`` in the base currency (sent in contracts) and bankruptcy ``price``
-        (defaults: a typical order, 0.5 % through the mark).  Returns what was sent (price
-        in ticks, size in lots of the symbol's spec)."""
-        sym = canonical(symbol)
-        spec = self.market.spec(sym)
-        size = None if amount is None else round(float(amount) * 10**spec.size_decimals)
-        ticks = None if price is None else round(float(price) * 10**spec.price_decimals)
-        liq = self.swaps.perp.liquidation(
-            sym, self.market.to_ms(trio.current_time()), side, size, ticks
-        )
+    def _perp_market(self) -> PerpMarket:
+        return self.swaps.perp
+
+    def _push_liquidation(self, liq: SimLiquidation) -> None:
         swaps.push_liquidation(self, liq)
-        return liq
 
     def clear_rejects(self) -> None:
         """Forget every :meth:`reject` rule."""
