@@ -11,13 +11,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+import pytest
 import trio
 import trio.testing
 from book_truth import Truth
 
 import trio_feeds
 from trio_feeds import Book, Gap, Trade
-from trio_feeds.testing import MarketTick, SimulatedExchanges, open_simulated_exchanges
+from trio_feeds.testing import (
+    MarketTick,
+    SimulatedExchanges,
+    open_simulated_exchanges,
+    simulated_exchanges,
+)
 
 SYMBOL = "BTC-USDT-PERP"
 PERP_CHANNELS = ["trade", "quote", "funding", "mark", "liquidation", "book"]
@@ -149,3 +155,21 @@ async def test_okx_swap_trades_arrive_in_base_currency(
     for t in trades:
         # contracts × ctVal: the market's own size in BTC, not in contracts
         assert math.isclose(t.amount, lots[t.trade_id] * 0.001, rel_tol=1e-9), t
+
+
+async def test_the_lazy_toolkit_starts_the_perp_simulators(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    sims = simulated_exchanges(
+        [SYMBOL],
+        exchanges=["binance-usdm", "okx"],
+        options={"binance-usdm": {"liquidation_rate": 1.0}},
+    )
+    assert set(sims.sims) == {"binance-usdm", "okx"}
+    assert sims.binance_usdm.perp.liquidation_rate == 1.0
+    assert sims.okx.swaps.perp.liquidation_rate == 0.0
+    async with feed(sims, ["binance-usdm"], ["liquidation"]) as f:
+        items = [i for _, i in await collect(f, 5)]
+    assert [i for i in items if i.kind == "liquidation"]
+    with pytest.raises(ValueError, match="unknown simulators"):
+        simulated_exchanges(options={"binance_usdm": {}})
