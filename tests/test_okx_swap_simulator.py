@@ -87,6 +87,9 @@ async def test_swap_only_channels(autojump_clock: trio.testing.MockClock) -> Non
         acks = await subscribe(ws, *args, {"channel": "funding-rate", "instId": "BTC-USDT"})
         assert [a["event"] for a in acks] == ["subscribe"] * 3 + ["error"]
         assert acks[3]["code"] == "60018"  # a spot pair has no funding
+        sims.okx.reject("ETH-USDT-PERP", "mark-price", code=64003)  # canonical names work too
+        (refused,) = await subscribe(ws, {"channel": "mark-price", "instId": "ETH-USDT-SWAP"})
+        assert (refused["event"], refused["code"]) == ("error", "64003")
         pushes = await collect(ws, 31)
     by: dict[str, list[dict[str, Any]]] = {}
     for p in pushes:

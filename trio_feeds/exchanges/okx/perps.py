@@ -8,10 +8,10 @@
   (https://www.okx.com/docs-v5/en/#public-data-rest-api-get-instruments), loaded into the
   adapter with :meth:`~trio_feeds.exchanges.okx.OkxAdapter.load_instruments`.  Converted
   fields: trade ``amount``, quote ``bid_size``/``ask_size``, book level sizes, ticker
-  ``bid_size``/``ask_size``, candle ``volume``, liquidation ``amount``.  Ticker ``volume`` (``volCcy24h``) and open
-  interest (``oiCcy``) are already in the base asset.  Without a known ``ctVal`` a swap push
-  becomes a :class:`~trio_feeds.protocol.ParseError` naming the instrument: never an amount
-  in contracts.
+  ``bid_size``/``ask_size``, candle ``volume``, liquidation ``amount``.  Ticker ``volume``
+  (``volCcy24h``) and open interest (``oiCcy``) are already in the base asset.  Without a
+  known ``ctVal`` a swap push becomes a :class:`~trio_feeds.protocol.ParseError` naming the
+  instrument: never an amount in contracts.
 * Pushes (https://www.okx.com/docs-v5/en/#public-data-websocket-funding-rate-channel and
   the mark-price and open-interest channels): ``funding-rate`` (``fundingRate``,
   ``fundingTime`` = when this rate is settled, ``ts``), ``mark-price`` (``markPx``, ``ts``;

@@ -121,9 +121,11 @@ class SimulatedOkx(LiquidationControl, DataFaults, SimulatedExchange):
     def reject(
         self, symbol: str | None = None, channel: str | None = None, code: str | int | None = None
     ) -> None:
-        """Refuse future subscriptions matching ``symbol`` (instId) and ``channel`` with the
-        real error event (default code ``"60018"`` and its message).  ``None`` matches all."""
-        self._rejects.append(_Reject(symbol, channel, None if code is None else str(code)))
+        """Refuse future subscriptions matching ``symbol`` (instId; a swap's canonical
+        ``BTC-USDT-PERP`` too) and ``channel`` with the real error event (default code
+        ``"60018"`` and its message).  ``None`` matches all."""
+        inst = None if symbol is None else self.swaps.wire(symbol)
+        self._rejects.append(_Reject(inst, channel, None if code is None else str(code)))
 
     def _perp_market(self) -> PerpMarket:
         return self.swaps.perp
