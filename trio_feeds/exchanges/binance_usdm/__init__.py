@@ -31,6 +31,7 @@ SPEC = ExchangeSpec(
     name="binance-usdm",
     label="Binance USD-M",
     adapter=BinanceUsdmAdapter,
+    simulator="trio_feeds.exchanges.binance_usdm.simulator:SimulatedBinanceUsdm",
     # 10 incoming messages / s / connection (we send at most 8 in any second); connection
     # attempts as on spot; REST weight 2,400/min per IP (we budget 1,920; a 1000-level
     # snapshot weighs 20).

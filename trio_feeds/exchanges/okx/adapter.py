@@ -183,10 +183,11 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
         return frames
 
     def unsubscribe(self, subscriptions: Sequence[Subscription]) -> list[str]:
-        frames = self._requests("unsubscribe", subscriptions)
         for sub in subscriptions:
             self._unwant(sub)
-        return frames
+        # an instType arg (liquidation-orders) stays while other swaps still want it
+        shared = {c for c in perps.BY_INST_TYPE if self._insts.get(c)}
+        return self._requests("unsubscribe", [s for s in subscriptions if s.stream not in shared])
 
     def ping(self) -> str:
         return "ping"
@@ -232,7 +233,7 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
             {
                 "id": request_id,
                 "op": op,
-                "args": [{"channel": c, "instId": i} for c, i in args],
+                "args": perps.wire_args(args),
             }
         ).decode()
         assert len(frame) < self.MAX_REQUEST_BYTES
@@ -358,6 +359,9 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
             arg = msg.get("arg")
             channel = arg.get("channel") if isinstance(arg, dict) else None
             inst = arg.get("instId") if isinstance(arg, dict) else None
+            if inst is None and channel in perps.BY_INST_TYPE:  # liquidation-orders
+                perps.on_liquidations(msg, frame, self._insts.get(channel, set()), received_at, out)
+                return
             if not isinstance(channel, str) or not isinstance(inst, str):
                 problem = "okx: no 'arg' with string 'channel' and 'instId', and no 'event'"
                 out.append(ParseError(problem, excerpt(frame)))

@@ -42,9 +42,10 @@ STREAMS: Final[dict[str, tuple[str, ...]]] = {
     "funding": ("funding-rate",),
     "mark": ("mark-price",),
     "open_interest": ("open-interest",),
+    "liquidation": ("liquidation-orders",),
 }
 #: channels only swaps have
-SWAP_ONLY: Final = ("funding", "mark", "open_interest")
+SWAP_ONLY: Final = ("funding", "mark", "open_interest", "liquidation")
 
 TextLevels: TypeAlias = tuple[tuple[str, str], ...]
 _Key: TypeAlias = tuple[str, str]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import orjson
 import trio
 
+from trio_feeds.exchanges.okx.simulator import swaps
 from trio_feeds.exchanges.okx.simulator.state import (
     _JSON,
 )
@@ -31,16 +32,23 @@ def rest(sim: SimulatedOkx, method: str, path: str, query: dict[str, str]) -> Re
     if path == "/api/v5/public/time":
         ts = str(sim.clock.stamp(sim.market.to_ms(trio.current_time())))
         return 200, _JSON, orjson.dumps({"code": "0", "msg": "", "data": [{"ts": ts}]})
+    if path == "/api/v5/public/instruments":
+        items = swaps.instruments(sim, query.get("instType", ""))
+        if not items and query.get("instType") not in ("SPOT", "SWAP"):
+            body = b'{"code":"51000","msg":"Parameter instType error","data":[]}'
+            return 200, _JSON, body
+        return 200, _JSON, orjson.dumps({"code": "0", "msg": "", "data": items})
     if path != "/api/v5/market/books":
         return 404, _JSON, b'{"code":"404","msg":"Not Found","data":[]}'
-    inst = query.get("instId")
-    if not inst:
+    wire = query.get("instId")
+    inst = sim.swaps.market_symbol(wire) if wire else wire
+    if not wire:
         return (
             200,
             _JSON,
             b'{"code":"50014","msg":"Parameter instId can not be empty.","data":[]}',
         )
-    if not sim.market.has_symbol(inst):
+    if inst is None:
         return 200, _JSON, b'{"code":"51001","msg":"Instrument ID doesn\'t exist.","data":[]}'
     try:
         sz = max(1, min(int(query.get("sz", "1")), 400))
