@@ -22,9 +22,11 @@ from trio_feeds.exchanges.okx.frames import (
     _MAX_ID,
     _MAX_TS,
     _SIDES,
+    TextLevels,
     _BookPush,
     _crc,
     _Invalid,
+    _padded,
     _pairs,
     _seq,
     _set,
@@ -48,6 +50,8 @@ class PushParsers:
     keep_raw: bool
     _bbo_as_book: set[str]
     _bbo_as_quote: set[str]
+    #: instruments whose book numbers come padded ("3366.10"): texts kept on every update
+    _padded: set[str]
 
     def _on_trades(
         self, data: Any, inst: str, msg: dict[str, Any], received_at: float, out: list[Any]
@@ -184,6 +188,7 @@ class PushParsers:
             raise ValueError(f"'action' is {action!r}, expected 'snapshot' or 'update'")
         append = out.append
         keep_raw = self.keep_raw
+        padded = self._padded
         for d in data:
             bids = d["bids"]
             asks = d["asks"]
@@ -191,7 +196,18 @@ class PushParsers:
             bid_levels, ask_levels = _sides(bids, asks)
             # the exchange's strings are kept when a checksum comes with them, and with
             # every snapshot: a later update may carry a non-zero checksum even after a
-            # snapshot with checksum 0, and it is verified over these texts
+            # snapshot with checksum 0, and it is verified over these texts.  For an
+            # instrument that pads its numbers ("3366.10") they are kept with every
+            # update: the floats written back would not give the next checksum
+            text: tuple[TextLevels, TextLevels] | None
+            if checksum:
+                text = (_text_levels(bids), _text_levels(asks))
+            elif snapshot or inst in padded:
+                text = _snapshot_text(bids, asks)
+            else:
+                text = None
+            if snapshot and text is not None and inst not in padded and _padded(text):
+                padded.add(inst)
             rec = _new_delta(
                 _EXCHANGE,
                 inst,
@@ -204,9 +220,7 @@ class PushParsers:
                 _seq(d.get("prevSeqId"), "prevSeqId"),
                 None,
                 checksum,
-                (_text_levels(bids), _text_levels(asks))
-                if checksum
-                else (_snapshot_text(bids, asks) if snapshot else None),
+                text,
             )
             if keep_raw:
                 _set(rec, "raw", d)
@@ -222,6 +236,8 @@ class PushParsers:
         if action != "update":
             return False  # a snapshot keeps its texts: the ordinary path (rare)
         inst = push.arg.instId
+        if inst in self._padded:
+            return False  # its updates keep their texts (see _on_books): the ordinary path
         append = out.append
         max_ts, max_id = _MAX_TS, _MAX_ID
         for d in push.data:
