@@ -346,3 +346,103 @@ def test_open_interest_over_a_loopback_http_server() -> None:
     ois = [i for i in items if i.kind == "open_interest"]
     assert [(o.amount, o.timestamp) for o in ois] == [(7.25, 1), (7.25, 2), (7.25, 3)]
     assert served[:3] == [OI_PATH] * 3
+
+
+OKX_INSTRUMENTS = orjson.dumps({"code": "0", "msg": "", "data": [
+    {"instId": "BTC-USDT-SWAP", "instType": "SWAP", "ctVal": "0.01", "ctValCcy": "BTC"},
+]})  # fmt: skip
+
+
+def okx_oi(ts: int) -> bytes:
+    return orjson.dumps({
+        "arg": {"channel": "open-interest", "instId": "BTC-USDT-SWAP"},
+        "data": [{"instId": "BTC-USDT-SWAP", "instType": "SWAP", "oi": "2200000",
+                  "oiCcy": "22000.5", "oiUsd": "1400000000", "ts": str(ts)}],
+    })  # fmt: skip
+
+
+def test_failing_polls_fail_over_to_a_venue_that_streams_it() -> None:
+    """binance-usdm polled (the primary, no connection at all) and OKX streaming
+    ``open-interest``: when the polls fail the feed switches to OKX, and back once they
+    answer again."""
+
+    async def answer(path: str, n: int) -> tuple[int, bytes]:
+        if path.startswith("/api/v5/public/instruments"):
+            return 200, OKX_INSTRUMENTS
+        failing = 20.0 <= trio.current_time() < 60.0
+        return (500, b"{}") if failing else (200, oi_body())
+
+    rest = Rest(answer)
+    items: list[Any] = []
+
+    async def main() -> None:
+        async with trio.open_nursery() as servers:
+            server = ScriptedServer(servers)
+            async with trio_feeds.open_feed(
+                ["binance-usdm", "okx"], [SYMBOL], ["open_interest"],
+                urls={"okx": "ws://okx.scripted.test"},
+                rest_urls={**REST_URLS, "okx": "http://okx.rest"},
+                connector=server.connector, http_transport=rest.transport, clock=clock,
+                stale_after=30, failback_after=10,
+            ) as feed:  # fmt: skip
+                async with trio.open_nursery() as nursery:
+
+                    async def collect() -> None:
+                        async for item in feed:
+                            items.append(item)  # noqa: PERF401
+
+                    nursery.start_soon(collect)
+                    conn = await server.connection()
+                    assert len(server.connections) == 1  # OKX only: nothing to stream on USD-M
+                    for _ in range(50):
+                        await conn.send([okx_oi(int(clock() * 1000))])
+                        await trio.sleep(2.0)
+                    nursery.cancel_scope.cancel()
+            servers.cancel_scope.cancel()
+
+    virtual(main)
+    switches = [(i.from_source, i.to_source) for i in items if i.kind == "source_switch"]
+    assert switches[:2] == [("binance-usdm", "okx"), ("okx", "binance-usdm")], switches
+    ois = [(i.exchange, i.timestamp) for i in items if i.kind == "open_interest"]
+    venues = [ex for ex, _ in ois]
+    # binance-usdm's polls first, then OKX's pushes while the polls fail, then polls again
+    first_okx = venues.index("okx")
+    assert set(venues[:first_okx]) == {"binance-usdm"}
+    back = venues.index("binance-usdm", first_okx)
+    assert set(venues[first_okx:back]) == {"okx"}
+    # the polls fail from 20 s; backed off (10, 20, 40 s) the one at 90 s answers, and the
+    # feed fails back failback_after (10 s) later
+    assert all(20_000 <= ts - T0 <= 100_000 for ex, ts in ois if ex == "okx"), ois
+    assert ("binance-usdm", T0 + 100_007) in ois
+    okx = [i for i in items if i.kind == "open_interest" and i.exchange == "okx"]
+    assert okx[0].amount == 22000.5  # oiCcy: base currency
+
+
+def test_a_polled_channel_is_stale_only_after_two_of_its_intervals() -> None:
+    answering = [True]
+
+    async def maybe(path: str, n: int) -> tuple[int, bytes]:
+        return (200, oi_body()) if answering[0] else (500, b"{}")
+
+    rest = Rest(maybe)
+    seen: list[tuple[float, tuple[str, ...]]] = []
+
+    async def main() -> None:
+        async with trio_feeds.open_feed(
+            ["binance-usdm"], [SYMBOL], ["open_interest"], rest_urls=REST_URLS,
+            http_transport=rest.transport, clock=clock, stale_after=10,
+            open_interest_interval=30,
+        ) as feed:  # fmt: skip
+            for _ in range(20):
+                await trio.sleep(5)
+                if trio.current_time() >= 95:
+                    answering[0] = False  # the polls at 120 s and later fail
+                st = feed.health().sources["binance-usdm"]
+                seen.append((trio.current_time(), st.stale_subscriptions))
+
+    virtual(main)
+    assert [t for t, _ in rest.log][:4] == [0.0, 30.0, 60.0, 90.0]
+    # 30 s between polls with stale_after=10: not stale while they answer (limit 60 s) ...
+    assert all(not stale for t, stale in seen if t < 150), seen
+    # ... and stale once 60 s passed without an answer (the last at 90 s)
+    assert all(stale == ("btcusdt@openInterest",) for t, stale in seen if t > 150), seen

@@ -322,7 +322,7 @@ def status_of(source: Source) -> SourceStatus:
             sub.topic
             for sub in source.subscriptions
             if sub not in source.rejected
-            and (now - source.last_data.get(sub, -math.inf)) > s.stale_after
+            and (now - source.last_data.get(sub, -math.inf)) > source.stale_limit(sub)
         )
     )
     tracker = source.latency

@@ -15,7 +15,7 @@ from trio_feeds.core.redact import redact
 from trio_feeds.engine.books import RestClient
 from trio_feeds.engine.connect import Settings, _leaves
 from trio_feeds.engine.limits import ExchangeBudget
-from trio_feeds.engine.polling import RestPoller
+from trio_feeds.engine.polling import DEFAULT_POLL_INTERVAL, RestPoller
 from trio_feeds.engine.stats import LatencyTracker
 from trio_feeds.exchanges.spec import ExchangeSpec
 from trio_feeds.protocol import (
@@ -77,6 +77,7 @@ class SourceBase:
         #: subscriptions of channels the exchange serves over REST only (polled, never
         #: sent on a connection; ``ExchangeSpec.rest_polls``)
         self.polled = [s for s in self.subscriptions if spec.rest_poll(s.channel) is not None]
+        self._poll_channels = {s.channel for s in self.polled}
         self.poller: RestPoller | None = None
         self.shards = self._shard([s for s in self.subscriptions if s not in self.polled])
         #: shards still kept up (a shard whose every subscription was rejected stops)
@@ -135,6 +136,15 @@ class SourceBase:
         self.active_shards = len(self.shards)
         self.connected_since = None
         self.state = "stopped"
+
+    def stale_limit(self, sub: Subscription) -> float:
+        """Seconds without data after which ``sub`` counts as stale: ``stale_after``, or for
+        a REST-polled channel at least two of its poll intervals."""
+        limit = self.settings.stale_after
+        if sub.channel in self._poll_channels:
+            interval = self.settings.poll_intervals.get(sub.channel, DEFAULT_POLL_INTERVAL)
+            limit = max(limit, 2 * interval)
+        return limit
 
     # -- structure -------------------------------------------------------------------------
     def _shard(self, subs: Sequence[Subscription]) -> list[list[Subscription]]:
