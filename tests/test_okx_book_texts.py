@@ -46,10 +46,12 @@ ASKS = [("3366.80", "9.00"), ("3368.00", "8.25")]
 
 
 @pytest.mark.parametrize("zero", [0, None], ids=["checksum 0", "no checksum"])
-@pytest.mark.parametrize("snapshot_checksum", [True, False])
+@pytest.mark.parametrize("first", ["snapshot", "update"], ids=lambda w: f"checksum on {w}")
 def test_a_checksum_after_a_checksum_zero_update_is_over_the_exchange_strings(
-    zero: int | None, snapshot_checksum: bool
+    zero: int | None, first: str
 ) -> None:
+    """Checksums in use (the snapshot's, or an update's), then an update without one, then
+    one with: verified over OKX's strings, no resync."""
     adapter = OkxAdapter()
     sync = OkxBookSync("ETH-USDT")
     outputs: list[Any] = []
@@ -60,18 +62,34 @@ def test_a_checksum_after_a_checksum_zero_update_is_over_the_exchange_strings(
         for r in records:
             outputs.extend(sync.on_delta(r))
 
-    feed(frame("snapshot", BIDS, ASKS, 1000, -1, crc(BIDS, ASKS) if snapshot_checksum else 0))
+    bids, asks = list(BIDS), list(ASKS)
+    feed(frame("snapshot", bids, asks, 1000, -1, crc(bids, asks) if first == "snapshot" else 0))
+    seq = 1000
+    if first == "update":
+        asks = [("3368.50", "1.00"), *asks]
+        feed(frame("update", [], [("3368.50", "1.00")], 1001, 1000, crc(bids, asks)))
+        seq = 1001
     # an update without a checksum changes a level (padded, as this instrument writes)
-    feed(frame("update", [("3366.20", "1.50")], [], 1001, 1000, zero))
-    bids = [("3366.20", "1.50"), *BIDS]
+    feed(frame("update", [("3366.20", "1.50")], [], seq + 1, seq, zero))
+    bids = [("3366.20", "1.50"), *bids]
     # then one with a checksum, over OKX's strings of the whole book
-    asks = [("3367.00", "2.00"), *ASKS]
-    feed(frame("update", [], [("3367.00", "2.00")], 1002, 1001, crc(bids, asks)))
-    assert [type(o) for o in outputs] == [BookUpdated] * 3, outputs
+    asks = [("3367.00", "2.00"), *asks]
+    feed(frame("update", [], [("3367.00", "2.00")], seq + 2, seq + 1, crc(bids, asks)))
+    assert all(type(o) is BookUpdated for o in outputs), outputs
     assert sync.checksum_failures == 0 and sync.synced
     # a wrong checksum is still caught
-    feed(frame("update", [("3366.20", "1.60")], [], 1003, 1002, crc(bids, asks)))
+    feed(frame("update", [("3366.20", "1.60")], [], seq + 3, seq + 2, crc(bids, asks)))
     assert isinstance(outputs[-2], BookGap) and "checksum mismatch" in outputs[-2].reason
+
+
+def test_without_checksums_a_padded_instrument_keeps_the_fast_path() -> None:
+    """OKX sends checksum 0 only (since 2026-06-23): nothing is verified, so its updates
+    carry no texts, padded numbers or not."""
+    adapter = OkxAdapter()
+    (snap,) = adapter.parse_one(frame("snapshot", BIDS, ASKS, 1000, -1, 0))
+    assert snap.text is not None  # a snapshot keeps them, in case a checksum follows
+    (update,) = adapter.parse_one(frame("update", [("3366.20", "1.50")], [], 1001, 1000, 0))
+    assert update.text is None and update.bids == ((3366.2, 1.5),)
 
 
 def test_texts_given_after_an_update_without_them_are_used_for_their_levels() -> None:
