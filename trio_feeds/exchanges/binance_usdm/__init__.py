@@ -9,15 +9,19 @@ from trio_feeds.exchanges.binance.symbols import from_binance, to_binance
 from trio_feeds.exchanges.binance_usdm.adapter import BinanceUsdmAdapter as BinanceUsdmAdapter
 from trio_feeds.exchanges.binance_usdm.book import UsdmBookSync as UsdmBookSync
 from trio_feeds.exchanges.binance_usdm.snapshot import (
+    OPEN_INTEREST_WEIGHT,
     depth_snapshot_path,
     depth_snapshot_weight,
+    open_interest_path,
     parse_depth_snapshot,
+    parse_open_interest,
 )
 from trio_feeds.exchanges.spec import (
     BookRules,
     ExchangeSpec,
     Heartbeat,
     Limits,
+    RestPoll,
     RestSnapshot,
     SymbolMap,
 )
@@ -64,6 +68,15 @@ SPEC = ExchangeSpec(
     rest_instruments="/fapi/v1/exchangeInfo",
     # ids go up by one per symbol: 21,313 @trade frames of the 2024-08-08 capture, no jump
     contiguous_trade_ids=frozenset({"trade", "aggTrade"}),
+    # open interest has no WebSocket stream: the engine polls /fapi/v1/openInterest
+    rest_polls=(
+        RestPoll(
+            channel="open_interest",
+            path=open_interest_path,
+            parse=parse_open_interest,
+            weight=OPEN_INTEREST_WEIGHT,
+        ),
+    ),
 )
 
 __all__ = ["SPEC", "BinanceUsdmAdapter", "UsdmBookSync"]

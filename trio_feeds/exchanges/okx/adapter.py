@@ -114,6 +114,9 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
         self._insts: dict[str, set[str]] = {}
         self._bbo_as_book: set[str] = set()
         self._bbo_as_quote: set[str] = set()
+        self._padded: set[str] = set()
+        self._checksummed: set[str] = set()
+        self._keep_texts: set[str] = set()
         handlers: dict[str, _Handler] = {
             "trades": self._on_trades,
             "trades-all": self._on_trades,
