@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from trio_feeds.core.records import FailoverFailed, Quote, SourceSwitch, Ticker
 from trio_feeds.engine.stats import LatencyTracker
 from trio_feeds.feed.conflict import _DATA, _STATE, _ConflictModes
+from trio_feeds.feed.counters import FeedCounters, reason_label
 
 CONFLICT_MODES = ("primary", "latest", "average")
 #: how far back from a batch's end to look for a record to take a lag sample from
@@ -113,6 +114,8 @@ class Aggregator(_ConflictModes):
         for h in self.health.values():
             h.last_data = start  # a grace period of stale_after to connect and subscribe
         self.switches: list[SourceSwitch] = []
+        #: records per (source, kind), switches per reason, failures (metrics)
+        self.counters = FeedCounters(self.sources)
         self.failed = False
         #: source -> monotonic time at which :meth:`expire` must run for it
         self.deadlines: dict[str, float] = {}
@@ -180,6 +183,7 @@ class Aggregator(_ConflictModes):
         single = len(self.sources) == 1
         out: list[Any] = []
         had_data = False
+        self.counters.count(source, items)
         for item in items:
             kind = item.kind
             if kind in _DATA:
@@ -196,6 +200,8 @@ class Aggregator(_ConflictModes):
                     h.seen.clear()
                 elif state == "error":  # count > 1: coalesced repeats (see _source._error)
                     h.errors.extend([now] * min(getattr(item, "count", 1), self.max_errors))
+            elif kind == "gap":
+                self.counters.recent_gaps.append(item)
         if had_data:
             h.last_data = now
             self.deadlines[source] = now + self.stale_after
@@ -269,14 +275,16 @@ class Aggregator(_ConflictModes):
             if self.failed:
                 # the source delivering degraded data is healthy again
                 self.failed = False
-                out.append(self._switch(active, f"recovered: {active} is healthy again"))
+                why = f"recovered: {active} is healthy again"
+                out.append(self._switch(active, why, label="recovered"))
             if active != self.primary and verdicts[self.primary] is None:
                 since = self.health[self.primary].healthy_since or now
                 due = since + self.failback_after
                 # the same expression as the deadline: a watcher woken at ``due`` switches
                 # (``now - since >= failback_after`` can miss it by a rounding error)
                 if now >= due:
-                    out.append(self._switch(self.primary, "failback: primary healthy again"))
+                    why = "failback: primary healthy again"
+                    out.append(self._switch(self.primary, why, label="failback"))
                 else:
                     self.deadlines["failback"] = due
             return
@@ -285,12 +293,14 @@ class Aggregator(_ConflictModes):
         candidates = [s for s in self.priority if verdicts[s] is None]
         if candidates:
             reason = verdicts[active] if active is not None else "no active source"
+            label = reason_label(verdicts[active] if active is not None else None)
             if self.failed:
+                label = "recovered"
                 reason = f"recovered: {candidates[0]} is healthy ({active}: {reason})"
                 self.failed = False
             else:
                 reason = f"{active}: {reason}"
-            out.append(self._switch(candidates[0], reason))
+            out.append(self._switch(candidates[0], reason, label=label))
             return
         for s in self.priority:
             if self.cold and not self.health[s].running and self.on_demand is not None:
@@ -303,10 +313,11 @@ class Aggregator(_ConflictModes):
             if best is not None:
                 reason += f" (delivering degraded data from {best})"
             out.append(FailoverFailed(active, reason, int(self.clock() * 1000)))
+            self.counters.failover_failures += 1
         if best is not None and best != active:
             why = verdicts[best]
             reason = f"degraded: no healthy source, {best} ranks best ({why})"
-            out.append(self._switch(best, reason, degraded=True))
+            out.append(self._switch(best, reason, degraded=True, label="degraded"))
 
     def _rank(self, source: str, now: float) -> tuple[int, float]:
         """How well ``source`` can serve while no source is healthy (lower is better):
@@ -342,11 +353,14 @@ class Aggregator(_ConflictModes):
                 return active
         return best
 
-    def _switch(self, to: str, reason: str, degraded: bool = False) -> SourceSwitch:
+    def _switch(
+        self, to: str, reason: str, degraded: bool = False, label: str = "other"
+    ) -> SourceSwitch:
         prev, self.active = self.active, to
         self.deadlines.pop("failback", None)
         event = SourceSwitch(prev, to, reason, int(self.clock() * 1000))
         self.switches.append(event)
+        self.counters.switched(event, label)
         # back on a healthy primary: cold standbys may stop (not while only degraded: a
         # standby is what the feed hopes will be healthy first)
         if self.cold and self.on_demand is not None and to == self.primary and not degraded:
