@@ -17,6 +17,7 @@ import trio
 
 from tests.test_monitoring import monitored_feed, wait_until_healthy
 from trio_feeds.ops.monitoring import status_page
+from trio_feeds.ops.monitoring._status import MessageRates
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -157,6 +158,7 @@ async def test_a_real_browser_renders_sources_and_their_states(tmp_path: Path) -
         assert binance["name"] == "binance" and binance["state"] == "streaming"
         assert okx["state"] == "streaming"
         assert int(okx["messages"]) > 0
+        assert okx["rate"] == "…" or float(okx["rate"]) >= 0  # unknown on a first report
         assert re.search(r'<tr[^>]*data-source="binance"[^>]*class="active"', dom) or re.search(
             r'<tr[^>]*class="active"[^>]*data-source="binance"', dom
         )
@@ -172,3 +174,17 @@ async def test_a_real_browser_renders_sources_and_their_states(tmp_path: Path) -
         assert okx["state"] in ("connecting", "backoff"), okx
         assert okx["connected"] == "down"
         assert _row(dom, "binance")["state"] == "streaming"
+
+
+def test_message_rates_are_measured_over_at_least_a_second() -> None:
+    rates = MessageRates()
+    assert rates.update(100.0, {"binance": 10, "okx": 5}) == {"binance": None, "okx": None}
+    # too soon after the first sample: still unknown, not a rate over 0.5 s
+    assert rates.update(100.5, {"binance": 30, "okx": 5}) == {"binance": None, "okx": None}
+    # from the newest sample at least a second old (100.5 s)
+    assert rates.update(102.5, {"binance": 430, "okx": 5}) == {"binance": 200.0, "okx": 0.0}
+    assert rates.update(103.5, {"binance": 530, "okx": 65}) == {"binance": 100.0, "okx": 60.0}
+    # a counter that went back (a source restarted its count) never makes a negative rate
+    assert rates.update(104.5, {"binance": 0, "okx": 65})["binance"] == 0.0
+    # a source appearing later has no earlier count: measured from 0
+    assert rates.update(106.5, {"binance": 150, "okx": 65, "bybit": 40})["bybit"] == 20.0

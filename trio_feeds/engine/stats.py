@@ -156,7 +156,9 @@ class LatencyTracker:
         recent.append((now, n, offset))
         lag = offset - base  # type: ignore[operator]  # set above
         self.lag.add(lag)
-        self.lag_buckets.observe(lag)
+        b = self.lag_buckets  # BucketCounts.observe, inline (once per batch)
+        b.counts[bisect_left(b.bounds, lag)] += 1
+        b.sum += lag
 
     def _roll(self, now: float) -> None:
         buckets = self._buckets

@@ -48,6 +48,7 @@ class SourceView(Protocol):
 class _Health:
     __slots__ = (
         "connected",
+        "counts",
         "detail",
         "errors",
         "healthy_since",
@@ -71,6 +72,8 @@ class _Health:
         self.reason = "not connected"
         self.detail = ""
         self.running = True
+        #: items received per kind (the feed's FeedCounters.records entry of this source)
+        self.counts: dict[str, int] = {}
 
 
 class Aggregator(_ConflictModes):
@@ -110,12 +113,14 @@ class Aggregator(_ConflictModes):
         self.active: str | None = primary
         trackers = latency or {}
         self.health = {s: _Health(trackers.get(s)) for s in self.sources}
+        #: records per (source, kind), switches per reason, failures (metrics)
+        self.counters = FeedCounters(self.sources)
+        for s, h in self.health.items():
+            h.counts = self.counters.records[s]
         start = self._now()
         for h in self.health.values():
             h.last_data = start  # a grace period of stale_after to connect and subscribe
         self.switches: list[SourceSwitch] = []
-        #: records per (source, kind), switches per reason, failures (metrics)
-        self.counters = FeedCounters(self.sources)
         self.failed = False
         #: source -> monotonic time at which :meth:`expire` must run for it
         self.deadlines: dict[str, float] = {}
@@ -182,26 +187,19 @@ class Aggregator(_ConflictModes):
         h = self.health[source]
         single = len(self.sources) == 1
         out: list[Any] = []
-        had_data = False
-        self.counters.count(source, items)
-        for item in items:
-            kind = item.kind
-            if kind in _DATA:
-                had_data = True
-                continue
-            if kind == "source":
-                state = item.state
-                if state == "connected":
-                    h.connected = True
-                    h.seen.clear()
-                elif state in ("disconnected", "gave_up"):
-                    h.connected = self._connected(source) if self._connected else False
-                    h.detail = item.detail
-                    h.seen.clear()
-                elif state == "error":  # count > 1: coalesced repeats (see _source._error)
-                    h.errors.extend([now] * min(getattr(item, "count", 1), self.max_errors))
-            elif kind == "gap":
-                self.counters.recent_gaps.append(item)
+        # the kinds in this batch, counted per source (no Python step per record)
+        if len(items) == 1:  # the most common batch, counted here
+            kind = items[0].kind
+            counts = h.counts
+            counts[kind] = counts.get(kind, 0) + 1
+            had_data = kind in _DATA
+            events = not had_data
+        else:
+            kinds = self.counters.count(source, items)
+            had_data = not _DATA.isdisjoint(kinds)
+            events = not _DATA.issuperset(kinds)
+        if events:  # source states, errors, gaps
+            self._events(source, h, items, now)
         if had_data:
             h.last_data = now
             self.deadlines[source] = now + self.stale_after
@@ -219,6 +217,24 @@ class Aggregator(_ConflictModes):
         else:
             out.extend(self._average(source, items))
         return out
+
+    def _events(self, source: str, h: _Health, items: list[Any], now: float) -> None:
+        """The batch's events, in order: connection state, errors, gaps."""
+        for item in items:
+            kind = item.kind
+            if kind == "source":
+                state = item.state
+                if state == "connected":
+                    h.connected = True
+                    h.seen.clear()
+                elif state in ("disconnected", "gave_up"):
+                    h.connected = self._connected(source) if self._connected else False
+                    h.detail = item.detail
+                    h.seen.clear()
+                elif state == "error":  # count > 1: coalesced repeats (see _source._error)
+                    h.errors.extend([now] * min(getattr(item, "count", 1), self.max_errors))
+            elif kind == "gap":
+                self.counters.recent_gaps.append(item)
 
     @staticmethod
     def _sample(h: _Health, items: list[Any], now: float) -> None:

@@ -1,14 +1,14 @@
 """What a feed counts for its metrics and status page: records per (exchange, channel),
 source switches per (from, to, reason), failover failures, and the latest switches and gaps.
 
-Kept by the feed's :class:`~trio_feeds.feed.aggregate.Aggregator` as batches arrive (one
-C-level count per batch, see :meth:`FeedCounters.count`); read with :attr:`Feed.counters`.
+Kept by the feed's :class:`~trio_feeds.feed.aggregate.Aggregator` as batches arrive (C-level
+counting per batch, see :meth:`FeedCounters.count`); read with :attr:`Feed.counters`.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -63,12 +63,30 @@ class FeedCounters:
         self.recent_switches: deque[SourceSwitch] = deque(maxlen=RECENT_EVENTS)
         self.recent_gaps: deque[Gap] = deque(maxlen=RECENT_EVENTS)
 
-    def count(self, source: str, items: Iterable[Any]) -> None:
-        """Count one batch of ``source``'s items by kind."""
+    def count(self, source: str, items: Sequence[Any]) -> Collection[str]:
+        """Count one batch of ``source``'s items by kind; return the kinds it holds.
+
+        No Python step per item (``map``, ``list.count`` and ``set`` run in C): a batch is
+        mostly one record, or records of one kind."""
         counts = self.records.get(source)
         if counts is None:
             counts = self.records[source] = Counter()
-        counts.update(map(_KIND, items))  # counted in C (collections._count_elements)
+        if len(items) == 1:
+            kind = items[0].kind
+            counts[kind] = counts.get(kind, 0) + 1
+            return (kind,)
+        kinds = list(map(_KIND, items))
+        if not kinds:
+            return ()
+        first = kinds[0]
+        n = kinds.count(first)
+        if n == len(kinds):
+            counts[first] = counts.get(first, 0) + n
+            return (first,)
+        present = set(kinds)
+        for kind in present:
+            counts[kind] = counts.get(kind, 0) + kinds.count(kind)
+        return present
 
     def switched(self, event: SourceSwitch, reason: str) -> None:
         self.switches[(event.from_source or "", event.to_source, reason)] += 1

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from trio_feeds.engine.stats import Health
 from trio_feeds.feed.feed import Feed
 from trio_feeds.ops.monitoring._collect import metrics_registry
-from trio_feeds.ops.monitoring._status import status_report
+from trio_feeds.ops.monitoring._status import MessageRates, status_report
 from trio_feeds.sinks._base import Sink
 
 __all__ = ["PAGE_CSP", "create_app", "health_json", "serve_monitoring", "status_page"]
@@ -54,12 +54,21 @@ def create_app(feed: Feed, registry: CollectorRegistry | None = None) -> ASGIApp
     :func:`metrics_registry`)."""
     reg = registry if registry is not None else metrics_registry(feed)
     page = status_page()
+    rates = MessageRates()
+
+    def status() -> bytes:
+        report = status_report(feed)
+        counts = {s["name"]: s["messages"] for s in report["sources"]}
+        per_second = rates.update(trio.current_time(), counts)
+        for s in report["sources"]:
+            s["msg_rate"] = per_second[s["name"]]
+        return orjson.dumps(report)
 
     def route(path: str) -> tuple[int, bytes, bytes]:
         if path in ("/", "/index.html"):
             return 200, b"text/html; charset=utf-8", page
         if path == "/api/websocket/status":
-            return 200, b"application/json", orjson.dumps(status_report(feed))
+            return 200, b"application/json", status()
         if path == "/api/websocket/health":
             health = feed.health()
             return (200 if health.healthy else 503), b"application/json", health_json(health)

@@ -3,16 +3,46 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
 from trio_feeds.engine.stats import Percentiles
 from trio_feeds.feed.feed import Feed
 from trio_feeds.ops.monitoring._collect import RECORD_KINDS
 
-__all__ = ["STATUS_EVENTS", "status_report"]
+__all__ = ["RATE_WINDOW", "STATUS_EVENTS", "MessageRates", "status_report"]
 
 #: how many of the latest switches and gaps the report lists (newest first)
 STATUS_EVENTS = 10
+
+
+#: messages per second are measured over at least this many seconds (s)
+RATE_WINDOW = 1.0
+
+
+class MessageRates:
+    """Messages per second per source, from the counts seen at successive reports: over the
+    span from the newest sample at least :data:`RATE_WINDOW` old to now (None before
+    there is one).  Any number of readers may ask: each adds a sample."""
+
+    def __init__(self, keep: float = 30.0) -> None:
+        self.keep = keep
+        self._samples: deque[tuple[float, dict[str, int]]] = deque()
+
+    def update(self, now: float, counts: dict[str, int]) -> dict[str, float | None]:
+        samples = self._samples
+        while len(samples) > 1 and samples[1][0] <= now - self.keep:
+            samples.popleft()
+        base = None
+        for t, old in reversed(samples):
+            if now - t >= RATE_WINDOW:
+                base = (t, old)
+                break
+        samples.append((now, dict(counts)))
+        if base is None:
+            return dict.fromkeys(counts)
+        t0, old = base
+        return {k: max(0.0, (n - old.get(k, 0)) / (now - t0)) for k, n in counts.items()}
 
 
 def _pct(p: Percentiles | None) -> dict[str, float] | None:
