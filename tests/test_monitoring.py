@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import trio_feeds
+from trio_feeds.engine.stats import LATENCY_BUCKETS, BucketCounts
 from trio_feeds.ops.monitoring import metrics_registry, serve_monitoring
 from trio_feeds.testing import SimulatedExchanges, open_simulated_exchanges
 
@@ -284,3 +285,14 @@ async def test_metrics_after_a_failover_run_have_the_right_types_and_values() ->
     info = {labels: v for (n, labels), v in values.items() if n == "trio_feeds_build_info"}
     expected = (("python", platform.python_version()), ("version", trio_feeds.__version__))
     assert info == {expected: 1.0}
+
+
+def test_bucket_counts_follow_prometheus_le_semantics() -> None:
+    counts = BucketCounts((0.001, 0.01, 1.0))
+    for v in (0.0, 0.001, 0.0011, 0.01, 0.5, 1.0, 7.0, 7.0):
+        counts.observe(v)
+    # a sample equal to a bound is in that bound's bucket ("less or equal")
+    assert counts.cumulative() == [(0.001, 2), (0.01, 4), (1.0, 6), (math.inf, 8)]
+    assert counts.count == 8
+    assert counts.sum == pytest.approx(0.0 + 0.001 + 0.0011 + 0.01 + 0.5 + 1.0 + 14.0)
+    assert LATENCY_BUCKETS[0] == 0.0005 and LATENCY_BUCKETS[-1] == 10.0
