@@ -43,7 +43,7 @@ async def _stream(args: argparse.Namespace) -> int:
                 feed, args.monitor_host, args.monitor_port,
             )  # fmt: skip
             print(
-                f"monitor: {url}/api/websocket/health  {url}/metrics  status page: {url}/",
+                f"monitor: {url}/api/websocket/health  {url}/metrics\nstatus page: {url}/",
                 file=sys.stderr, flush=True,
             )  # fmt: skip
         async with _stdout() as out:
