@@ -353,6 +353,21 @@ def test_a_lag_growing_above_the_normal_switches_and_the_recovery_fails_back() -
     assert "latency" in timed[0].reason and "lag" in timed[0].reason
     assert timed[1].reason.startswith("failback")
     assert agg.health["binance"].latency.baseline == pytest.approx(8.0, abs=0.002)
+    # the metrics' counters: one switch per (from, to, reason label), records per kind
+    assert dict(agg.counters.switches) == {
+        ("binance", "okx", "latency"): 1,
+        ("okx", "binance", "failback"): 1,
+    }
+    assert list(agg.counters.recent_switches) == timed
+    assert agg.counters.failover_failures == 0
+    # every record received is counted, delivered or not (okx's only while it was active)
+    records = agg.counters.records
+    delivered = sum(1 for i in out if i.kind == "trade" and i.exchange == "okx")
+    assert records["okx"]["trade"] == records["binance"]["trade"] > delivered > 0
+    assert records["okx"]["source"] == 1  # the "connected" event
+    # one lag sample per batch, but the first of each (kind, symbol): an old state maybe
+    for src in ("binance", "okx"):
+        assert agg.health[src].latency.lag_buckets.count == records[src]["trade"] - 1
 
 
 def test_lag_detection_delay_is_about_the_recent_window() -> None:
@@ -459,6 +474,8 @@ def test_no_blackout_when_no_source_is_healthy(conflict: str) -> None:
     sw = [i for i in out if i.kind == "source_switch"]
     assert sw and sw[0].to_source == "okx" and sw[0].reason.startswith("recovered")
     assert [i for i in out if i.kind == "failover_failed"] == []
+    assert agg.counters.failover_failures == 1
+    assert agg.counters.switches[("binance", "okx", "recovered")] == 1
 
 
 def test_the_degraded_source_recovering_is_announced() -> None:

@@ -1,4 +1,4 @@
-"""Prometheus metrics and a health endpoint for a running feed.
+"""Prometheus metrics, a health endpoint and a status page for a running feed.
 
 Kept at this documented path; the code is in :mod:`trio_feeds.ops.monitoring`.
 """
@@ -9,6 +9,8 @@ from trio_feeds.ops.monitoring import create_app as create_app
 from trio_feeds.ops.monitoring import health_json as health_json
 from trio_feeds.ops.monitoring import metrics_registry as metrics_registry
 from trio_feeds.ops.monitoring import serve_monitoring as serve_monitoring
+from trio_feeds.ops.monitoring import status_page as status_page
+from trio_feeds.ops.monitoring import status_report as status_report
 
 __all__ = [
     "FeedCollector",
@@ -17,4 +19,6 @@ __all__ = [
     "health_json",
     "metrics_registry",
     "serve_monitoring",
+    "status_page",
+    "status_report",
 ]

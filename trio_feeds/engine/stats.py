@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import deque
 from typing import Any
 
@@ -38,6 +39,45 @@ class Rolling:
         return Percentiles(p50=pick(0.50), p90=pick(0.90), p99=pick(0.99), max=data[-1], count=n)
 
 
+#: Histogram bucket upper bounds (s) for market-data delays: 0.5 ms to 10 s.
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+
+class BucketCounts:
+    """Samples counted per bucket since the start, with their sum: a Prometheus histogram
+    (``le`` buckets) kept as plain counters, one :func:`bisect.bisect_left` per sample.
+
+    ``counts[i]`` counts samples ``<= bounds[i]`` and above the bound before; the last
+    entry counts the samples above every bound (``+Inf``).
+    """
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """``(upper bound, samples <= it)`` per bucket, ending with ``(inf, count)``."""
+        out: list[tuple[float, int]] = []
+        total = 0
+        for bound, n in zip((*self.bounds, math.inf), self.counts, strict=True):
+            total += n
+            out.append((bound, total))
+        return out
+
+
 #: How long a source's normal offset (receive time minus exchange time) is remembered: a lag
 #: episode shorter than this is measured against the offset from before it began.
 OFFSET_WINDOW = 300.0
@@ -69,7 +109,7 @@ class LatencyTracker:
 
     __slots__ = (
         "_bucket_end", "_bucket_len", "_bucket_min", "_buckets", "_n", "_recent",
-        "baseline", "lag", "last_rtt", "recent", "rtt", "window",
+        "baseline", "lag", "lag_buckets", "last_rtt", "recent", "rtt", "rtt_buckets", "window",
     )  # fmt: skip
 
     def __init__(self, window: float = OFFSET_WINDOW, recent: float = RECENT) -> None:
@@ -91,6 +131,9 @@ class LatencyTracker:
         #: ping round trips
         self.rtt = Rolling(256)
         self.last_rtt: float | None = None
+        #: every lag sample and ping round trip since the start, as histograms (metrics)
+        self.lag_buckets = BucketCounts()
+        self.rtt_buckets = BucketCounts()
 
     def __len__(self) -> int:
         return len(self.lag)
@@ -111,7 +154,11 @@ class LatencyTracker:
         while recent and recent[-1][2] >= offset:
             recent.pop()
         recent.append((now, n, offset))
-        self.lag.add(offset - base)  # type: ignore[operator]  # set above
+        lag = offset - base  # type: ignore[operator]  # set above
+        self.lag.add(lag)
+        b = self.lag_buckets  # BucketCounts.observe, inline (once per batch)
+        b.counts[bisect_left(b.bounds, lag)] += 1
+        b.sum += lag
 
     def _roll(self, now: float) -> None:
         buckets = self._buckets
@@ -139,6 +186,7 @@ class LatencyTracker:
     def add_rtt(self, rtt: float) -> None:
         self.rtt.add(rtt)
         self.last_rtt = rtt
+        self.rtt_buckets.observe(rtt)
 
 
 @attrs.frozen
@@ -205,9 +253,11 @@ class Health:
 
 
 __all__ = [
+    "LATENCY_BUCKETS",
     "OFFSET_WINDOW",
     "RECENT",
     "RECENT_SAMPLES",
+    "BucketCounts",
     "Health",
     "LatencyTracker",
     "Percentiles",

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from trio_feeds.core.records import FailoverFailed, Quote, SourceSwitch, Ticker
 from trio_feeds.engine.stats import LatencyTracker
 from trio_feeds.feed.conflict import _DATA, _STATE, _ConflictModes
+from trio_feeds.feed.counters import FeedCounters, reason_label
 
 CONFLICT_MODES = ("primary", "latest", "average")
 #: how far back from a batch's end to look for a record to take a lag sample from
@@ -47,6 +48,7 @@ class SourceView(Protocol):
 class _Health:
     __slots__ = (
         "connected",
+        "counts",
         "detail",
         "errors",
         "healthy_since",
@@ -70,6 +72,8 @@ class _Health:
         self.reason = "not connected"
         self.detail = ""
         self.running = True
+        #: items received per kind (the feed's FeedCounters.records entry of this source)
+        self.counts: dict[str, int] = {}
 
 
 class Aggregator(_ConflictModes):
@@ -109,6 +113,10 @@ class Aggregator(_ConflictModes):
         self.active: str | None = primary
         trackers = latency or {}
         self.health = {s: _Health(trackers.get(s)) for s in self.sources}
+        #: records per (source, kind), switches per reason, failures (metrics)
+        self.counters = FeedCounters(self.sources)
+        for s, h in self.health.items():
+            h.counts = self.counters.records[s]
         start = self._now()
         for h in self.health.values():
             h.last_data = start  # a grace period of stale_after to connect and subscribe
@@ -179,23 +187,19 @@ class Aggregator(_ConflictModes):
         h = self.health[source]
         single = len(self.sources) == 1
         out: list[Any] = []
-        had_data = False
-        for item in items:
-            kind = item.kind
-            if kind in _DATA:
-                had_data = True
-                continue
-            if kind == "source":
-                state = item.state
-                if state == "connected":
-                    h.connected = True
-                    h.seen.clear()
-                elif state in ("disconnected", "gave_up"):
-                    h.connected = self._connected(source) if self._connected else False
-                    h.detail = item.detail
-                    h.seen.clear()
-                elif state == "error":  # count > 1: coalesced repeats (see _source._error)
-                    h.errors.extend([now] * min(getattr(item, "count", 1), self.max_errors))
+        # the kinds in this batch, counted per source (no Python step per record)
+        if len(items) == 1:  # the most common batch, counted here
+            kind = items[0].kind
+            counts = h.counts
+            counts[kind] = counts.get(kind, 0) + 1
+            had_data = kind in _DATA
+            events = not had_data
+        else:
+            kinds = self.counters.count(source, items)
+            had_data = not _DATA.isdisjoint(kinds)
+            events = not _DATA.issuperset(kinds)
+        if events:  # source states, errors, gaps
+            self._events(source, h, items, now)
         if had_data:
             h.last_data = now
             self.deadlines[source] = now + self.stale_after
@@ -213,6 +217,24 @@ class Aggregator(_ConflictModes):
         else:
             out.extend(self._average(source, items))
         return out
+
+    def _events(self, source: str, h: _Health, items: list[Any], now: float) -> None:
+        """The batch's events, in order: connection state, errors, gaps."""
+        for item in items:
+            kind = item.kind
+            if kind == "source":
+                state = item.state
+                if state == "connected":
+                    h.connected = True
+                    h.seen.clear()
+                elif state in ("disconnected", "gave_up"):
+                    h.connected = self._connected(source) if self._connected else False
+                    h.detail = item.detail
+                    h.seen.clear()
+                elif state == "error":  # count > 1: coalesced repeats (see _source._error)
+                    h.errors.extend([now] * min(getattr(item, "count", 1), self.max_errors))
+            elif kind == "gap":
+                self.counters.recent_gaps.append(item)
 
     @staticmethod
     def _sample(h: _Health, items: list[Any], now: float) -> None:
@@ -269,14 +291,16 @@ class Aggregator(_ConflictModes):
             if self.failed:
                 # the source delivering degraded data is healthy again
                 self.failed = False
-                out.append(self._switch(active, f"recovered: {active} is healthy again"))
+                why = f"recovered: {active} is healthy again"
+                out.append(self._switch(active, why, label="recovered"))
             if active != self.primary and verdicts[self.primary] is None:
                 since = self.health[self.primary].healthy_since or now
                 due = since + self.failback_after
                 # the same expression as the deadline: a watcher woken at ``due`` switches
                 # (``now - since >= failback_after`` can miss it by a rounding error)
                 if now >= due:
-                    out.append(self._switch(self.primary, "failback: primary healthy again"))
+                    why = "failback: primary healthy again"
+                    out.append(self._switch(self.primary, why, label="failback"))
                 else:
                     self.deadlines["failback"] = due
             return
@@ -285,12 +309,14 @@ class Aggregator(_ConflictModes):
         candidates = [s for s in self.priority if verdicts[s] is None]
         if candidates:
             reason = verdicts[active] if active is not None else "no active source"
+            label = reason_label(verdicts[active] if active is not None else None)
             if self.failed:
+                label = "recovered"
                 reason = f"recovered: {candidates[0]} is healthy ({active}: {reason})"
                 self.failed = False
             else:
                 reason = f"{active}: {reason}"
-            out.append(self._switch(candidates[0], reason))
+            out.append(self._switch(candidates[0], reason, label=label))
             return
         for s in self.priority:
             if self.cold and not self.health[s].running and self.on_demand is not None:
@@ -303,10 +329,11 @@ class Aggregator(_ConflictModes):
             if best is not None:
                 reason += f" (delivering degraded data from {best})"
             out.append(FailoverFailed(active, reason, int(self.clock() * 1000)))
+            self.counters.failover_failures += 1
         if best is not None and best != active:
             why = verdicts[best]
             reason = f"degraded: no healthy source, {best} ranks best ({why})"
-            out.append(self._switch(best, reason, degraded=True))
+            out.append(self._switch(best, reason, degraded=True, label="degraded"))
 
     def _rank(self, source: str, now: float) -> tuple[int, float]:
         """How well ``source`` can serve while no source is healthy (lower is better):
@@ -342,11 +369,14 @@ class Aggregator(_ConflictModes):
                 return active
         return best
 
-    def _switch(self, to: str, reason: str, degraded: bool = False) -> SourceSwitch:
+    def _switch(
+        self, to: str, reason: str, degraded: bool = False, label: str = "other"
+    ) -> SourceSwitch:
         prev, self.active = self.active, to
         self.deadlines.pop("failback", None)
         event = SourceSwitch(prev, to, reason, int(self.clock() * 1000))
         self.switches.append(event)
+        self.counters.switched(event, label)
         # back on a healthy primary: cold standbys may stop (not while only degraded: a
         # standby is what the feed hopes will be healthy first)
         if self.cold and self.on_demand is not None and to == self.primary and not degraded:

@@ -15,6 +15,7 @@ from trio_feeds.engine.source import Source, status_of
 from trio_feeds.engine.stats import Health
 from trio_feeds.feed.aggregate import Aggregator
 from trio_feeds.feed.buffer import RecordBuffer
+from trio_feeds.feed.counters import FeedCounters
 
 _DATA_KINDS = frozenset({*DATA_KINDS, "book_delta"})
 
@@ -175,6 +176,13 @@ class Feed:
     @property
     def active_source(self) -> str | None:
         return self._aggregator.active
+
+    @property
+    def counters(self) -> FeedCounters:
+        """Counts since the feed opened: records per exchange and kind, source switches per
+        (from, to, reason), failover failures, the latest switches and gaps (read-only:
+        the monitor's metrics and status page read them)."""
+        return self._aggregator.counters
 
     @property
     def buffered(self) -> int:

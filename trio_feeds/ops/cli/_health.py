@@ -12,7 +12,10 @@ from trio_feeds.core.redact import redact
 
 HEALTH_PATH = "/api/websocket/health"
 #: the monitor's routes: a URL ending in one of them is taken as the monitor's base + route
-_ROUTES = (HEALTH_PATH, "/api/websocket/sources", "/api/websocket/active-source", "/metrics")
+_ROUTES = (
+    HEALTH_PATH, "/api/websocket/sources", "/api/websocket/active-source",
+    "/api/websocket/status", "/metrics", "/index.html",
+)  # fmt: skip
 
 
 def health_url(url: str) -> str:

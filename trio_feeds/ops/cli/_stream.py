@@ -43,8 +43,9 @@ async def _stream(args: argparse.Namespace) -> int:
                 feed, args.monitor_host, args.monitor_port,
             )  # fmt: skip
             print(
-                f"monitor: {url}/api/websocket/health  {url}/metrics", file=sys.stderr, flush=True
-            )
+                f"monitor: {url}/api/websocket/health  {url}/metrics\nstatus page: {url}/",
+                file=sys.stderr, flush=True,
+            )  # fmt: skip
         async with _stdout() as out:
             with trio.move_on_after(args.duration if args.duration else float("inf")):
                 if open_sink is not None:

@@ -1,85 +1,65 @@
-"""An HTTP monitor for a running feed: health JSON and Prometheus metrics.
-
-A small ASGI app served by hypercorn's trio worker, beside the feed in your nursery::
-
-    async with trio_feeds.open_feed(exchanges) as feed, trio.open_nursery() as n:
-        url = await n.start(serve_monitoring, feed)   # "http://127.0.0.1:<port>"
-        ...
-
-Routes (GET or HEAD):
-
-``/api/websocket/health``
-    :class:`~trio_feeds.Health` as JSON; HTTP 200 when healthy, 503 when not.
-``/api/websocket/sources``
-    ``{exchange: SourceStatus}`` as JSON.
-``/api/websocket/active-source``
-    ``{"active_source": ..., "healthy": ...}``.
-``/metrics``
-    Prometheus text format, from a :class:`prometheus_client.CollectorRegistry` of the
-    feed's own (never the global registry): see :func:`metrics_registry`.
-"""
+"""The monitor's Prometheus collectors: a feed's and its sinks' metrics, read at scrape time."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
-from typing import Any
+import math
+import platform
+from collections.abc import Iterator, Sequence
 
-import attrs
-import orjson
-import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
+from trio_feeds.core.records import DATA_KINDS
 from trio_feeds.core.redact import redact
-from trio_feeds.engine.stats import Health
+from trio_feeds.engine.stats import BucketCounts
 from trio_feeds.feed.feed import Feed
 from trio_feeds.sinks._base import Sink
 
-__all__ = [
-    "FeedCollector",
-    "SinkCollector",
-    "create_app",
-    "metrics_registry",
-    "serve_monitoring",
-    "sink_name",
-]
+__all__ = ["FeedCollector", "SinkCollector", "metrics_registry", "sink_name"]
 
-logger = logging.getLogger("trio_feeds.ops.monitoring")
+#: the record kinds counted by ``trio_feeds_records_total`` (its ``channel`` label)
+RECORD_KINDS = frozenset({*DATA_KINDS, "book_delta"})
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-_QUANTILES = (("0.5", "p50"), ("0.9", "p90"), ("0.99", "p99"), ("1", "max"))
+def _buckets(counts: BucketCounts) -> list[tuple[str, float]]:
+    """``(le, cumulative count)`` as the text format spells them (``"0.0005"``, ``"+Inf"``)."""
+    return [
+        ("+Inf" if bound == math.inf else repr(bound), float(n)) for bound, n in counts.cumulative()
+    ]
 
 
 class FeedCollector(Collector):
-    """A Prometheus collector that reads :meth:`Feed.health` at every scrape.
+    """A Prometheus collector that reads :meth:`Feed.health` and :attr:`Feed.counters` at
+    every scrape.
 
     Metrics (``exchange`` label per source)::
 
         trio_feeds_messages_total          counter  records received
+        trio_feeds_records_total           counter  records received per (exchange, channel)
         trio_feeds_errors_total            counter  errors (disconnects, parse errors, ...)
         trio_feeds_reconnects_total        counter  reconnect attempts
         trio_feeds_gaps_total              counter  gaps reported
         trio_feeds_dropped_total           counter  records dropped (slow consumer), no label
+        trio_feeds_source_switches_total   counter  switches, labels from, to, reason
+        trio_feeds_failover_failures_total counter  no healthy source left, no label
         trio_feeds_source_connected        gauge    1 when every connection is up
         trio_feeds_source_connections      gauge    live connections
         trio_feeds_active_source           gauge    1 for the active source, else 0
         trio_feeds_latency_seconds         gauge    current latency estimate
-        trio_feeds_lag_seconds             gauge    lag above the normal offset, percentiles
+        trio_feeds_lag_seconds             histogram  lag above the normal offset (per batch)
+        trio_feeds_rtt_seconds             histogram  ping round trips
         trio_feeds_clock_offset_seconds    gauge    normal receive minus event time
-        trio_feeds_rtt_seconds             gauge    ping round-trip percentiles (quantile label)
         trio_feeds_last_update_timestamp_seconds  gauge
         trio_feeds_connected_sources       gauge
         trio_feeds_total_sources           gauge
         trio_feeds_healthy                 gauge    1 when the feed is healthy
+        trio_feeds_build_info              gauge    1, labels version, python
     """
 
     def __init__(self, feed: Feed, prefix: str = "trio_feeds") -> None:
@@ -90,7 +70,8 @@ class FeedCollector(Collector):
         return []  # metrics are only known at scrape time: skip the registry's dry run
 
     def collect(self) -> Iterator[Metric]:
-        health = self.feed.health()
+        feed = self.feed
+        health = feed.health()
         p = self.prefix
         ex = ["exchange"]
         counters = {
@@ -104,9 +85,10 @@ class FeedCollector(Collector):
             for exchange, st in health.sources.items():
                 c.add_metric([exchange], float(getattr(st, attr)))
             yield c
+        yield from self._counts(feed)
         yield CounterMetricFamily(
             f"{p}_dropped", "Records dropped because the consumer fell behind",
-            value=float(self.feed.dropped),
+            value=float(feed.dropped),
         )  # fmt: skip
         connected = GaugeMetricFamily(
             f"{p}_source_connected", "1 when every connection of the source is up", labels=ex
@@ -118,19 +100,17 @@ class FeedCollector(Collector):
         latency = GaugeMetricFamily(
             f"{p}_latency_seconds", "Current data delay estimate (lag now, else rtt)", labels=ex
         )
-        lag = GaugeMetricFamily(
+        lag = HistogramMetricFamily(
             f"{p}_lag_seconds",
-            "Lag above the source's normal offset, percentiles",
-            labels=["exchange", "quantile"],
+            "Lag above the source's normal offset, one sample per batch",
+            labels=ex,
         )
         offset = GaugeMetricFamily(
             f"{p}_clock_offset_seconds",
             "Normal receive time minus exchange time (clock difference + shortest delay)",
             labels=ex,
         )
-        rtt = GaugeMetricFamily(
-            f"{p}_rtt_seconds", "Ping round-trip percentiles", labels=["exchange", "quantile"]
-        )
+        rtt = HistogramMetricFamily(f"{p}_rtt_seconds", "Ping round trips", labels=ex)
         last = GaugeMetricFamily(
             f"{p}_last_update_timestamp_seconds", "Receive time of the last data", labels=ex
         )
@@ -144,10 +124,11 @@ class FeedCollector(Collector):
                 offset.add_metric([exchange], st.clock_offset)
             if st.last_update is not None:
                 last.add_metric([exchange], st.last_update)
-            for family, pct in ((lag, st.lag), (rtt, st.rtt)):
-                if pct is not None:
-                    for q, field in _QUANTILES:
-                        family.add_metric([exchange, q], float(getattr(pct, field)))
+            source = feed.sources.get(exchange)
+            if source is not None:
+                tracker = source.latency
+                for family, counts in ((lag, tracker.lag_buckets), (rtt, tracker.rtt_buckets)):
+                    family.add_metric([exchange], _buckets(counts), counts.sum)
         yield from (connected, conns, active, latency, lag, offset, rtt, last)
         yield GaugeMetricFamily(
             f"{p}_connected_sources", "Sources with every connection up",
@@ -159,6 +140,44 @@ class FeedCollector(Collector):
         yield GaugeMetricFamily(
             f"{p}_healthy", "1 when the feed is healthy", value=1.0 if health.healthy else 0.0
         )
+        info = GaugeMetricFamily(
+            f"{p}_build_info", "trio_feeds and Python versions (value 1)",
+            labels=["version", "python"],
+        )  # fmt: skip
+        info.add_metric([_version(), platform.python_version()], 1.0)
+        yield info
+
+    def _counts(self, feed: Feed) -> Iterator[Metric]:
+        p = self.prefix
+        counts = feed.counters
+        records = CounterMetricFamily(
+            f"{p}_records", "Records received per exchange and channel (record kind)",
+            labels=["exchange", "channel"],
+        )  # fmt: skip
+        for exchange, by_kind in list(counts.records.items()):
+            for kind, n in sorted(by_kind.items()):
+                if kind in RECORD_KINDS:
+                    records.add_metric([exchange, kind], float(n))
+        yield records
+        switches = CounterMetricFamily(
+            f"{p}_source_switches",
+            "Switches of the active source (reason: why the feed left its source)",
+            labels=["from", "to", "reason"],
+        )
+        for (src, dst, reason), n in sorted(counts.switches.items()):
+            switches.add_metric([src, dst, reason], float(n))
+        yield switches
+        yield CounterMetricFamily(
+            f"{p}_failover_failures",
+            "Times no healthy source was left (FailoverFailed events)",
+            value=float(counts.failover_failures),
+        )
+
+
+def _version() -> str:
+    from trio_feeds import __version__
+
+    return __version__
 
 
 class SinkCollector(Collector):
@@ -219,101 +238,3 @@ def metrics_registry(
     if sinks is not None:
         registry.register(SinkCollector(sinks, prefix))
     return registry
-
-
-def health_json(health: Health) -> bytes:
-    """:class:`~trio_feeds.Health` as JSON bytes."""
-    return orjson.dumps(health.to_dict())
-
-
-def create_app(feed: Feed, registry: CollectorRegistry | None = None) -> ASGIApp:
-    """The monitor's ASGI application for ``feed`` (``registry``: default
-    :func:`metrics_registry`)."""
-    reg = registry if registry is not None else metrics_registry(feed)
-
-    def route(path: str) -> tuple[int, bytes, bytes]:
-        if path == "/api/websocket/health":
-            health = feed.health()
-            return (200 if health.healthy else 503), b"application/json", health_json(health)
-        if path == "/api/websocket/sources":
-            sources = {k: attrs.asdict(v) for k, v in feed.health().sources.items()}
-            return 200, b"application/json", orjson.dumps(sources)
-        if path == "/api/websocket/active-source":
-            health = feed.health()
-            body = {"active_source": health.active_source, "healthy": health.healthy}
-            return 200, b"application/json", orjson.dumps(body)
-        if path == "/metrics":
-            return 200, CONTENT_TYPE_LATEST.encode(), generate_latest(reg)
-        return 404, b"application/json", orjson.dumps({"error": "not found", "path": path})
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if kind != "http":
-            return  # websocket scopes: refused by not accepting
-        method = scope["method"]
-        if method not in ("GET", "HEAD"):
-            status, ctype, body = 405, b"application/json", b'{"error":"method not allowed"}'
-            extra = [(b"allow", b"GET, HEAD")]
-        else:
-            try:
-                status, ctype, body = route(scope["path"])
-            except Exception:
-                logger.exception("monitor: %s failed", scope["path"])
-                status, ctype, body = 500, b"application/json", b'{"error":"internal error"}'
-            extra = []
-        headers = [
-            (b"content-type", ctype),
-            (b"content-length", str(len(body)).encode()),
-            (b"cache-control", b"no-store"),
-            *extra,
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
-
-    return app
-
-
-def _bind(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-
-
-async def serve_monitoring(
-    feed: Feed,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    *,
-    registry: CollectorRegistry | None = None,
-    sinks: Sequence[Sink] | None = None,
-    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Serve the monitor for ``feed`` until cancelled.
-
-    Binds ``host:port`` (loopback and an ephemeral port by default; give ``host="0.0.0.0"``
-    deliberately to expose it).  With ``await nursery.start(serve_monitoring, feed)`` it
-    returns the base URL it listens on, e.g. ``"http://127.0.0.1:49152"``.  ``sinks``
-    (without ``registry``): also export ``trio_feeds_sink_*`` metrics for these sinks.
-    """
-    config = Config()
-    config.bind = [_bind(host, port)]
-    config.accesslog = None
-    config.errorlog = logger
-    config.graceful_timeout = 1.0
-    config.keep_alive_timeout = 5.0
-    if registry is None and sinks is not None:
-        registry = metrics_registry(feed, sinks=sinks)
-    app = create_app(feed, registry)
-
-    class _Status:
-        def started(self, value: list[str] | None = None) -> None:
-            url = (value or [f"http://{_bind(host, port)}"])[0]
-            task_status.started(url)
-
-    await serve(app, config, task_status=_Status(), mode="asgi")  # type: ignore[arg-type]
