@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from trio_feeds.core.records import Gap, SubscriptionRejected
+from trio_feeds.engine.batch import RECORDS, TRADES, none_exchange_timed, types_of
 from trio_feeds.engine.books import BookKeeper
 from trio_feeds.engine.connect import SessionEnded
 from trio_feeds.engine.dedupe import _Dedupe, _TradeIdGaps
@@ -246,7 +247,7 @@ class _Session:
         settings = src.settings
         clock = settings.clock
         adapter = self.adapter
-        parse = adapter.parse
+        parse_many = adapter.parse_many
         receive = self.ws.receive_batch
         key = id(self.shard)
         strikes = src.idle_strikes.get(key, 0)
@@ -263,21 +264,27 @@ class _Session:
                 if not frames:
                     continue
                 received_at = clock()
-                out: list[Any] = []
-                for frame in frames:
-                    parse(frame, received_at, out)
+                out = parse_many(frames, received_at)
                 if adapter.unsolicited != self.unsolicited_reported:
                     self._report_unsolicited(now)
-                records = self._sort(out, received_at)
+                # by the classes in the batch (engine/batch.py): records only, no trade
+                # ids to follow, no local books: nothing to sort out item by item
+                types: set[type] | None = types_of(out)
+                if types <= RECORDS and self.id_gaps is None:  # type: ignore[operator]
+                    records = out
+                else:
+                    records, types = self._sort(out, received_at), None
                 if self.books is not None and records:
-                    records = self.books.process(records)
+                    records, types = self.books.process(records), None
                 if records:
                     if idle != base_idle:
                         idle, strikes = base_idle, 0
                         src.idle_strikes[key] = 0
                     watchdog.deadline = now + idle
                     # per batch, not per record: the newest record of each stream
-                    if self.first_ts is None:
+                    if self.first_ts is None and (
+                        types is None or not none_exchange_timed(types, records)
+                    ):
                         # data records only: a batch may hold events (a book Gap first of
                         # all on a fresh connection), which have no timestamp
                         stamps = [
@@ -320,7 +327,11 @@ class _Session:
                         self.progress.set()
                     # during a handoff overlap a whole batch may be repeats
                     records = self.dedupe.filter(
-                        records, self.number, src.exchange, int(received_at * 1000)
+                        records,
+                        self.number,
+                        src.exchange,
+                        int(received_at * 1000),
+                        trades=types is None or not types.isdisjoint(TRADES),
                     )
                     if not records:
                         continue

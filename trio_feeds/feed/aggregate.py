@@ -29,12 +29,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from trio_feeds.core.records import FailoverFailed, Quote, SourceSwitch, Ticker
+from trio_feeds.engine.batch import RECORD_KINDS
 from trio_feeds.engine.stats import LatencyTracker
 from trio_feeds.feed.conflict import _DATA, _STATE, _ConflictModes
 
 CONFLICT_MODES = ("primary", "latest", "average")
 #: how far back from a batch's end to look for a record to take a lag sample from
 _SAMPLE_DEPTH = 8
+#: record classes of the data kinds
+_DATA_TYPES = frozenset(t for t, kind in RECORD_KINDS.items() if kind in _DATA)
 
 
 class SourceView(Protocol):
@@ -180,7 +183,11 @@ class Aggregator(_ConflictModes):
         single = len(self.sources) == 1
         out: list[Any] = []
         had_data = False
-        for item in items:
+        # a batch of data records only (by their classes, one pass in C): no event to read
+        events: Sequence[Any] = items
+        if items and set(map(type, items)) <= _DATA_TYPES:
+            had_data, events = True, ()
+        for item in events:
             kind = item.kind
             if kind in _DATA:
                 had_data = True
