@@ -15,9 +15,11 @@ other process), through cumulative stages:
             loop of ``bench/e2e_client.py``
 
 Prints ns per record (best of ``--rounds``).  Under valgrind the machine's load does not
-matter: the instruction counts of two runs with different ``-n`` (say 20,000 and 60,000),
-their difference divided by the difference of ``n``, is what a record costs in that stage
-(startup and imports cancel out).
+matter: the instruction counts of two runs with different ``-n`` (say 10,000 and 30,000,
+both with ``--prepare 30000``), their difference divided by the difference of ``n``, is
+what a record costs up to that stage (startup and imports cancel out).  Only ``cut`` and
+``parse`` count true under valgrind: the consumer's buffer yields to the other tasks
+after 2 ms of its own time, which valgrind stretches fiftyfold.
 """
 
 from __future__ import annotations
@@ -144,9 +146,12 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=300_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stage", choices=[*STAGES, "all"], default="all")
+    parser.add_argument(
+        "--prepare", type=int, default=0, help="frames to prepare (>= n: same setup for any n)"
+    )
     args = parser.parse_args()
     frames = load_frames(args.frames)
-    reads = reads_of(frames, args.n)
+    reads = reads_of(frames, max(args.n, args.prepare))
     stages = list(STAGES) if args.stage == "all" else [args.stage]
     results = {}
     for name in stages:

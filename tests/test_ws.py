@@ -17,7 +17,8 @@ from websockets.uri import parse_uri
 
 from trio_feeds.core.accel import speedups
 from trio_feeds.engine import ws as ws_module
-from trio_feeds.engine.ws import ConnectionClosed, WebSocket, _py_cut_frames
+from trio_feeds.engine.frames import _py_cut_frames
+from trio_feeds.engine.ws import ConnectionClosed, WebSocket
 
 URI = parse_uri("ws://example.test/stream")
 
