@@ -265,6 +265,8 @@ def _typed_book_ticker_handler(symbol: str, exchange: str = NAME) -> QuoteHandle
             or bs is None
             or a is None
             or az is None
+            # msgspec reads "-0" as 0.0 where float() gives -0.0: zeros take the string path
+            or not (b and bs and a and az)
         ):
             return None
         if r != last_r:  # one receive time per socket read: convert it once

@@ -140,10 +140,6 @@ class _QuoteFrame(msgspec.Struct, gc=False):
 
 
 _decode_quote: Final = msgspec.json.Decoder(_QuoteFrame, strict=False).decode
-#: how a ``bookTicker`` frame of the combined stream starts and where its stream name ends
-_QUOTE_START: Final = b'{"stream":"'
-_QUOTE_END: Final = b'","data":'
-_QUOTE_STREAM: Final = b"@bookTicker"
 #: longer frames skip the typed ``bookTicker`` attempt (the real ones are ~150 bytes)
 _QUOTE_MAX_SIZE: Final = 320
 

@@ -7,10 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from trio_feeds.exchanges.binance.streams import (
-    _QUOTE_END,
     _QUOTE_MAX_SIZE,
-    _QUOTE_START,
-    _QUOTE_STREAM,
     _TYPED_MIN_SIZE,
     Handler,
     QuoteHandler,
@@ -43,25 +40,24 @@ class _TypedFrames:
         self, frames: Iterable[bytes | str], received_at: float, out: list[Any]
     ) -> None:
         handlers, quick, loads, append = self._handlers, self._quick, _loads, out.append
+        decode_quote, typed_min, quote_max = _decode_quote, _TYPED_MIN_SIZE, _QUOTE_MAX_SIZE
         for frame in frames:
             n = len(frame)
             # Keep other frames off the typed paths cheaply: trade and quote frames are
             # shorter than _TYPED_MIN_SIZE, and a depth frame's last field is a level
             # array, so it ends in "]}}" (93 is "]"; a str frame gives a str).
-            if n > _TYPED_MIN_SIZE and frame[-3] == 93:
+            if n > typed_min and frame[-3] == 93:
                 if self._parse_typed(frame, received_at, out):
                     continue
             elif (  # a Spot bookTicker frame, when one is subscribed: msgspec (speed notes)
                 quick
-                and n < _QUOTE_MAX_SIZE
+                and n < quote_max
                 and frame.__class__ is bytes
-                and frame.endswith(_QUOTE_STREAM, 0, frame.find(_QUOTE_END, 11, 120))
-                and frame.startswith(_QUOTE_START)
-                and frame.isascii()
-                and b'"-' not in frame
+                and frame[-3] == 34  # its last value is a string ('"}}'; a trade's is not)
+                and frame.isascii()  # msgspec does not check the UTF-8 of skipped fields
             ):
                 try:
-                    msg = _decode_quote(frame)
+                    msg = decode_quote(frame)
                     record = quick[msg.stream](msg.data, received_at)
                 except Exception:  # the ordinary path names the problem
                     record = None
