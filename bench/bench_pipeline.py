@@ -17,9 +17,9 @@ other process), through cumulative stages:
 Prints ns per record (best of ``--rounds``).  Under valgrind the machine's load does not
 matter: the instruction counts of two runs with different ``-n`` (say 10,000 and 30,000,
 both with ``--prepare 30000``), their difference divided by the difference of ``n``, is
-what a record costs up to that stage (startup and imports cancel out).  Only ``cut`` and
-``parse`` count true under valgrind: the consumer's buffer yields to the other tasks
-after 2 ms of its own time, which valgrind stretches fiftyfold.
+what a record costs up to that stage (startup and imports cancel out).  Add ``--no-yield``
+for ``feed`` under valgrind: the consumer's buffer yields to the other tasks after 2 ms of
+its own time, which valgrind stretches fiftyfold.
 """
 
 from __future__ import annotations
@@ -149,7 +149,18 @@ def main() -> None:
     parser.add_argument(
         "--prepare", type=int, default=0, help="frames to prepare (>= n: same setup for any n)"
     )
+    parser.add_argument(
+        "--no-yield",
+        action="store_true",
+        help="the consumer never yields on time (for valgrind, which slows the clock's view)",
+    )
     args = parser.parse_args()
+    if args.no_yield:
+        from trio_feeds.feed import buffer, running
+
+        for module in (buffer, running):
+            if hasattr(module, "YIELD_AFTER"):
+                module.YIELD_AFTER = float("inf")  # type: ignore[attr-defined]
     frames = load_frames(args.frames)
     reads = reads_of(frames, max(args.n, args.prepare))
     stages = list(STAGES) if args.stage == "all" else [args.stage]
