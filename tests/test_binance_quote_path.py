@@ -120,3 +120,12 @@ def test_keep_raw_and_usdm_keep_the_string_path() -> None:
     usdm = BinanceUsdmAdapter()
     usdm.subscribe([usdm.subscription("quote", "BTC-USDT-PERP")])
     assert not usdm._quick
+
+
+def test_short_and_odd_frames_never_raise() -> None:
+    a = BinanceAdapter()
+    a.subscribe([a.subscription("quote", "BTC-USDT")])
+    frames = [b"", b"{}", b'"}}', b'x"}}', FRAME[:70] + b'"}}', b'{"stream":"btcusdt@bookTicker"}']
+    for frame in frames:
+        (err,) = a.parse_many([frame], RX)
+        assert isinstance(err, ParseError), frame

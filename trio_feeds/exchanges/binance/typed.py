@@ -51,7 +51,7 @@ class _TypedFrames:
                     continue
             elif (  # a Spot bookTicker frame, when one is subscribed: msgspec (speed notes)
                 quick
-                and n < quote_max
+                and 64 < n < quote_max  # (a real one is ~150 bytes)
                 and frame.__class__ is bytes
                 and frame[-3] == 34  # its last value is a string ('"}}'; a trade's is not)
                 and frame.isascii()  # msgspec does not check the UTF-8 of skipped fields
