@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,9 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from trio_feeds.core.accel import speedups
+from trio_feeds.engine import ws as ws_module
+from trio_feeds.engine.frames import _py_cut_frames
 from trio_feeds.engine.ws import ConnectionClosed, WebSocket
 
 URI = parse_uri("ws://example.test/stream")
@@ -117,6 +121,68 @@ def test_messages_match_the_frames_sent_whatever_the_reads(
     server.receive_data(stream.sent)
     pongs = [f.data for f in server.events_received() if f.opcode is Opcode.PONG]
     assert [bytes(p) for p in pongs] == pings
+
+
+@pytest.mark.parametrize("cutter", ["python", "c"])
+@settings(max_examples=40, deadline=None)
+@given(items=frames, cuts=st.lists(st.integers(0, 10**6), max_size=12))
+def test_both_frame_cutters_read_the_same_messages(
+    cutter: str, items: list[tuple[str, Any]], cuts: list[int]
+) -> None:
+    """The pure-Python cutter (what ``TRIO_FEEDS_PURE_PYTHON=1`` runs) and the C one."""
+    if cutter == "c" and speedups is None:
+        pytest.skip("the C extension is not built")
+    impl = _py_cut_frames if cutter == "python" else speedups.cut_frames  # type: ignore[union-attr]
+    data, messages, _ = wire(items)
+    close = Frame(Opcode.CLOSE, b"\x03\xe8bye").serialize(mask=False, extensions=[])
+    saved = ws_module._cut_frames
+    ws_module._cut_frames = impl
+    try:
+        got, _, code = trio.run(read_all, cut(data + close, cuts))
+    finally:
+        ws_module._cut_frames = saved
+    assert got == messages and code == 1000
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0x81, 0x82, 0x01, 0x80, 0x89, 0x8A, 0x88, 0xC1, 0x00]),
+            st.booleans(),
+            st.binary(max_size=300) | st.integers(65_536, 65_600).map(b"\x7b".__mul__),
+        ),
+        max_size=8,
+    ),
+    st.integers(0, 400),
+    st.integers(0, 70_000),
+)
+def test_the_c_cutter_is_the_python_one(
+    raw: list[tuple[int, bool, bytes]], start: int, max_message: int
+) -> None:
+    """Same payloads and stop position on any frame sequence: control frames, fragments,
+    masked and too-big frames, every header length, buffers cut anywhere."""
+    if speedups is None:
+        pytest.skip("the C extension is not built")
+    buf = b""
+    for b0, masked, payload in raw:
+        n = len(payload)
+        mask = 0x80 if masked else 0
+        if n < 126:
+            head = bytes([b0, mask | n])
+        elif n < 65_536:
+            head = bytes([b0, mask | 126]) + n.to_bytes(2, "big")
+        else:
+            head = bytes([b0, mask | 127]) + n.to_bytes(8, "big")
+        buf += head + payload
+    for end in {len(buf), len(buf) // 2, max(0, len(buf) - 1)}:
+        chunk = buf[:end]
+        a: list[Any] = []
+        b: list[Any] = []
+        pos_py = _py_cut_frames(chunk, min(start, len(chunk)), a, max_message)
+        pos_c = speedups.cut_frames(chunk, min(start, len(chunk)), b, max_message)
+        assert (pos_c, b) == (pos_py, a)
+        assert all(type(x) is bytes for x in b)
 
 
 def test_a_masked_server_frame_fails_the_connection() -> None:

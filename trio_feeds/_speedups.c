@@ -43,6 +43,10 @@
  * default or `missing`.  trio_feeds/_fast.py only uses it for classes whose
  * __init__ does nothing but store its arguments, and checks a trial build
  * against the real constructor.
+ *
+ * And cut_frames(buf, pos, out, max_message): the payloads of the plain
+ * WebSocket data frames at buf[pos:] (the receive path's fast cut,
+ * trio_feeds/engine/ws.py, which has the pure-Python twin).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -730,9 +734,84 @@ static PyTypeObject RecordBuilderType = {
     .tp_vectorcall_offset = offsetof(RecordBuilder, vectorcall),
 };
 
+/* ------------------------------------------------------------ cut_frames */
+
+/* cut_frames(buf, pos, out, max_message) -> int
+
+   The plain WebSocket data frames at the start of buf[pos:], as a server sends
+   them (FIN text or binary, no RSV bits, unmasked, at most max_message bytes
+   of payload), each appended to out as bytes; returns the position of the
+   first byte not consumed: the end of buf, an incomplete frame, or a frame of
+   any other kind (control, fragment, masked, too big) for the caller's full
+   protocol to handle.  trio_feeds/engine/ws.py has the pure-Python twin. */
+static PyObject *
+speedups_cut_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "cut_frames(buf, pos, out, max_message)");
+        return NULL;
+    }
+    PyObject *out = args[2];
+    if (!PyList_Check(out)) {
+        PyErr_SetString(PyExc_TypeError, "cut_frames: out must be a list");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    unsigned long long max_message = PyLong_AsUnsignedLongLong(args[3]);
+    if (max_message == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *b = (const unsigned char *)view.buf;
+    Py_ssize_t n = view.len;
+    if (pos < 0)
+        pos = 0;
+    while (n - pos >= 2) {
+        unsigned char b0 = b[pos], b1 = b[pos + 1];
+        if ((b0 != 0x81 && b0 != 0x82) || (b1 & 0x80))
+            break; /* not a plain data frame: the caller's protocol decides */
+        unsigned long long length = b1 & 0x7F;
+        Py_ssize_t head = 2;
+        if (length == 126) {
+            if (n - pos < 4)
+                break;
+            length = ((unsigned long long)b[pos + 2] << 8) | b[pos + 3];
+            head = 4;
+        }
+        else if (length == 127) {
+            if (n - pos < 10)
+                break;
+            length = 0;
+            for (int i = 2; i < 10; i++)
+                length = (length << 8) | b[pos + i];
+            head = 10;
+        }
+        if (length > max_message || length > (unsigned long long)(n - pos - head))
+            break; /* too big (the caller fails the connection) or not all here yet */
+        PyObject *payload =
+            PyBytes_FromStringAndSize((const char *)b + pos + head, (Py_ssize_t)length);
+        if (payload == NULL || PyList_Append(out, payload) < 0) {
+            Py_XDECREF(payload);
+            PyBuffer_Release(&view);
+            return NULL;
+        }
+        Py_DECREF(payload);
+        pos += head + (Py_ssize_t)length;
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(pos);
+}
+
 static PyMethodDef module_methods[] = {
     {"pairs", (PyCFunction)(void (*)(void))speedups_pairs, METH_FASTCALL,
      "pairs(price, size, levels): tuple of (price, size) read through two slot descriptors."},
+    {"cut_frames", (PyCFunction)(void (*)(void))speedups_cut_frames, METH_FASTCALL,
+     "cut_frames(buf, pos, out, max_message): append the plain data frames' payloads, "
+     "return where they end."},
     {NULL, NULL, 0, NULL},
 };
 

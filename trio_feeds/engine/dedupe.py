@@ -39,14 +39,24 @@ class _Dedupe:
         self.out_of_order = 0
 
     def filter(
-        self, records: list[Any], connection: int = 0, exchange: str = "", now_ms: int = 0
+        self,
+        records: list[Any],
+        connection: int = 0,
+        exchange: str = "",
+        now_ms: int = 0,
+        *,
+        trades: bool = True,
     ) -> list[Any]:
+        """``records`` without the repeats, with the ``out_of_order`` events; ``trades=False``
+        says the caller knows the batch holds no trade: ``records`` itself comes back."""
         last = self.last
         mine = self.ranges.get(connection)
         if mine is None:
             mine = self.ranges[connection] = {}
             if len(self.ranges) > self.KEEP:
                 del self.ranges[next(iter(self.ranges))]
+        if not trades:
+            return records
         out: list[Any] = []
         late: dict[str, tuple[int, int, list[int]]] = {}  # symbol -> (index, newest, ids)
         for r in records:

@@ -8,17 +8,19 @@ lines rather than being split further.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from trio_feeds.core.records import Gap, SubscriptionRejected
+from trio_feeds.core.records import SubscriptionRejected
+from trio_feeds.engine.batch import RECORDS, TRADES, none_exchange_timed, types_of
 from trio_feeds.engine.books import BookKeeper
 from trio_feeds.engine.connect import SessionEnded
 from trio_feeds.engine.dedupe import _Dedupe, _TradeIdGaps
 from trio_feeds.engine.limits import ConnectionBudget
+from trio_feeds.engine.losses import UNSOLICITED_REPORT_INTERVAL as UNSOLICITED_REPORT_INTERVAL
+from trio_feeds.engine.losses import _Losses
 from trio_feeds.engine.transport import Connection
 from trio_feeds.protocol import (
     Adapter,
@@ -43,11 +45,9 @@ _STAMPED = frozenset({"trade", "ticker", "quote", "book", "candle", "book_delta"
 
 
 _session_numbers = itertools.count(1)
-#: frames of unsubscribed streams are reported at once, then at most this often (s)
-UNSOLICITED_REPORT_INTERVAL = 60.0
 
 
-class _Session:
+class _Session(_Losses):
     """The live state of one WebSocket connection."""
 
     def __init__(
@@ -246,7 +246,7 @@ class _Session:
         settings = src.settings
         clock = settings.clock
         adapter = self.adapter
-        parse = adapter.parse
+        parse_many = adapter.parse_many
         receive = self.ws.receive_batch
         key = id(self.shard)
         strikes = src.idle_strikes.get(key, 0)
@@ -263,21 +263,27 @@ class _Session:
                 if not frames:
                     continue
                 received_at = clock()
-                out: list[Any] = []
-                for frame in frames:
-                    parse(frame, received_at, out)
+                out = parse_many(frames, received_at)
                 if adapter.unsolicited != self.unsolicited_reported:
                     self._report_unsolicited(now)
-                records = self._sort(out, received_at)
+                # by the classes in the batch (engine/batch.py): records only, no trade
+                # ids to follow, no local books: nothing to sort out item by item
+                types: set[type] | None = types_of(out)
+                if types <= RECORDS and self.id_gaps is None:  # type: ignore[operator]
+                    records = out
+                else:
+                    records, types = self._sort(out, received_at), None
                 if self.books is not None and records:
-                    records = self.books.process(records)
+                    records, types = self.books.process(records), None
                 if records:
                     if idle != base_idle:
                         idle, strikes = base_idle, 0
                         src.idle_strikes[key] = 0
                     watchdog.deadline = now + idle
                     # per batch, not per record: the newest record of each stream
-                    if self.first_ts is None:
+                    if self.first_ts is None and (
+                        types is None or not none_exchange_timed(types, records)
+                    ):
                         # data records only: a batch may hold events (a book Gap first of
                         # all on a fresh connection), which have no timestamp
                         stamps = [
@@ -320,7 +326,11 @@ class _Session:
                         self.progress.set()
                     # during a handoff overlap a whole batch may be repeats
                     records = self.dedupe.filter(
-                        records, self.number, src.exchange, int(received_at * 1000)
+                        records,
+                        self.number,
+                        src.exchange,
+                        int(received_at * 1000),
+                        trades=types is None or not types.isdisjoint(TRADES),
                     )
                     if not records:
                         continue
@@ -382,67 +392,6 @@ class _Session:
             elif isinstance(item, ConnectionGap):
                 records.extend(self._connection_gap(item))
         return records
-
-    def _connection_gap(self, item: ConnectionGap) -> list[Any]:
-        """Whole messages were lost on this connection: its ``Gap`` events, and the local
-        books it names dropped and resynced (their own Gaps)."""
-        src = self.source
-        src.gaps += len(item.gaps)
-        src.errors += 1
-        src.last_error = f"messages lost: expected {item.expected}, got {item.received}"
-        src._error("connection_gap", src.last_error)
-        out: list[Any] = list(item.gaps)
-        if self.books is not None and item.books:
-            out.extend(self.books.on_connection_gap(item.books, int(item.received_at * 1000)))
-        return out
-
-    def _lost(self, item: ParseError, received_at: float) -> list[Any]:
-        """A refused frame (not a control message): its data is missing, so a ``Gap``
-        says where: for its subscription (from that subscription's newest record to
-        now), or for the whole connection when the frame names none.  A full local book
-        is dropped and resynced at once instead (its own Gap), rather than on the next
-        frame's sequence check, maybe much later."""
-        symbol = item.symbol
-        src = self.source
-        end = math.ceil(received_at * 1000)
-        if symbol is None:
-            # whose data it held cannot be told: any subscription of this connection may
-            # miss some (a Gap for the whole connection, from its oldest newest record)
-            stamps = [src.last_ts[x] for x in self.shard if x in src.last_ts]
-            start = min(min(stamps, default=self.opened_ms), end)
-            src.gaps += 1
-            return [Gap(src.exchange, "*", "*", start, end, "malformed frame")]
-        if self.books is not None and item.stream in src.spec.books.full_streams:
-            return self.books.on_lost(symbol, item.problem, received_at)
-        gaps = []
-        for sub in self.shard:
-            if sub.stream == item.stream and sub.symbol == symbol and sub not in src.rejected:
-                start = src.last_ts.get(sub, self.opened_ms)
-                gaps.append(
-                    Gap(src.exchange, symbol, sub.channel, min(start, end), end, "malformed frame")
-                )
-        src.gaps += len(gaps)
-        return gaps
-
-    def _report_unsolicited(self, now: float) -> None:
-        """Frames of streams this connection never subscribed were dropped: one error
-        event at once, then at most one per UNSOLICITED_REPORT_INTERVAL with the count."""
-        at = self.unsolicited_report_at
-        if at is not None and now - at < UNSOLICITED_REPORT_INTERVAL:
-            return
-        adapter = self.adapter
-        new = adapter.unsolicited - self.unsolicited_reported
-        self.unsolicited_reported = adapter.unsolicited
-        self.unsolicited_report_at = now
-        src = self.source
-        src.errors += 1
-        src.last_error = f"{new} frames of unsubscribed streams dropped"
-        topics = ", ".join(adapter.unsolicited_topics)
-        src._event(
-            "error",
-            f"dropped {new} frame{'s' if new != 1 else ''} of streams this connection did not "
-            f"subscribe ({adapter.unsolicited} so far; first seen: {topics})",
-        )
 
     def _on_rejected(self, item: Rejected) -> None:
         src = self.source

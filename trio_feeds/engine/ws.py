@@ -28,6 +28,7 @@ from trio_feeds.core.errors import (
     ProtocolError,
 )
 from trio_feeds.core.redact import redact
+from trio_feeds.engine.frames import _cut_frames
 from trio_feeds.engine.streams import _PROGRESS
 from trio_feeds.engine.streams import Connector as Connector
 from trio_feeds.engine.streams import ConnectProgress as ConnectProgress
@@ -170,6 +171,11 @@ class WebSocket:
         protocol = self._protocol
         append = out.append
         while n - pos >= 2:
+            if not self._fragments:
+                # the run of plain data frames from here, in one call (C when built)
+                pos = _cut_frames(buf, pos, out, MAX_MESSAGE)
+                if n - pos < 2:
+                    break
             b0 = buf[pos]
             b1 = buf[pos + 1]
             length = b1 & 0x7F

@@ -19,9 +19,11 @@ from trio_feeds.exchanges.binance.streams import (
     _UNSET,
     NAME,
     Handler,
+    QuoteHandler,
     TypedHandler,
     _Depth,
     _Invalid,
+    _Quote,
     _set,
 )
 from trio_feeds.protocol._events import (
@@ -244,6 +246,41 @@ def _typed_diff_handler(symbol: str, exchange: str = NAME) -> TypedHandler:
 
     return handle
 
+
+def _typed_book_ticker_handler(symbol: str, exchange: str = NAME) -> QuoteHandler:
+    """:func:`_book_ticker_handler` (Spot: no event time) for a :class:`_Quote` (numbers
+    checked by msgspec)."""
+    quote = _new_quote
+    max_id = _MAX_ID
+    last_r = -1.0
+    ts = 0
+
+    def handle(d: _Quote, r: float) -> Quote | None:
+        nonlocal last_r, ts
+        u, b, bs, a, az = d.u, d.b, d.B, d.a, d.A
+        if (
+            u.__class__ is not int
+            or not 0 <= u < max_id
+            or b is None
+            or bs is None
+            or a is None
+            or az is None
+            # msgspec reads "-0" as 0.0 where float() gives -0.0: zeros take the string path
+            or not (b and bs and a and az)
+        ):
+            return None
+        if r != last_r:  # one receive time per socket read: convert it once
+            ts = int(r * 1000)
+            last_r = r
+        return quote(exchange, symbol, ts, r, b, bs, a, az, u, False)
+
+    return handle
+
+
+#: kind -> (symbol, exchange) -> typed handler of a small frame (``bookTicker``)
+_QUICK: Final[dict[str, Callable[[str, str], QuoteHandler]]] = {
+    "bookTicker": _typed_book_ticker_handler,
+}
 
 _TYPED: Final[dict[str, Callable[[str, str], TypedHandler]]] = {
     "depth_partial": _typed_partial_handler,

@@ -123,6 +123,29 @@ _decode_depth: Final = msgspec.json.Decoder(_DepthFrame, strict=False).decode
 #: and depth frames of about one level, which would gain little.
 _TYPED_MIN_SIZE: Final = 192
 
+
+class _Quote(msgspec.Struct, gc=False):
+    """A Spot ``bookTicker`` payload (u b B a A; ``s`` is not read, as on the ordinary path)."""
+
+    u: _Id = None
+    b: Size | None = None
+    B: Size | None = None
+    a: Size | None = None
+    A: Size | None = None
+
+
+class _QuoteFrame(msgspec.Struct, gc=False):
+    stream: str
+    data: _Quote
+
+
+_decode_quote: Final = msgspec.json.Decoder(_QuoteFrame, strict=False).decode
+#: longer frames skip the typed ``bookTicker`` attempt (the real ones are ~150 bytes)
+_QUOTE_MAX_SIZE: Final = 320
+
+QuoteHandler = Callable[[_Quote, float], object]
+"""``typed(payload, received_at) -> Quote``, or None to take the ordinary path."""
+
 TypedHandler = Callable[[_Depth, float], object]
 """``typed(payload, received_at) -> record``, or None to take the ordinary path."""
 

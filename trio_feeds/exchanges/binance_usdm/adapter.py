@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from trio_feeds.core.errors import ConfigError
 from trio_feeds.exchanges.binance.adapter import BinanceAdapter
-from trio_feeds.exchanges.binance.streams import TypedHandler
+from trio_feeds.exchanges.binance.streams import QuoteHandler, TypedHandler
 from trio_feeds.exchanges.binance_usdm import snapshot
 from trio_feeds.exchanges.binance_usdm.handlers import make_handler
 from trio_feeds.exchanges.binance_usdm.streams import (
@@ -49,6 +49,8 @@ class BinanceUsdmAdapter(BinanceAdapter):
     #: USD-M depth frames carry ``pu``, which the typed (msgspec) spot shape does not keep:
     #: they take the orjson path.
     typed_handlers: ClassVar[dict[str, Callable[[str, str], TypedHandler]]] = {}
+    #: USD-M bookTicker frames carry the event time ``E``: the string handler reads it
+    quick_handlers: ClassVar[dict[str, Callable[[str, str], QuoteHandler]]] = {}
 
     parse_depth_snapshot = staticmethod(snapshot.parse_depth_snapshot)
     depth_snapshot_path = staticmethod(snapshot.depth_snapshot_path)
