@@ -71,6 +71,10 @@ class Settings:
     max_source_latency: float = 5.0
     #: opens each session's WebSocket (``open_feed(transport=...)``)
     transport: Transport = DEFAULT_TRANSPORT
+    #: fetch trades missed across reconnects and holes over REST (``open_feed(backfill=)``)
+    backfill: bool = True
+    #: seconds one hole's fetch may take before it is given up
+    backfill_timeout: float = 10.0
 
 
 #: what a connection attempt may fail with (anything else is a bug and is raised)

@@ -322,6 +322,8 @@ class _Session:
                     records = self.dedupe.filter(
                         records, self.number, src.exchange, int(received_at * 1000)
                     )
+                    if src.backfill is not None:  # trades after a hole wait for its fill
+                        records = src.backfill.filter(records, self.number)
                     if not records:
                         continue
                     src.messages += len(records)

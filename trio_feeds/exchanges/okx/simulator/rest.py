@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import orjson
 import trio
 
+from trio_feeds.exchanges.okx.simulator import history
 from trio_feeds.exchanges.okx.simulator.state import (
     _JSON,
 )
@@ -31,6 +32,8 @@ def rest(sim: SimulatedOkx, method: str, path: str, query: dict[str, str]) -> Re
     if path == "/api/v5/public/time":
         ts = str(sim.clock.stamp(sim.market.to_ms(trio.current_time())))
         return 200, _JSON, orjson.dumps({"code": "0", "msg": "", "data": [{"ts": ts}]})
+    if path in history.PATHS:
+        return history.serve(sim, path, query)
     if path != "/api/v5/market/books":
         return 404, _JSON, b'{"code":"404","msg":"Not Found","data":[]}'
     inst = query.get("instId")
