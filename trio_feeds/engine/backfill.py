@@ -127,10 +127,11 @@ class Backfill:
     def __bool__(self) -> bool:
         return bool(self.symbols)
 
-    async def run(self) -> None:
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the fetch tasks (until cancelled with the source)."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            task_status.started()
             await trio.sleep_forever()
 
     # -- the receive side (called by each connection's reader, never waits) --------------
