@@ -74,7 +74,7 @@ class _Fill:
 
 
 class _Symbol:
-    __slots__ = ("conns", "contiguous", "fill", "filled", "history", "last", "queue")
+    __slots__ = ("conns", "contiguous", "current", "fill", "filled", "history", "last", "queue")
 
     #: connections and filled ranges remembered per symbol
     KEEP = 4
@@ -86,6 +86,8 @@ class _Symbol:
         self.last: int | None = None
         #: connections that delivered this symbol's trades (the newest KEEP)
         self.conns: list[int] = []
+        #: the connection of the last trade taken (the fast path's check)
+        self.current = 0
         #: the hole being fetched, and the live trades held meanwhile (trade, connection)
         self.fill: _Fill | None = None
         self.queue: list[tuple[Any, int]] = []
@@ -140,13 +142,23 @@ class Backfill:
         filled trades dropped, the rest untouched and in order."""
         symbols = self.symbols
         out: list[Any] = []
+        append = out.append
         for r in records:
             if r.kind == "trade":
                 st = symbols.get(r.symbol)
                 if st is not None:
+                    # the usual case inline: the next trade of the connection seen last,
+                    # no fill under way
+                    last = st.last
+                    if st.current == connection and st.fill is None and last is not None:
+                        tid = int(r.trade_id)
+                        if tid == last + 1 or (tid > last and not st.contiguous):
+                            st.last = tid
+                            append(r)
+                            continue
                     self._take(st, r, connection, out)
                     continue
-            out.append(r)
+            append(r)
         return out
 
     def _take(self, st: _Symbol, r: Any, conn: int, out: list[Any]) -> None:
@@ -165,6 +177,7 @@ class Backfill:
             if st.fill is not None:  # the released trades opened another hole
                 st.queue.append((r, conn))
                 return
+        st.current = conn
         new_conn = conn not in st.conns
         if new_conn:
             st.conns.append(conn)
