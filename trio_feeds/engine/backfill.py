@@ -130,7 +130,13 @@ class Backfill:
         return bool(self.symbols)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the fetch tasks (until cancelled with the source)."""
+        """Run the fetch tasks (until cancelled with the source).
+
+        A source that was stopped (a cold standby) and runs again starts afresh: what it
+        missed while stopped is not fetched, and fills cut short by the stop are dropped.
+        """
+        for st in self.symbols.values():
+            st.__init__(st.history, st.contiguous)  # type: ignore[misc]
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
