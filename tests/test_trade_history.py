@@ -14,6 +14,7 @@ import orjson
 import pytest
 import trio
 import trio.testing
+from sim_clients import collect, send, ws_client
 
 from trio_feeds.core.errors import ProtocolError
 from trio_feeds.core.records import GapFilled, SourceEvent, Trade
@@ -22,6 +23,7 @@ from trio_feeds.exchanges import get
 from trio_feeds.exchanges.binance import BinanceAdapter
 from trio_feeds.exchanges.okx import OkxAdapter
 from trio_feeds.protocol import Subscription
+from trio_feeds.testing import open_simulated_exchanges
 
 # -- parsers ---------------------------------------------------------------------------
 
@@ -297,5 +299,81 @@ def test_skipping_ids_are_checked_on_a_new_connection_only() -> None:
             assert ids == [84, 90, 95, 100, 130]
             assert [x.count for x in src.emitted if x.kind == "gap_filled"] == [3]
             nursery.cancel_scope.cancel()
+
+    _run(main)
+
+
+# -- the simulators serve their trade history --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stream", "path", "id_key"),
+    [
+        ("trade", "/api/v3/historicalTrades", "t"),
+        ("aggTrade", "/api/v3/aggTrades", "a"),
+    ],
+)
+def test_simulated_binance_history_pages_match_its_streams(
+    stream: str, path: str, id_key: str
+) -> None:
+    """Every trade the stream sent is in the history, with the same fields; pages are
+    ``limit`` long, from ``fromId``, and a bad request gets Binance's error."""
+
+    async def main() -> None:
+        async with open_simulated_exchanges(["BTC-USDT"], memory=True, rate=50) as sims:
+            async with ws_client(sims.binance, f"/ws/btcusdt@{stream}") as ws:
+                live = await collect(ws, 3.0)
+            assert len(live) > 40
+            first = live[0][id_key]
+            parse = get("binance").trade_history[stream].parse
+            status, _, body = sims.binance.rest_request(
+                "GET", f"{path}?symbol=BTCUSDT&fromId={first}&limit=20"
+            )
+            assert status == 200
+            page = parse(body, "BTC-USDT", 1.5)
+            assert [int(t.trade_id) for t in page] == list(range(first, first + 20))
+            expected: list[Any] = []
+            for msg in live[:20]:
+                expected += _live(BinanceAdapter(), {"stream": f"btcusdt@{stream}", "data": msg})
+            assert page == expected
+            assert sims.binance.rest_request("GET", f"{path}?symbol=NOPE")[0] == 400
+            assert sims.binance.rest_request("GET", f"{path}?symbol=BTCUSDT&limit=5000")[0] == 400
+
+    _run(main)
+
+
+def test_simulated_okx_history_pages_match_its_trades_channel() -> None:
+    async def main() -> None:
+        async with open_simulated_exchanges(["BTC-USDT"], memory=True, rate=50) as sims:
+            async with ws_client(sims.okx, "/ws/v5/public") as ws:
+                await send(ws, {"op": "subscribe", "args": [
+                    {"channel": "trades", "instId": "BTC-USDT"}]})  # fmt: skip
+                msgs = await collect(ws, 3.0)
+            live = [d for m in msgs if m.get("arg", {}).get("channel") == "trades"
+                    for d in m.get("data", [])]  # fmt: skip
+            assert len(live) > 30
+            newest = int(live[-1]["tradeId"])
+            parse = get("okx").trade_history["trades"].parse
+            oldest = int(live[0]["tradeId"])
+            got: list[Any] = []
+            cursor = newest + 1
+            while cursor > oldest:  # pages of 10, back in time, to the stream's first
+                status, _, body = sims.okx.rest_request(
+                    "GET",
+                    f"/api/v5/market/history-trades?instId=BTC-USDT&type=1&after={cursor}&limit=10",
+                )
+                page = parse(body, "BTC-USDT", 1.5)
+                assert status == 200 and page
+                got += page
+                if len(page) < 10:  # the start of the history
+                    break
+                cursor = int(page[-1].trade_id)
+            got = sorted(
+                (t for t in got if int(t.trade_id) >= oldest), key=lambda t: int(t.trade_id)
+            )
+            expected = _live(
+                OkxAdapter(), {"arg": {"channel": "trades", "instId": "BTC-USDT"}, "data": live}
+            )
+            assert got == expected
 
     _run(main)
