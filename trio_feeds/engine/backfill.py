@@ -361,7 +361,11 @@ class Backfill:
         # the held trade opened the hole: it is next, whatever was fetched
         st.last = max(st.last or fill.lo, fill.hi - 1)
         queue.sort(key=lambda x: int(x[0].trade_id))
+        got = fill.got
         for r, conn in queue:
+            if int(r.trade_id) in got:  # held while it was fetched: delivered already
+                self.repeats += 1
+                continue
             self._take(st, r, conn, out)
 
 
