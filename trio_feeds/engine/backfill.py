@@ -74,10 +74,14 @@ class _Fill:
 
 
 class _Symbol:
-    __slots__ = ("conns", "contiguous", "current", "fill", "filled", "history", "last", "queue")
+    __slots__ = (
+        "conns", "contiguous", "current", "fill", "filled", "first", "history", "last", "queue",
+        "unfilled",
+    )  # fmt: skip
 
     #: connections and filled ranges remembered per symbol
     KEEP = 4
+    UNFILLED_KEEP = 64
 
     def __init__(self, history: TradeHistory, contiguous: bool) -> None:
         self.history = history
@@ -93,6 +97,14 @@ class _Symbol:
         self.queue: list[tuple[Any, int]] = []
         #: id ranges delivered by a fill: a live trade inside one is a repeat
         self.filled: list[tuple[int, int]] = []
+        #: the first trade id delivered, and the holes given up (ids never delivered, the
+        #: newest UNFILLED_KEEP): on consecutive ids, any other id from the first on was
+        #: delivered
+        self.first = 0
+        self.unfilled: list[tuple[int, int]] = []
+
+    def unfilled_has(self, tid: int) -> bool:
+        return any(lo <= tid <= hi for lo, hi in self.unfilled)
 
 
 class Backfill:
@@ -191,7 +203,7 @@ class Backfill:
                 del st.conns[0]
         last = st.last
         if last is None:
-            st.last = tid
+            st.last = st.first = tid
             out.append(r)
             return
         if tid <= last:
@@ -199,6 +211,10 @@ class Backfill:
                 if lo <= tid <= hi:
                     self.repeats += 1
                     return
+            if st.contiguous and tid >= st.first and not st.unfilled_has(tid):
+                # consecutive ids, every hole since the first filled or listed: seen
+                self.repeats += 1
+                return
             out.append(r)  # older but unseen: delivered as before (the dedupe said so)
             return
         if tid > last + 1 if st.contiguous else new_conn:
@@ -347,6 +363,10 @@ class Backfill:
             out.append(GapFilled(source.exchange, symbol, "trade", len(trades), now, first, last))
         else:
             self.failed += 1
+            if fill.hi - fill.lo > 1:
+                st.unfilled.append((fill.lo + 1, fill.hi - 1))
+                if len(st.unfilled) > _Symbol.UNFILLED_KEEP:
+                    del st.unfilled[0]
             what = f"{symbol} trades between ids {fill.lo} and {fill.hi}"
             out.append(
                 SourceEvent(
