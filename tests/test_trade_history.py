@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sim_clients import collect, send, ws_client
 
 from trio_feeds.core.errors import ProtocolError
-from trio_feeds.core.records import GapFilled, SourceEvent, Trade
+from trio_feeds.core.records import Gap, GapFilled, SourceEvent, Trade
 from trio_feeds.engine.backfill import Backfill, BackfillSettings
 from trio_feeds.engine.dedupe import _Dedupe
 from trio_feeds.exchanges import get
@@ -289,7 +289,9 @@ def test_skipping_ids_are_checked_on_a_new_connection_only() -> None:
             {"instId": "BTC-USDT", "tradeId": str(i), "px": "1", "sz": "1", "side": "buy",
              "ts": "5"} for i in (95, 90, 84, 80)
         ]}  # fmt: skip
-        src = _Source("okx", {"after=100": orjson.dumps(page)})
+        src = _Source(
+            "okx", {"after=100": orjson.dumps(page), "after=140": b'{"code":"0","data":[]}'}
+        )
         subs = [Subscription("okx", "trade", "BTC-USDT", "trades", "trades:BTC-USDT")]
         bf = Backfill(src, subs, BackfillSettings(), trio.current_time)
         async with trio.open_nursery() as nursery:
@@ -301,6 +303,12 @@ def test_skipping_ids_are_checked_on_a_new_connection_only() -> None:
             ids = [int(x.trade_id) for x in src.emitted if x.kind == "trade"]
             assert ids == [84, 90, 95, 100, 130]
             assert [x.count for x in src.emitted if x.kind == "gap_filled"] == [3]
+            # a refused frame on a live connection (its Gap): the next trade is asked about
+            src.emitted.clear()
+            gap = Gap("okx", "BTC-USDT", "trade", 5, 6, "malformed frame")
+            assert bf.filter([gap, _t(140, exchange="okx")], 2) == [gap]
+            await trio.sleep(1)
+            assert src.asked[-1].endswith("after=140&limit=100")
             nursery.cancel_scope.cancel()
 
     _run(main)

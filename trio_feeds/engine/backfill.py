@@ -9,8 +9,9 @@ newest trade id delivered.  A trade that follows a hole is held back:
 * on a stream with consecutive ids, any jump (id > newest + 1), wherever it comes from (a
   reconnect, a handoff without overlap, frames lost on a live connection);
 * on other streams (ids increase but skip), the first trade of a connection that has not
-  delivered this symbol before and is newer than the newest delivered: what was missed
-  between connections cannot be told from the ids, so the history is asked.
+  delivered this symbol before, or the first after a trade ``Gap`` in the batches (a
+  refused frame), that is newer than the newest delivered: what was missed cannot be told
+  from the ids, so the history is asked.
 
 A task beside the readers (never the reader itself) fetches the trades between the newest
 delivered and the held one, page by page within the exchange's REST budget (shared with
@@ -176,6 +177,14 @@ class Backfill:
                             continue
                     self._take(st, r, connection, out)
                     continue
+            elif r.kind == "gap" and r.channel in ("trade", "*"):
+                # trades lost on a live connection (a refused frame): on ids that skip, the
+                # next trade is asked about as after a reconnect
+                for sym, st in symbols.items():
+                    if r.symbol in (sym, "*") and not st.contiguous:
+                        st.current = 0
+                        if connection in st.conns:
+                            st.conns.remove(connection)
             append(r)
         return out
 
