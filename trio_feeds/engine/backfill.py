@@ -2,25 +2,15 @@
 order (``open_feed(backfill=True)``; see ``docs/engine.md``, "Backfill").
 
 One :class:`Backfill` per source sees every batch a connection delivers (after the
-shard's dedupe), for the trade subscriptions whose stream has a REST history
-(:attr:`~trio_feeds.exchanges.spec.ExchangeSpec.trade_history`).  Per symbol it knows the
-newest trade id delivered.  A trade that follows a hole is held back:
-
-* on a stream with consecutive ids, any jump (id > newest + 1), wherever it comes from (a
-  reconnect, a handoff without overlap, frames lost on a live connection);
-* on other streams (ids increase but skip), the first trade of a connection that has not
-  delivered this symbol before, or the first after a trade ``Gap`` in the batches (a
-  refused frame), that is newer than the newest delivered: what was missed cannot be told
-  from the ids, so the history is asked.
-
-A task beside the readers (never the reader itself) fetches the trades between the newest
-delivered and the held one, page by page within the exchange's REST budget (shared with
-book snapshots).  Meanwhile that symbol's live trades wait in a bounded buffer; every
-other symbol and channel keeps flowing.  Then the fetched trades go out in id order, a
-:class:`~trio_feeds.core.records.GapFilled` event, and the held trades (repeats removed
-by id).  When the history cannot cover the hole (refused, too old, too many, over
-budget, too slow, the buffer full) what was fetched still goes out, the ``Gap`` stays,
-and a ``SourceEvent(state="gap_not_filled")`` says why (``reason``).
+shard's dedupe) for the trade subscriptions whose stream has a REST history
+(``ExchangeSpec.trade_history``).  A trade that follows a hole is held back: on
+consecutive ids, any jump; on ids that skip, the first trade of a new connection (or
+after a trade ``Gap``) newer than the newest delivered.  A task beside the readers fetches
+the trades in between within the REST budget shared with book snapshots, while that
+symbol's live trades wait (bounded) and everything else flows.  Then the fetched trades go
+out in id order, a ``GapFilled`` event, and the held trades (repeats removed by id); or,
+when the history cannot cover the hole, what was fetched, a
+``SourceEvent(state="gap_not_filled")`` saying why, and the held trades.
 """
 
 from __future__ import annotations
@@ -29,6 +19,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+import attrs
 import trio
 
 from trio_feeds.core.errors import ProtocolError
@@ -40,18 +31,16 @@ from trio_feeds.protocol import Subscription
 __all__ = ["Backfill", "BackfillSettings"]
 
 
+@attrs.define
 class BackfillSettings:
     """How far a backfill may go (``open_feed(backfill=..., backfill_timeout=...)``)."""
 
-    def __init__(
-        self, timeout: float = 10.0, buffer: int = 100_000, max_trades: int = 100_000
-    ) -> None:
-        #: seconds a hole's fetch may take before it is given up (the held trades go out)
-        self.timeout = timeout
-        #: live trades one symbol may hold while its hole is fetched
-        self.buffer = buffer
-        #: the most trades one hole may need (more: not fetched, the Gap stays)
-        self.max_trades = max_trades
+    #: seconds a hole's fetch may take before it is given up (the held trades go out)
+    timeout: float = 10.0
+    #: live trades one symbol may hold while its hole is fetched
+    buffer: int = 100_000
+    #: the most trades one hole may need (more: not fetched, the Gap stays)
+    max_trades: int = 100_000
 
 
 class _Source(Protocol):
