@@ -49,7 +49,7 @@ async def one(exchange: str, missed: int, backfill: bool, seed: int) -> tuple[fl
             start_id = sims.market.last_trade_id(SYMBOL)
             sim.refuse_connections(10**6)
             sim.drop()
-            while sims.market.last_trade_id(SYMBOL) - start_id < missed:
+            while sims.market.last_trade_id(SYMBOL) - start_id < missed:  # noqa: ASYNC110 - polling the market, no event for it
                 await trio.sleep(0.01)
             sim.accept_connections()
             reconnected = False
