@@ -178,6 +178,9 @@ records = st.one_of(
     ),
     st.builds(trio_feeds.Gap, exchanges, symbols, text, ms, ms, text),
     st.builds(
+        trio_feeds.GapFilled, exchanges, symbols, text, st.integers(0, 10**6), ms, text, text
+    ),
+    st.builds(
         trio_feeds.Dropped,
         exchanges,
         symbols,
@@ -218,6 +221,7 @@ def test_every_type_is_covered_by_the_round_trip_strategy() -> None:
         "open_interest",
         "liquidation",
         "gap",
+        "gap_filled",
         "dropped",
         "subscription_rejected",
         "source",

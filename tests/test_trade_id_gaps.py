@@ -75,9 +75,13 @@ def test_the_spec_says_which_trade_streams_have_consecutive_ids() -> None:
     assert not get("okx").contiguous_trade_ids
 
 
-def _stall(exchange: str, duration: float, seed: int) -> tuple[list[Any], dict[Any, Any]]:
+def _stall(
+    exchange: str, duration: float, seed: int, backfill: bool = False
+) -> tuple[list[Any], dict[Any, Any]]:
     async def main() -> tuple[list[Any], dict[Any, Any]]:
-        async with simulated_feed([exchange], SYMBOLS, ["trade"], rate=50, seed=seed) as h:
+        async with simulated_feed(
+            [exchange], SYMBOLS, ["trade"], rate=50, seed=seed, backfill=backfill
+        ) as h:
             await trio.sleep(5)
             h.sims.sims[exchange].stall(duration)
             await trio.sleep(10)
@@ -104,6 +108,14 @@ def test_a_short_binance_stall_that_drops_trades_gives_a_gap_naming_them() -> No
             assert gap.reason.endswith(count), (gap.reason, ids)
             first = f"{ids[0]}-{ids[-1]}" if len(ids) > 1 else str(ids[0])
             assert first in gap.reason
+
+
+def test_with_backfill_the_trades_a_stall_dropped_are_delivered() -> None:
+    """The same stalls with backfill on (the default): the Gap is still announced, then
+    the dropped trades come from the REST history, in order, before the trade after them."""
+    for seed in (1, 2):
+        gaps, missing = _stall("binance", 0.8, seed, backfill=True)
+        assert gaps and not any(missing.values())
 
 
 def test_handoff_and_reconnects_give_no_id_gap() -> None:

@@ -27,6 +27,7 @@ from trio_feeds.core.records import Event as Event
 from trio_feeds.core.records import FailoverFailed as FailoverFailed
 from trio_feeds.core.records import Funding as Funding
 from trio_feeds.core.records import Gap as Gap
+from trio_feeds.core.records import GapFilled as GapFilled
 from trio_feeds.core.records import Item as Item
 from trio_feeds.core.records import Liquidation as Liquidation
 from trio_feeds.core.records import MarkPrice as MarkPrice
@@ -69,6 +70,7 @@ __all__ = [
     "FeedError",
     "Funding",
     "Gap",
+    "GapFilled",
     "HandshakeRejected",
     "Health",
     "Item",

@@ -262,6 +262,28 @@ class Gap:
 
 
 @attrs.frozen(slots=True)
+class GapFilled:
+    """The trades missed in a hole of ``symbol``'s ``channel`` (``"trade"``) were fetched
+    from the exchange's REST history and delivered, in trade-id order, right before this
+    event and before the first live trade after the hole (see ``docs/engine.md``,
+    "Backfill").
+
+    ``count`` trades were delivered that way (0: the history showed none was missed);
+    ``first_id`` / ``last_id`` are the ids of the first and last of them (``""`` when
+    none).  The ``Gap`` announced for the hole, if any, is answered by this event.
+    """
+
+    exchange: str
+    symbol: str
+    channel: str
+    count: int
+    timestamp: int
+    first_id: str = ""
+    last_id: str = ""
+    kind: Literal["gap_filled"] = _kind("gap_filled")
+
+
+@attrs.frozen(slots=True)
 class Dropped:
     """Records were discarded because the consumer fell behind (trades only
     ever leave the feed this way, never silently)."""
@@ -334,12 +356,13 @@ class FailoverFailed:
 
 
 Event: TypeAlias = (
-    Gap | Dropped | SubscriptionRejected | SourceEvent | SourceSwitch | FailoverFailed
+    Gap | GapFilled | Dropped | SubscriptionRejected | SourceEvent | SourceSwitch | FailoverFailed
 )
 """Any stream event: what a feed yields besides records (gaps, drops, source changes, …)."""
 
 EVENT_TYPES: dict[str, type[Event]] = {
     "gap": Gap,
+    "gap_filled": GapFilled,
     "dropped": Dropped,
     "subscription_rejected": SubscriptionRejected,
     "source": SourceEvent,
@@ -362,6 +385,7 @@ __all__ = [
     "Event",
     "FailoverFailed",
     "Gap",
+    "GapFilled",
     "Item",
     "Level",
     "Levels",

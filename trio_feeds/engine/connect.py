@@ -75,6 +75,10 @@ class Settings:
     #: exchange serves by REST polling (``ExchangeSpec.rest_polls``; default
     #: :data:`~trio_feeds.engine.polling.DEFAULT_POLL_INTERVAL`)
     poll_intervals: dict[str, float] = attrs.field(factory=dict)
+    #: fetch trades missed across reconnects and holes over REST (``open_feed(backfill=)``)
+    backfill: bool = True
+    #: seconds one hole's fetch may take before it is given up
+    backfill_timeout: float = 10.0
 
 
 #: what a connection attempt may fail with (anything else is a bug and is raised)

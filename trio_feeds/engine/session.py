@@ -332,6 +332,8 @@ class _Session(_Losses):
                         int(received_at * 1000),
                         trades=types is None or not types.isdisjoint(TRADES),
                     )
+                    if src.backfill is not None:  # trades after a hole wait for its fill
+                        records = src.backfill.filter(records, self.number)
                     if not records:
                         continue
                     src.messages += len(records)

@@ -57,7 +57,8 @@ class Source(SourceBase):
         """Keep every shard connected until cancelled (or the reconnect limit is hit)."""
         setup = self.spec.adapter_setup
         needs_setup = setup is not None and setup.needed(self.subscriptions)
-        if (self.full_books and self.spec.books.snapshot is not None) or needs_setup or self.polled:
+        wants_rest = self.full_books and self.spec.books.snapshot is not None
+        if wants_rest or needs_setup or self.polled or self.backfill is not None:
             base, auth = _split_userinfo(self.rest_url)
             transport = self.settings.http_transport
             if auth is not None:
@@ -67,6 +68,8 @@ class Source(SourceBase):
         try:
             async with trio.open_nursery() as outer:
                 outer.start_soon(self._flush_errors)
+                if self.backfill is not None:
+                    outer.start_soon(self.backfill.run)
                 try:
                     async with trio.open_nursery() as nursery:
                         for shard in self.shards:

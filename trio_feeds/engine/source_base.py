@@ -12,6 +12,7 @@ import trio
 from trio_feeds.core.errors import TLSCertificateError
 from trio_feeds.core.records import Gap, SourceEvent
 from trio_feeds.core.redact import redact
+from trio_feeds.engine.backfill import Backfill, BackfillSettings
 from trio_feeds.engine.books import RestClient
 from trio_feeds.engine.connect import Settings, _leaves
 from trio_feeds.engine.limits import ExchangeBudget
@@ -109,6 +110,11 @@ class SourceBase:
         #: reason -> [window end (trio time), errors counted since, latest detail]
         self._error_windows: dict[str, list[Any]] = {}
         self._errors_pending = trio.Event()
+        #: trades missed across reconnects and holes, fetched over REST (None: off)
+        backfill = Backfill(
+            self, self.subscriptions, BackfillSettings(settings.backfill_timeout), settings.clock
+        )
+        self.backfill: Backfill | None = backfill if settings.backfill and backfill else None
         self._by_topic: dict[tuple[str, str], Subscription] = {
             (s.channel, s.symbol): s for s in self.subscriptions
         }

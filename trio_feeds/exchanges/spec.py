@@ -28,14 +28,14 @@ Every field past the first four has a default, so a third-party exchange needs o
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 if TYPE_CHECKING:
     from trio_feeds.books.sync import BookSyncBase
-    from trio_feeds.core.records import BookDelta
+    from trio_feeds.core.records import BookDelta, Trade
     from trio_feeds.protocol._base import Adapter
     from trio_feeds.protocol._subscription import Subscription
 
@@ -49,6 +49,7 @@ __all__ = [
     "RestPoll",
     "RestSnapshot",
     "SymbolMap",
+    "TradeHistory",
 ]
 
 
@@ -131,6 +132,31 @@ class RestSnapshot:
     def cost(self) -> float:
         """Budget units one snapshot request costs."""
         return 1.0 if self.weight is None else float(self.weight(self.depth))
+
+
+@attrs.frozen
+class TradeHistory:
+    """An exchange's REST trade history for one trade stream: what the engine fetches to
+    fill a hole in a symbol's trades (see ``docs/engine.md``, "Backfill").
+
+    ``path(symbol, cursor, limit)`` builds the request: with ``backward=False`` the page
+    holds the trades from id ``cursor`` on, oldest first (Binance ``fromId``); with
+    ``backward=True`` the trades *older* than id ``cursor``, newest first (OKX
+    ``after``).  ``parse(body, symbol, received_at)`` gives :class:`Trade` records equal
+    field for field to the live stream's (``received_at`` is the answer's receive time),
+    in any order; it raises :class:`~trio_feeds.ProtocolError` on a body it cannot use.
+    """
+
+    path: Callable[[str, int, int], str]
+    parse: Callable[[bytes, str, float], list[Trade]]
+    #: True: ``cursor`` is an exclusive upper bound and pages go back in time
+    backward: bool = False
+    #: trades one request returns at most (the ``limit`` asked for)
+    page_size: int = 1000
+    #: budget units (``Limits.rest_unit``) one request costs
+    weight: float = 1.0
+    #: the symbols this history serves (None: every symbol of the stream)
+    covers: Callable[[str], bool] | None = None
 
 
 @attrs.frozen
@@ -242,6 +268,9 @@ class ExchangeSpec:
     adapter_setup: AdapterSetup | None = None
     #: channels served by REST polling instead of the WebSocket (see :class:`RestPoll`)
     rest_polls: tuple[RestPoll, ...] = ()
+    #: REST trade history per trade stream (``Subscription.stream``): trades missed
+    #: across a reconnect or a hole are fetched there and delivered in order
+    trade_history: Mapping[str, TradeHistory] = attrs.field(factory=dict)
 
     @property
     def default_url(self) -> str:

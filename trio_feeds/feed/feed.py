@@ -122,6 +122,8 @@ async def open_feed(
     certificate_errors: str = "retry",
     clock: Callable[[], float] | None = None,
     seed: int | None = None,
+    backfill: bool = True,
+    backfill_timeout: float = 10.0,
 ) -> AsyncIterator[Feed]:
     """Stream normalized records from one or more exchanges.
 
@@ -156,6 +158,11 @@ async def open_feed(
     receive path, one batch per socket read) or ``"trio-websocket"`` (over trio-websocket
     connections, one message at a time; same engine, same events), or any object
     implementing :class:`trio_feeds.engine.transport.Transport`.
+
+    ``backfill`` (default on): trades missed across a reconnect, a handoff or a hole in
+    the ids are fetched from the exchange's REST history and delivered in order before the
+    next live trade, then a ``GapFilled`` event; ``backfill_timeout`` bounds one fetch (see
+    ``docs/engine.md``, "Backfill").
     """
     # exchange names are case-insensitive ("Binance" is "binance"), as on the CLI
     ex_names = [
@@ -186,6 +193,7 @@ async def open_feed(
         rng=random.Random(seed),
         http_transport=http_transport,
         book_deltas=bool(book_deltas),
+        backfill_timeout=seconds("backfill_timeout", backfill_timeout),
         transport=get_transport(transport),
     )
     if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
@@ -194,6 +202,9 @@ async def open_feed(
         raise ConfigError(
             f"certificate_errors must be 'retry' or 'fatal', got {certificate_errors!r}"
         )
+    if not isinstance(backfill, bool):
+        raise ConfigError(f"backfill must be True or False, got {backfill!r}")
+    settings.backfill = backfill
     settings.ssl_context = ssl_context
     settings.certificate_errors = certificate_errors
     if isinstance(book_depth, bool) or not isinstance(book_depth, int) or book_depth < 1:

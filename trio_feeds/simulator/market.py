@@ -34,6 +34,7 @@ from trio_feeds.simulator.marketdata import (
     format_plain,
 )
 from trio_feeds.simulator.symbol_book import SymbolState as _SymbolState
+from trio_feeds.simulator.tape import TradeTape
 
 __all__ = [
     "BookChange",
@@ -112,7 +113,9 @@ class MarketSimulator:
         self._states: dict[str, _SymbolState] = {
             s.symbol: _SymbolState(s, seed, min_levels, max_levels) for s in specs
         }
-        self._listeners: list[TickListener] = []
+        #: the recent fills, for the simulators' REST trade history
+        self.tape = TradeTape()
+        self._listeners: list[TickListener] = [self.tape]
         self._running = False
         self._index = 0
         self.last_tick: MarketTick | None = None

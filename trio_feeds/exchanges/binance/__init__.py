@@ -10,6 +10,7 @@ from trio_feeds.exchanges.binance.adapter import (
     parse_depth_snapshot,
 )
 from trio_feeds.exchanges.binance.book import BinanceBookSync as BinanceBookSync
+from trio_feeds.exchanges.binance.history import history_for
 from trio_feeds.exchanges.binance.symbols import from_binance, to_binance
 from trio_feeds.exchanges.spec import (
     BookRules,
@@ -63,6 +64,9 @@ SPEC = ExchangeSpec(
     # trade ids ``t`` (``@trade``) and aggregate trade ids ``a`` (``@aggTrade``) are
     # consecutive per symbol
     contiguous_trade_ids=frozenset({"trade", "aggTrade"}),
+    # trades missed across a reconnect or a hole: historicalTrades (weight 25) for
+    # @trade, aggTrades (weight 2) for @aggTrade, 1000 a page
+    trade_history=history_for("/api/v3", "binance", trades=True, trade_weight=25, agg_weight=2),
 )
 
 __all__ = ["SPEC", "BinanceAdapter", "BinanceBookSync"]

@@ -5,6 +5,7 @@ https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-
 (see :mod:`.streams`) and the REST general info (2,400 request weight per minute per IP).
 """
 
+from trio_feeds.exchanges.binance.history import history_for
 from trio_feeds.exchanges.binance.symbols import from_binance, to_binance
 from trio_feeds.exchanges.binance_usdm.adapter import BinanceUsdmAdapter as BinanceUsdmAdapter
 from trio_feeds.exchanges.binance_usdm.book import UsdmBookSync as UsdmBookSync
@@ -76,6 +77,11 @@ SPEC = ExchangeSpec(
             parse=parse_open_interest,
             weight=OPEN_INTEREST_WEIGHT,
         ),
+    ),
+    # /fapi/v1/historicalTrades needs an API key: only @aggTrade is backfilled
+    # (/fapi/v1/aggTrades, weight 20, 1000 a page)
+    trade_history=history_for(
+        "/fapi/v1", "binance-usdm", trades=False, trade_weight=5, agg_weight=20
     ),
 )
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from trio_feeds.exchanges.okx.adapter import OkxAdapter as OkxAdapter
 from trio_feeds.exchanges.okx.adapter import parse_rest_books, rest_books_path
 from trio_feeds.exchanges.okx.book import OkxBookSync as OkxBookSync
+from trio_feeds.exchanges.okx.history import HISTORY
 from trio_feeds.exchanges.okx.perps import INSTRUMENTS_PATH, SWAP_SUFFIX
 from trio_feeds.exchanges.okx.symbols import from_okx, to_okx
 from trio_feeds.exchanges.spec import (
@@ -65,6 +66,8 @@ SPEC = ExchangeSpec(
     ),
     symbols=SymbolMap(to_native=to_okx, from_native=from_okx),
     rest_instruments="/api/v5/public/instruments?instType=SPOT",
+    # trade ids increase per instrument but skip (see .history): fetched after reconnects
+    trade_history=HISTORY,
 )
 
 __all__ = ["SPEC", "OkxAdapter", "OkxBookSync"]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import orjson
 import trio
 
+from trio_feeds.exchanges.binance.simulator import history
 from trio_feeds.exchanges.binance.simulator.state import _JSON
 from trio_feeds.simulator.server import RestResult
 
@@ -51,6 +52,8 @@ def rest(sim: SimulatedBinance, method: str, path: str, query: dict[str, str]) -
         now_ms = sim.clock.stamp(sim.market.to_ms(trio.current_time()))
         body = orjson.dumps({"serverTime": now_ms})
         return 200, [*_JSON, ("x-mbx-used-weight-1m", str(sim._used_weight(1)))], body
+    if path in history.PATHS:
+        return history.serve(sim, path, query)
     if path != "/api/v3/depth":
         return 404, _JSON, b'{"code":-1,"msg":"Not found."}'
     sym = symbol_param(sim, query)

@@ -13,7 +13,7 @@ import orjson
 import trio
 
 from trio_feeds.core.symbols import PERP_SUFFIX, canonical
-from trio_feeds.exchanges.binance.simulator import payloads, requests, rest
+from trio_feeds.exchanges.binance.simulator import history, payloads, requests, rest
 from trio_feeds.exchanges.binance.simulator.state import (
     _STREAM,
     _ConnState,
@@ -336,6 +336,8 @@ class SimulatedBinance(DataFaults, SimulatedExchange):
                 if group:
                     ss.agg_id += 1
                     aggs.append((ss.agg_id, order.is_buy, group))
+            if aggs:
+                history.record_aggs(self, sym, up.ts, aggs)  # for REST aggTrades
             names = self._names.get(sym)
             if names:
                 self._realtime(sym, up, aggs, names)

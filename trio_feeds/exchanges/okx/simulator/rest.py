@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import orjson
 import trio
 
-from trio_feeds.exchanges.okx.simulator import swaps
+from trio_feeds.exchanges.okx.simulator import history, swaps
 from trio_feeds.exchanges.okx.simulator.state import (
     _JSON,
 )
@@ -38,6 +38,8 @@ def rest(sim: SimulatedOkx, method: str, path: str, query: dict[str, str]) -> Re
             body = b'{"code":"51000","msg":"Parameter instType error","data":[]}'
             return 200, _JSON, body
         return 200, _JSON, orjson.dumps({"code": "0", "msg": "", "data": items})
+    if path in history.PATHS:
+        return history.serve(sim, path, query)
     if path != "/api/v5/market/books":
         return 404, _JSON, b'{"code":"404","msg":"Not Found","data":[]}'
     wire = query.get("instId")
