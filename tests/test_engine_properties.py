@@ -211,6 +211,20 @@ def test_random_disconnects_with_latency(
     seed=102,
     script=[(32.40718038282417, "drop"), (1.031683852549943, "drop"), (0.0, "first_bad_trade_id")],
 )
+# a stall silences the new connection its bad data was armed for: the fault waits for the
+# connection to speak again (it used to be spent on a frame that was never sent)
+@example(
+    exchange="okx",
+    seed=588,
+    script=[
+        (39.01681798051464, "drop"),
+        (1.401298464324817e-45, "first_negative"),
+        (4.137195164569328, "first_snapshot_and_break"),
+        (32.050870996380134, "first_bad_checksum"),
+        (1.9, "silence"),
+        (0.99, "close"),
+    ],
+)
 def test_bad_data_in_first_batches_loses_nothing_unmarked(
     exchange: str, seed: int, script: list[tuple[float, str]]
 ) -> None:

@@ -111,7 +111,12 @@ class DataFaults:
             self._upcoming[:0] = left
 
     def _peek(self, conn: SimConnection, kinds: Iterable[str], symbol: str) -> _Fault | None:
-        """The first fault armed on ``conn`` of one of ``kinds`` for ``symbol``."""
+        """The first fault armed on ``conn`` of one of ``kinds`` for ``symbol``.
+
+        None while ``conn`` is silenced or closing: the frames it would damage are never
+        sent, and a fault spent on one would never reach the client."""
+        if conn.silenced or not conn.is_open:
+            return None
         for f in self._armed.get(conn, ()):
             if f.kind in kinds and (f.symbol is None or f.symbol == symbol):
                 return f
