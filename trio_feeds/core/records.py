@@ -291,6 +291,20 @@ class SubscriptionRejected:
 
 
 @attrs.frozen(slots=True)
+class SubscriptionChange:
+    """What a running feed streams changed: ``action`` is ``"subscribed"`` /
+    ``"unsubscribed"`` (``Feed.subscribe`` / ``unsubscribe``) or ``"instrument_added"`` /
+    ``"instrument_removed"`` (a ``symbols="*"`` feed's instrument list changed)."""
+
+    exchange: str
+    action: str
+    symbols: tuple[str, ...]
+    channels: tuple[str, ...]
+    timestamp: int
+    kind: Literal["subscription_change"] = _kind("subscription_change")
+
+
+@attrs.frozen(slots=True)
 class SourceEvent:
     """A change in a source's connection: ``"connected"``, ``"disconnected"``,
     ``"reconnecting"``, ``"error"``, ``"gave_up"``, ``"server_shutdown"`` or ``"handoff"``
@@ -334,7 +348,13 @@ class FailoverFailed:
 
 
 Event: TypeAlias = (
-    Gap | Dropped | SubscriptionRejected | SourceEvent | SourceSwitch | FailoverFailed
+    Gap
+    | Dropped
+    | SubscriptionRejected
+    | SubscriptionChange
+    | SourceEvent
+    | SourceSwitch
+    | FailoverFailed
 )
 """Any stream event: what a feed yields besides records (gaps, drops, source changes, …)."""
 
@@ -342,6 +362,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "gap": Gap,
     "dropped": Dropped,
     "subscription_rejected": SubscriptionRejected,
+    "subscription_change": SubscriptionChange,
     "source": SourceEvent,
     "source_switch": SourceSwitch,
     "failover_failed": FailoverFailed,
@@ -370,6 +391,7 @@ __all__ = [
     "Side",
     "SourceEvent",
     "SourceSwitch",
+    "SubscriptionChange",
     "SubscriptionRejected",
     "Ticker",
     "Trade",

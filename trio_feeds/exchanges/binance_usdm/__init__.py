@@ -5,6 +5,7 @@ https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-
 (see :mod:`.streams`) and the REST general info (2,400 request weight per minute per IP).
 """
 
+from trio_feeds.exchanges.binance.instruments import parse_usdm_exchange_info
 from trio_feeds.exchanges.binance.symbols import from_binance, to_binance
 from trio_feeds.exchanges.binance_usdm.adapter import BinanceUsdmAdapter as BinanceUsdmAdapter
 from trio_feeds.exchanges.binance_usdm.book import UsdmBookSync as UsdmBookSync
@@ -17,6 +18,7 @@ from trio_feeds.exchanges.spec import (
     BookRules,
     ExchangeSpec,
     Heartbeat,
+    InstrumentList,
     Limits,
     RestSnapshot,
     SymbolMap,
@@ -61,6 +63,7 @@ SPEC = ExchangeSpec(
     ),
     symbols=SymbolMap(to_native=to_binance, from_native=_from_native),
     rest_instruments="/fapi/v1/exchangeInfo",
+    instruments=InstrumentList(("/fapi/v1/exchangeInfo",), parse_usdm_exchange_info),
     # ids go up by one per symbol: 21,313 @trade frames of the 2024-08-08 capture, no jump
     contiguous_trade_ids=frozenset({"trade", "aggTrade"}),
 )

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from trio_feeds.exchanges.okx.adapter import OkxAdapter as OkxAdapter
 from trio_feeds.exchanges.okx.adapter import parse_rest_books, rest_books_path
 from trio_feeds.exchanges.okx.book import OkxBookSync as OkxBookSync
+from trio_feeds.exchanges.okx.instruments import INSTRUMENT_PATHS, parse_instruments
 from trio_feeds.exchanges.okx.perps import INSTRUMENTS_PATH, SWAP_SUFFIX
 from trio_feeds.exchanges.okx.symbols import from_okx, to_okx
 from trio_feeds.exchanges.spec import (
@@ -15,6 +16,7 @@ from trio_feeds.exchanges.spec import (
     BookRules,
     ExchangeSpec,
     Heartbeat,
+    InstrumentList,
     Limits,
     RestSnapshot,
     SymbolMap,
@@ -65,6 +67,7 @@ SPEC = ExchangeSpec(
     ),
     symbols=SymbolMap(to_native=to_okx, from_native=from_okx),
     rest_instruments="/api/v5/public/instruments?instType=SPOT",
+    instruments=InstrumentList(INSTRUMENT_PATHS, parse_instruments),
 )
 
 __all__ = ["SPEC", "OkxAdapter", "OkxBookSync"]

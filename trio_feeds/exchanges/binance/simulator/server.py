@@ -106,6 +106,23 @@ class SimulatedBinance(DataFaults, SimulatedExchange):
         self._attempts: dict[str, _RateWindow] = {}
         self._weights = _RateWindow(60.0)
         self._weight_log: list[tuple[float, int]] = []
+        #: what ``GET /api/v3/exchangeInfo`` lists: symbol -> status (``"TRADING"``, …);
+        #: see :meth:`set_listing`
+        self.listing: dict[str, str] = {s: "TRADING" for s in market.symbols}
+        #: ``exchangeInfo`` requests served
+        self.instrument_requests = 0
+
+    def set_listing(self, symbol: str, status: str | None) -> None:
+        """List ``symbol`` (canonical, simulated by the market) in ``exchangeInfo`` with
+        ``status`` (``"TRADING"``, ``"BREAK"``, …), or delist it (``None``).  Streams keep
+        being served either way, as Binance does for a moment after a delisting."""
+        sym = canonical(symbol)
+        if status is None:
+            self.listing.pop(sym, None)
+        elif sym in self._sym:
+            self.listing[sym] = status
+        else:
+            raise KeyError(f"{sym} is not simulated by this market")
 
     # --- faults specific to Binance ------------------------------------------------------
 
