@@ -196,6 +196,8 @@ async def add(source: Source, subs: Sequence[Subscription]) -> list[Subscription
         if source._nursery is not None:
             source.active_shards += 1
             start_shard(source, source._nursery, shard)
+    if source._nursery is None:  # not running (a cold standby): counted when it starts
+        source.active_shards = len(source.shards)
     for session, batch in per_session.values():
         _cover(session, batch)
     async with trio.open_nursery() as nursery:  # each connection at its own pace
