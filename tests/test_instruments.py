@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 import trio
 
 import trio_feeds
-from trio_feeds import ConfigError, ProtocolError
+from trio_feeds import ConfigError, ProtocolError, exchanges
 from trio_feeds.exchanges.binance.instruments import parse_exchange_info, parse_usdm_exchange_info
+from trio_feeds.exchanges.bybit.instruments import parse_instruments as parse_bybit
+from trio_feeds.exchanges.coinbase.instruments import parse_products
 from trio_feeds.exchanges.okx.instruments import parse_instruments
 from trio_feeds.simulator.market import MarketSimulator
 from trio_feeds.testing import open_simulated_exchanges
@@ -95,6 +98,46 @@ def test_okx_swaps_carry_their_contract_size_and_lots_in_the_base_currency() -> 
     assert eth.native == "ETH-USDT-SWAP"
 
 
+BYBIT_SPOT = {"retCode": 0, "retMsg": "OK", "result": {"category": "spot", "list": [
+    {"symbol": "BTCUSDT", "baseCoin": "BTC", "quoteCoin": "USDT", "status": "Trading",
+     "lotSizeFilter": {"basePrecision": "0.000001", "quotePrecision": "0.00000001"},
+     "priceFilter": {"tickSize": "0.01"}},
+]}}  # fmt: skip
+BYBIT_LINEAR = {"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": [
+    {"symbol": "ETHUSDT", "contractType": "LinearPerpetual", "status": "Trading",
+     "baseCoin": "ETH", "quoteCoin": "USDT", "settleCoin": "USDT",
+     "priceFilter": {"tickSize": "0.01"}, "lotSizeFilter": {"qtyStep": "0.01"}},
+    {"symbol": "ETH-26SEP25", "contractType": "LinearFutures", "status": "Trading",
+     "baseCoin": "ETH", "quoteCoin": "USDC", "priceFilter": {}, "lotSizeFilter": {}},
+    {"symbol": "NEWUSDT", "contractType": "LinearPerpetual", "status": "PreLaunch",
+     "baseCoin": "NEW", "quoteCoin": "USDT", "priceFilter": {"tickSize": "0.0001"},
+     "lotSizeFilter": {"qtyStep": "1"}},
+], "nextPageCursor": ""}}  # fmt: skip
+COINBASE = {"products": [
+    {"product_id": "BTC-USD", "base_currency_id": "BTC", "quote_currency_id": "USD",
+     "quote_increment": "0.01", "base_increment": "0.00000001", "status": "online",
+     "trading_disabled": False, "cancel_only": False, "is_disabled": False,
+     "product_type": "SPOT"},
+    {"product_id": "RNDR-USD", "base_currency_id": "RNDR", "quote_currency_id": "USD",
+     "quote_increment": "0.001", "base_increment": "0.01", "status": "delisted",
+     "trading_disabled": True, "is_disabled": False, "product_type": "SPOT"},
+    {"product_id": "BIT-31OCT25-CDE", "product_type": "FUTURE"},
+], "num_products": 3}  # fmt: skip
+
+
+def test_bybit_and_coinbase_lists() -> None:
+    spot = parse_bybit(orjson.dumps(BYBIT_SPOT))
+    linear = parse_bybit(orjson.dumps(BYBIT_LINEAR))
+    assert [(i.symbol, i.lot_size, i.status) for i in spot] == [("BTC-USDT", 1e-6, "trading")]
+    assert [(i.symbol, i.status) for i in linear] == [
+        ("ETH-USDT-PERP", "trading"), ("NEW-USDT-PERP", "preopen"),
+    ]  # fmt: skip
+    products = parse_products(orjson.dumps(COINBASE))
+    assert [(i.symbol, i.tick_size, i.status) for i in products] == [
+        ("BTC-USD", 0.01, "trading"), ("RNDR-USD", 0.001, "delisted"),
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "body", [b"<html>busy</html>", b'{"code":"50011","msg":"Too Many Requests","data":[]}']
 )
@@ -117,8 +160,13 @@ async def test_fetch_instruments_is_cached_and_refetched_on_request(autojump_clo
         assert by["BTC-USDT"].tick_size == 0.01
         await trio_feeds.fetch_instruments("binance", max_age=0, **where)
         assert sims.binance.instrument_requests == 2
-    with pytest.raises(ConfigError, match="coinbase has no instrument list"):
-        await trio_feeds.fetch_instruments("coinbase")
+    bare = attrs.evolve(exchanges.get("binance"), name="listless", instruments=None)
+    exchanges.register(bare)
+    try:
+        with pytest.raises(ConfigError, match="listless has no instrument list"):
+            await trio_feeds.fetch_instruments("listless")
+    finally:
+        exchanges.unregister("listless")
 
 
 async def test_star_perp_on_a_spot_exchange_is_refused_by_name(autojump_clock: Any) -> None:
