@@ -235,3 +235,23 @@ async def test_subscribe_reaches_the_hot_standby_and_books_sync(autojump_clock: 
             okx = {s for c in sims.okx.connections for s in c.subscriptions}
             binance = {s for c in sims.binance.connections for s in c.subscriptions}
             assert not any("BTC-USDT" in s for s in okx) and "btcusdt@trade" in binance
+
+
+async def test_a_cold_standby_starts_with_the_changed_subscriptions(autojump_clock: Any) -> None:
+    async with open_simulated_exchanges(["BTC-USDT", "ETH-USDT"], memory=True, rate=20) as sims:
+        async with trio_feeds.open_feed(
+            ["binance", "okx"], ["BTC-USDT"], ["trade"], standby="cold", **sims.feed_kwargs()
+        ) as feed:
+            await trio.sleep(3)
+            await feed.subscribe("ETH-USDT", "trade")
+            await feed.unsubscribe("BTC-USDT", "trade")
+            assert sims.okx.connection_log == []  # still stopped
+            sims.binance.refuse_connections(50)
+            sims.binance.drop()
+            with trio.fail_after(60):
+                async for item in feed:
+                    if item.kind == "trade" and item.exchange == "okx":
+                        assert item.symbol == "ETH-USDT"
+                        break
+            okx = {s for c in sims.okx.connections for s in c.subscriptions}
+            assert any("ETH-USDT" in s for s in okx) and not any("BTC-USDT" in s for s in okx)
