@@ -61,7 +61,8 @@ async def fetch_instruments(
     The answer is cached for this trio run and reused for ``max_age`` seconds
     (``max_age=0`` fetches again); concurrent callers share one fetch.  ``rest_url``
     replaces scheme, host and port (simulators, proxies); ``http_transport`` replaces how
-    HTTP is sent.  The requests count against the exchange's REST budget.  An exchange
+    HTTP is sent.  The requests are paced within the exchange's REST limits
+    (``SPEC.limits.rest_rate``; ``SPEC.instruments.cost`` units each).  An exchange
     without instrument lists raises :class:`~trio_feeds.ConfigError`; a failed or
     unreadable answer raises :class:`~trio_feeds.ProtocolError` naming the path (an HTTP
     request gets ``request_timeout`` seconds; bound the whole call with ``trio.fail_after``).

@@ -53,10 +53,12 @@ def start_shard(source: Source, nursery: trio.Nursery, shard: list[Subscription]
 
 
 async def _run_shard(source: Source, shard: list[Subscription], scope: trio.CancelScope) -> None:
-    with scope:
-        await source._keep_shard(shard)
-    if source.shard_scopes.get(id(shard)) is scope:
-        del source.shard_scopes[id(shard)]
+    try:
+        with scope:
+            await source._keep_shard(shard)
+    finally:  # also when the whole source is stopped (a cold standby)
+        if source.shard_scopes.get(id(shard)) is scope:
+            del source.shard_scopes[id(shard)]
     if scope.cancelled_caught:  # emptied by remove() (a shard that gave up counted itself)
         source.active_shards -= 1
 
@@ -236,7 +238,7 @@ async def remove(source: Source, subs: Sequence[Subscription]) -> list[Subscript
             scope = source.shard_scopes.get(id(shard))
             if scope is not None:
                 scope.cancel()  # its connection closes: nothing to unsubscribe
-            elif source._nursery is None:
+            if source._nursery is None:  # not running: counted when it starts
                 source.active_shards = len(source.shards)
         elif session is not None:
             per_session.append((session, mine))

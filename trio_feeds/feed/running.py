@@ -122,8 +122,9 @@ class Feed:
         this feed does not stream raises :class:`~trio_feeds.SymbolError` and nothing
         changes."""
         plan = await changes.plan(self.sources, symbols, channels, exchanges, check_listed=False)
+        topics = self._streamed()
         for subs in plan.values():
-            streamed = {x.symbol for x in subs if (x.channel, x.symbol) in self._streamed()}
+            streamed = {x.symbol for x in subs if (x.channel, x.symbol) in topics}
             for sub in subs:
                 if sub.symbol not in streamed:
                     raise SymbolError(sub.symbol, "not streamed by this feed")
