@@ -255,3 +255,10 @@ async def test_a_cold_standby_starts_with_the_changed_subscriptions(autojump_clo
                         break
             okx = {s for c in sims.okx.connections for s in c.subscriptions}
             assert any("ETH-USDT" in s for s in okx) and not any("BTC-USDT" in s for s in okx)
+
+
+def test_a_config_may_ask_for_every_instrument() -> None:
+    config = trio_feeds.FeedConfig(exchanges=["binance"], symbols=["*", "eth/btc"])
+    assert config.symbols == ("*", "ETH-BTC")
+    with pytest.raises(ConfigError, match="symbols"):
+        trio_feeds.FeedConfig(exchanges=["binance"], symbols=["*-SPOT"])
