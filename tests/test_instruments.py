@@ -262,3 +262,18 @@ def test_a_config_may_ask_for_every_instrument() -> None:
     assert config.symbols == ("*", "ETH-BTC")
     with pytest.raises(ConfigError, match="symbols"):
         trio_feeds.FeedConfig(exchanges=["binance"], symbols=["*-SPOT"])
+
+
+async def test_star_on_the_simulated_okx(autojump_clock: Any) -> None:
+    symbols = [f"C{i:03d}-USDT" for i in range(250)]  # 2 connections of <= 240 streams
+    market = MarketSimulator(symbols, seed=6, rate=20.0, symbols_per_tick=50)
+    async with open_simulated_exchanges(market=market, memory=True, exchanges=["okx"]) as sims:
+        async with trio_feeds.open_feed(["okx"], "*", ["trade"], **sims.feed_kwargs()) as feed:
+            await trio.sleep(10)
+            subs = [set(c.subscriptions) for c in sims.okx.connections]
+            assert len(subs) == 2 and all(len(s) <= 240 for s in subs)
+            assert len(set().union(*subs)) == 250 and sims.okx.violations == []
+            with trio.fail_after(30):
+                async for item in feed:
+                    if item.kind == "trade":
+                        break

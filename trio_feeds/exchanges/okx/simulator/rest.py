@@ -1,4 +1,5 @@
-"""The simulated OKX's REST endpoints (``/api/v5/market/books``, ``/time``) and 429 answers."""
+"""The simulated OKX's REST endpoints (``/api/v5/market/books``, ``/public/instruments``,
+``/time``) and 429 answers."""
 
 from __future__ import annotations
 
@@ -15,12 +16,32 @@ from trio_feeds.simulator.server import RestResult
 if TYPE_CHECKING:
     from trio_feeds.exchanges.okx.simulator.server import SimulatedOkx
 
-__all__ = ["rest", "rest_throttled"]
+__all__ = ["instruments", "rest", "rest_throttled"]
 
 
 def rest_throttled(sim: SimulatedOkx) -> RestResult:
     body = b'{"msg":"Too Many Requests","code":"50011"}'
     return 429, [*_JSON, ("retry-after", str(sim._rest_retry_after))], body
+
+
+def _step(decimals: int) -> str:
+    return f"{10.0**-decimals:.{decimals}f}" if decimals > 0 else "1"
+
+
+def instruments(sim: SimulatedOkx, inst_type: str) -> bytes:
+    """``GET /api/v5/public/instruments?instType=SPOT``: every simulated spot pair, live
+    (``SWAP``: the market's perpetuals, none unless it simulates them)."""
+    rows = []
+    if inst_type == "SPOT":
+        for sym in sim.market.symbols:
+            spec = sim.market.spec(sym)
+            base, quote = sym.split("-")[:2]
+            rows.append(
+                {"instType": "SPOT", "instId": sym, "baseCcy": base, "quoteCcy": quote,
+                 "tickSz": _step(spec.price_decimals), "lotSz": _step(spec.size_decimals),
+                 "minSz": _step(spec.size_decimals), "state": "live"}
+            )  # fmt: skip
+    return orjson.dumps({"code": "0", "msg": "", "data": rows})
 
 
 def rest(sim: SimulatedOkx, method: str, path: str, query: dict[str, str]) -> RestResult:
@@ -31,6 +52,8 @@ def rest(sim: SimulatedOkx, method: str, path: str, query: dict[str, str]) -> Re
     if path == "/api/v5/public/time":
         ts = str(sim.clock.stamp(sim.market.to_ms(trio.current_time())))
         return 200, _JSON, orjson.dumps({"code": "0", "msg": "", "data": [{"ts": ts}]})
+    if path == "/api/v5/public/instruments" and query.get("instType") in ("SPOT", "SWAP"):
+        return 200, _JSON, instruments(sim, query["instType"])
     if path != "/api/v5/market/books":
         return 404, _JSON, b'{"code":"404","msg":"Not Found","data":[]}'
     inst = query.get("instId")
