@@ -76,7 +76,7 @@ async def attach(
     if dropped:
         await _unsubscribe(session, dropped)
     if added:
-        await _send(session, session.adapter.subscribe(added))
+        await _subscribe(session, added)
 
 
 def detach(source: Source, shard: list[Subscription], session: _Session) -> None:
@@ -117,6 +117,17 @@ def _cover(session: _Session, subs: Sequence[Subscription]) -> None:
     for symbol in books:
         if symbol not in keeper.syncs:
             keeper.syncs[symbol] = make(symbol)
+
+
+async def _subscribe(session: _Session, subs: list[Subscription]) -> None:
+    """``SUBSCRIBE`` frames for ``subs`` on ``session``, after the REST answer the adapter
+    needs for them (``SPEC.adapter_setup``: OKX swaps' contract sizes), if any."""
+    source = session.source
+    setup = source.spec.adapter_setup
+    if setup is not None and setup.needed(subs):
+        make_rest(source)
+        await source._setup_adapter(session.adapter, subs)
+    await _send(session, session.adapter.subscribe(subs))
 
 
 async def _send(session: _Session, frames: list[str]) -> None:
@@ -204,7 +215,7 @@ async def add(source: Source, subs: Sequence[Subscription]) -> list[Subscription
         _cover(session, batch)
     async with trio.open_nursery() as nursery:  # each connection at its own pace
         for session, batch in per_session.values():
-            nursery.start_soon(_send, session, session.adapter.subscribe(batch))
+            nursery.start_soon(_subscribe, session, batch)
     return new
 
 
