@@ -69,3 +69,13 @@ async def collect_raw(ws: WebSocketConnection, seconds: float) -> list[str]:
             msg = await ws.get_message()
             out.append(msg if isinstance(msg, str) else msg.decode())
     return out
+
+
+def apply_diff(book: dict[str, dict[str, str]], ev: dict[str, Any]) -> None:
+    """Apply a Binance depth diff (``b``/``a`` levels, size ``0`` removes) to ``book``."""
+    for side in ("b", "a"):
+        for px, qty in ev[side]:
+            if float(qty) == 0:
+                book[side].pop(px, None)
+            else:
+                book[side][px] = qty

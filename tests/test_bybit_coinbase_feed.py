@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
+from book_truth import Truth
 
 import trio_feeds
 from trio_feeds import Book, Candle, Gap, Quote, SubscriptionRejected, Ticker, Trade, exchanges
@@ -115,37 +115,10 @@ async def test_every_channel_yields_contract_records(
     assert all(c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high for c in candles)
 
 
-class Truth:
-    """The simulated market's own top ``depth`` levels after every tick, by time stamp."""
-
-    def __init__(self, market: MarketSimulator, depth: int) -> None:
-        self.market = market
-        self.depth = depth
-        self.books: dict[int, tuple[list[tuple[float, float]], list[tuple[float, float]]]] = {}
-        spec = market.spec(SYMBOL)
-        self.px = 10.0**-spec.price_decimals
-        self.sz = 10.0**-spec.size_decimals
-        market.add_listener(self.on_tick)
-
-    def on_tick(self, tick: MarketTick) -> None:
-        bids, asks = self.market.book(SYMBOL, self.depth)
-        self.books[tick.ts] = (
-            [(p * self.px, q * self.sz) for p, q in bids],
-            [(p * self.px, q * self.sz) for p, q in asks],
-        )
-
-    def check(self, book: Book) -> None:
-        want = self.books[book.timestamp]
-        for got, exp in zip((book.bids, book.asks), want, strict=True):
-            assert len(got) == len(exp)
-            for (gp, gq), (ep, eq) in zip(got, exp, strict=True):
-                assert math.isclose(gp, ep, rel_tol=1e-12) and math.isclose(gq, eq, rel_tol=1e-9)
-
-
 async def _books_through_faults(exchange: str, faults: list[Any]) -> None:
     depth = 20
     async with sims() as s:
-        truth = Truth(s.market, depth)
+        truth = Truth(s.market, SYMBOL, depth)
         opts = s.options(book_depth=depth, stale_after=5.0)
         async with trio_feeds.open_feed([exchange], [SYMBOL], ["book"], **opts) as feed:
             items = await collect(feed, 3.0)

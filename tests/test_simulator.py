@@ -19,7 +19,7 @@ import orjson
 import pytest
 import trio
 import trio.testing
-from sim_clients import ws_client
+from sim_clients import apply_diff, ws_client
 from trio_websocket import (
     ConnectionClosed,
     ConnectionRejected,
@@ -310,12 +310,7 @@ async def test_binance_depth_diffs_match_rest_snapshot(
                     assert ev["U"] <= L + 1 <= ev["u"]
                 else:
                     assert ev["U"] == last + 1  # contiguous
-                for side in ("b", "a"):
-                    for px, qty in ev[side]:
-                        if float(qty) == 0:
-                            book[side].pop(px, None)
-                        else:
-                            book[side][px] = qty
+                apply_diff(book, ev)
                 last = ev["u"]
                 applied += 1
             assert applied >= 20

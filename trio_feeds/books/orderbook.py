@@ -175,9 +175,12 @@ class OrderBook:
     Texts: when ``apply``/``load_snapshot`` get ``text`` (the exchange's
     ``(price, size)`` strings, aligned with the levels) the book keeps them so
     :meth:`top_text` gives the exact received strings (checksums).  The first
-    ``apply`` without text drops all texts (``has_text`` becomes False) until
-    the next snapshot with text, so the cost is only paid while checksums are
-    in use.
+    ``apply`` without text drops all texts (``has_text`` becomes False until the
+    next snapshot with text; :meth:`top_text` then writes the floats of the
+    levels without one), so the cost is only paid while checksums are in use;
+    texts that come with later updates are kept for their levels.  (The OKX
+    adapter keeps texts on every update of an instrument whose numbers are
+    padded, so its books never lose them.)
 
     Prices must be numbers (a NaN price raises ``ValueError``); sizes are
     absolute and a size of 0 deletes.
@@ -234,13 +237,14 @@ class OrderBook:
         self, bids: Sequence[Level], asks: Sequence[Level], text: BookText | None = None
     ) -> None:
         """Apply changed levels: absolute sizes; size 0 deletes (no-op if absent)."""
-        if self._has_text:
-            if text is None:  # texts stop here: drop them all (see the class docstring)
-                self._bid_text.clear()
-                self._ask_text.clear()
-                self._has_text = False
-            else:
-                self._set_text(bids, asks, text)
+        if text is not None:
+            self._set_text(bids, asks, text)
+        elif self._has_text or self._bid_text or self._ask_text:
+            # texts stop here: drop them all (see the class docstring; forgetting only the
+            # changed levels' would double the cost of a text-less update)
+            self._bid_text.clear()
+            self._ask_text.clear()
+            self._has_text = False
         self._bids.apply(bids)
         self._asks.apply(asks)
         if self.max_depth is not None:

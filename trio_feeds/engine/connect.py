@@ -71,6 +71,10 @@ class Settings:
     max_source_latency: float = 5.0
     #: opens each session's WebSocket (``open_feed(transport=...)``)
     transport: Transport = DEFAULT_TRANSPORT
+    #: channel -> seconds between two REST polls of one symbol, for the channels an
+    #: exchange serves by REST polling (``ExchangeSpec.rest_polls``; default
+    #: :data:`~trio_feeds.engine.polling.DEFAULT_POLL_INTERVAL`)
+    poll_intervals: dict[str, float] = attrs.field(factory=dict)
 
 
 #: what a connection attempt may fail with (anything else is a bug and is raised)

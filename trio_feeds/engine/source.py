@@ -34,6 +34,7 @@ from trio_feeds.engine.connect import jitter_bounds as jitter_bounds
 from trio_feeds.engine.connect import open_websocket as open_websocket
 from trio_feeds.engine.dedupe import _Dedupe as _Dedupe
 from trio_feeds.engine.limits import Backoff, ConnectionBudget
+from trio_feeds.engine.polling import RestPoller
 from trio_feeds.engine.session import UNSOLICITED_REPORT_INTERVAL as UNSOLICITED_REPORT_INTERVAL
 from trio_feeds.engine.session import _Session as _Session
 from trio_feeds.engine.source_base import ERROR_WINDOW as ERROR_WINDOW
@@ -56,7 +57,7 @@ class Source(SourceBase):
         """Keep every shard connected until cancelled (or the reconnect limit is hit)."""
         setup = self.spec.adapter_setup
         needs_setup = setup is not None and setup.needed(self.subscriptions)
-        if (self.full_books and self.spec.books.snapshot is not None) or needs_setup:
+        if (self.full_books and self.spec.books.snapshot is not None) or needs_setup or self.polled:
             subscriptions.make_rest(self)
         try:
             async with trio.open_nursery() as outer:
@@ -66,6 +67,11 @@ class Source(SourceBase):
                         self._nursery = nursery
                         for shard in self.shards:
                             subscriptions.start_shard(self, nursery, shard)
+                        if self.polled and self.rest is not None:
+                            # REST-only channels: polled beside the connections, through
+                            # the same REST client (one budget with the book snapshots)
+                            self.poller = RestPoller(self, self.polled, self.rest)
+                            nursery.start_soon(self.poller.run)
                         task_status.started()
                 finally:
                     self._nursery = None
@@ -316,7 +322,7 @@ def status_of(source: Source) -> SourceStatus:
             sub.topic
             for sub in source.subscriptions
             if sub not in source.rejected
-            and (now - source.last_data.get(sub, -math.inf)) > s.stale_after
+            and (now - source.last_data.get(sub, -math.inf)) > source.stale_limit(sub)
         )
     )
     tracker = source.latency
@@ -325,7 +331,8 @@ def status_of(source: Source) -> SourceStatus:
     latency = tracker.current_lag(trio.current_time())
     if latency is None and rtt is not None:
         latency = rtt.p50
-    connected = source.live_sessions > 0
+    # a source that only polls REST has no connection: its polls tell
+    connected = source.live_sessions > 0 or (not source.shards and source.connected)
     state = source.state
     if (
         connected

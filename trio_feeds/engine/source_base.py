@@ -15,6 +15,7 @@ from trio_feeds.core.redact import redact
 from trio_feeds.engine.books import RestClient
 from trio_feeds.engine.connect import Settings, _leaves
 from trio_feeds.engine.limits import ExchangeBudget
+from trio_feeds.engine.polling import DEFAULT_POLL_INTERVAL, RestPoller
 from trio_feeds.engine.stats import LatencyTracker
 from trio_feeds.exchanges.spec import ExchangeSpec
 from trio_feeds.protocol import (
@@ -73,7 +74,12 @@ class SourceBase:
         self._send = send
         self.limits = spec.limits
         self.budget = budget or ExchangeBudget(self.limits)
-        self.shards = self._shard(self.subscriptions)
+        #: subscriptions of channels the exchange serves over REST only (polled, never
+        #: sent on a connection; ``ExchangeSpec.rest_polls``)
+        self.polled = [s for s in self.subscriptions if spec.rest_poll(s.channel) is not None]
+        self._poll_channels = {s.channel for s in self.polled}
+        self.poller: RestPoller | None = None
+        self.shards = self._shard([s for s in self.subscriptions if s not in self.polled])
         #: shards still kept up (a shard whose every subscription was rejected stops)
         self.active_shards = len(self.shards)
         # health
@@ -127,7 +133,10 @@ class SourceBase:
 
     @property
     def connected(self) -> bool:
-        """Every connection of this source is up."""
+        """Every connection of this source is up (a source that only polls REST: its last
+        polls succeeded)."""
+        if not self.shards and self.poller is not None:
+            return self.poller.ok
         return self.active_shards > 0 and self.live_sessions >= self.active_shards
 
     def reset_state(self) -> None:
@@ -136,6 +145,15 @@ class SourceBase:
         self.active_shards = len(self.shards)
         self.connected_since = None
         self.state = "stopped"
+
+    def stale_limit(self, sub: Subscription) -> float:
+        """Seconds without data after which ``sub`` counts as stale: ``stale_after``, or for
+        a REST-polled channel at least two of its poll intervals."""
+        limit = self.settings.stale_after
+        if sub.channel in self._poll_channels:
+            interval = self.settings.poll_intervals.get(sub.channel, DEFAULT_POLL_INTERVAL)
+            limit = max(limit, 2 * interval)
+        return limit
 
     # -- structure -------------------------------------------------------------------------
     def _shard(self, subs: Sequence[Subscription]) -> list[list[Subscription]]:
@@ -221,8 +239,11 @@ class SourceBase:
         while True:
             await self._errors_pending.wait()
             self._errors_pending = trio.Event()
-            while self._error_windows:  # noqa: ASYNC110 - a deadline, not a condition
-                await trio.sleep_until(self._flush_errors_now())
+            while self._error_windows:
+                end = self._flush_errors_now()
+                if end == math.inf:  # every window closed: wait for the next error
+                    break
+                await trio.sleep_until(end)
 
     def _handoff_gap(self, shard: list[Subscription], old: _Session, new: _Session) -> None:
         """A handoff without a proven overlap: data between the two may be missing."""

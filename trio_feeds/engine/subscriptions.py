@@ -183,6 +183,8 @@ async def add(source: Source, subs: Sequence[Subscription]) -> list[Subscription
     new: list[Subscription] = []
     for sub in subs:
         key = (sub.channel, sub.symbol)
+        if source.spec.rest_poll(sub.channel) is not None:
+            continue  # polled over REST, never on a connection (fixed at open_feed)
         if key not in source._by_topic:
             source._by_topic[key] = sub
             new.append(sub)

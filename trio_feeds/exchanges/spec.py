@@ -17,6 +17,8 @@ A spec is plain data plus a few pure functions, in small frozen classes:
     and the REST snapshot (:class:`RestSnapshot`) it may ask for.
 :class:`SymbolMap`
     canonical ``BTC-USDT`` to and from the exchange's spelling.
+:class:`RestPoll`
+    a channel the exchange serves over REST only, which the engine polls.
 
 Every field past the first four has a default, so a third-party exchange needs only
 ``ExchangeSpec(name=..., label=..., adapter=...)`` to stream trades, tickers and quotes
@@ -46,6 +48,7 @@ __all__ = [
     "HeartbeatStyle",
     "InstrumentList",
     "Limits",
+    "RestPoll",
     "RestSnapshot",
     "SymbolMap",
 ]
@@ -192,6 +195,28 @@ class InstrumentList:
 
 
 @attrs.frozen
+class RestPoll:
+    """A channel the exchange serves over REST only (no WebSocket stream): the engine polls it.
+
+    For every subscribed symbol of ``channel`` the engine requests ``path(symbol)`` (added
+    to the REST base URL) at a fixed interval (``open_feed(open_interest_interval=...)`` for
+    ``open_interest``; the engine's ``Settings.poll_intervals``), within the
+    exchange's REST budget (``Limits.rest_rate``, shared with book snapshots; one request
+    costs ``weight`` units), and delivers ``parse(body, symbol, received_at)`` (a record of
+    kind ``channel``, stamped with the exchange's time) like any streamed record.  A failed
+    request or an unusable body (``parse`` raises :class:`~trio_feeds.ProtocolError`) is an
+    ``error`` event naming the symbol, and that symbol's polls back off.  The adapter's
+    ``subscription(channel, symbol)`` validates the symbol as for any channel; the engine
+    never sends such a subscription over the WebSocket.
+    """
+
+    channel: str
+    path: Callable[[str], str]
+    parse: Callable[[bytes, str, float], Any]
+    weight: float = 1.0
+
+
+@attrs.frozen
 class SymbolMap:
     """Canonical symbols (``BTC-USDT``) to and from the exchange's own spelling."""
 
@@ -233,6 +258,8 @@ class ExchangeSpec:
     contiguous_trade_ids: frozenset[str] = frozenset()
     #: a REST answer the adapter needs before subscribing (None: none)
     adapter_setup: AdapterSetup | None = None
+    #: channels served by REST polling instead of the WebSocket (see :class:`RestPoll`)
+    rest_polls: tuple[RestPoll, ...] = ()
 
     @property
     def default_url(self) -> str:
@@ -247,6 +274,13 @@ class ExchangeSpec:
         """Subscriptions one connection may carry."""
         cap = self.limits.streams_per_connection
         return cap if cap is not None else self.adapter.max_streams_per_connection
+
+    def rest_poll(self, channel: str) -> RestPoll | None:
+        """How ``channel`` is polled over REST; None when it is streamed (or not served)."""
+        for poll in self.rest_polls:
+            if poll.channel == channel:
+                return poll
+        return None
 
     def simulator_class(self) -> Any:
         """The simulated-server class (imports trio); ``None`` when the exchange has none."""

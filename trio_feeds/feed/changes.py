@@ -73,6 +73,12 @@ async def plan(
         source = sources[name]
         known = await listed(source) if check_listed else None
         subs: list[Subscription] = []
+        for ch in chans:
+            if source.spec.rest_poll(ch) is not None:
+                raise ConfigError(
+                    f"{ch} is polled over REST on {name}: give it to open_feed (it cannot be "
+                    "added to or removed from a running feed yet)"
+                )
         for sym in syms:
             if known is not None and sym not in known:
                 raise SymbolError(sym, f"not listed by {name}", name)

@@ -29,6 +29,7 @@ from trio_feeds.core.redact import redact
 from trio_feeds.core.symbols import canonical
 from trio_feeds.core.validate import seconds
 from trio_feeds.engine.limits import shared_budget
+from trio_feeds.engine.polling import DEFAULT_POLL_INTERVAL, check_poll_budget
 from trio_feeds.engine.source import Settings, Source
 from trio_feeds.engine.transport import Transport, get_transport
 from trio_feeds.engine.ws import Connector
@@ -114,6 +115,7 @@ async def open_feed(
     book_depth: int = 20,
     book_mode: str = "full",
     book_deltas: bool = False,
+    open_interest_interval: float = DEFAULT_POLL_INTERVAL,
     connector: Connector | None = None,
     transport: str | Transport = "default",
     http_transport: httpx.AsyncBaseTransport | None = None,
@@ -146,6 +148,11 @@ async def open_feed(
     ``connect_timeout``) and is retried with backoff; ``certificate_errors="fatal"`` makes
     a refused certificate end the feed with :class:`~trio_feeds.TLSCertificateError` (a
     ``ConfigError``) instead.
+
+    ``open_interest_interval`` is the seconds between two REST polls of one symbol's open
+    interest on exchanges that have no stream for it (``binance-usdm``; see
+    ``docs/engine.md``, "REST-polled channels"); intervals at which the polls would take
+    more than half of the exchange's REST budget are refused.
 
     ``transport`` says how each connection's WebSocket runs: ``"default"`` (the fast
     receive path, one batch per socket read) or ``"trio-websocket"`` (over trio-websocket
@@ -207,6 +214,11 @@ async def open_feed(
             f"book_depth must be a positive int (levels per side), got {book_depth!r}"
         )
     settings.book_depth = book_depth
+    settings.poll_intervals = {
+        "open_interest": seconds("open_interest_interval", open_interest_interval)
+    }
+    for spec in specs.values():
+        check_poll_budget(spec, chan_names, sym_names, settings.poll_intervals)
     if book_mode not in ("full", "partial"):
         raise ConfigError(f"book_mode must be 'full' or 'partial', got {book_mode!r}")
     settings.max_source_latency = seconds("max_source_latency", max_source_latency)

@@ -114,7 +114,9 @@ async def refresh(
             added = sorted(wanted - current)
             removed = sorted(current - wanted)
             if added:
-                subs = subscriptions_for(source._probe, source.book_stream, added, channels)
+                # REST-polled channels are fixed at open_feed: new listings stream the others
+                streamed = [c for c in channels if source.spec.rest_poll(c) is None]
+                subs = subscriptions_for(source._probe, source.book_stream, added, streamed)
                 await changes.apply({name: source}, {name: subs}, "instrument_added")
                 current.update(added)
             if removed:
@@ -122,7 +124,7 @@ async def refresh(
                     source._by_topic[(ch, sym)]
                     for sym in removed
                     for ch in channels
-                    if (ch, sym) in source._by_topic
+                    if (ch, sym) in source._by_topic and source.spec.rest_poll(ch) is None
                 ]
                 await changes.apply({name: source}, {name: gone}, "instrument_removed")
                 current.difference_update(removed)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import attrs
 
-from trio_feeds.core.symbols import canonical
+from trio_feeds.core.symbols import PERP_SUFFIX, canonical
 
 __all__ = [
     "BookChange",
@@ -60,8 +60,15 @@ class SymbolSpec:
 
     @classmethod
     def default(cls, symbol: str) -> SymbolSpec:
-        """A plausible spec: known majors get realistic prices, other symbols a stable guess."""
+        """A plausible spec: known majors get realistic prices, other symbols a stable guess.
+
+        A perpetual (``BTC-USDT-PERP``) has its pair's price, one price decimal less and
+        two size decimals less (coarser steps, as on futures: BTCUSDT 0.1 / 0.001)."""
         sym = canonical(symbol)
+        if sym.endswith(PERP_SUFFIX):
+            pair = cls.default(sym[: -len(PERP_SUFFIX)])
+            pd, sd = max(0, pair.price_decimals - 1), max(0, pair.size_decimals - 2)
+            return cls(sym, pair.price, pd, sd)
         base, quote = sym.split("-")
         if base in _KNOWN and quote in _USD_QUOTES:
             price, pd, sd = _KNOWN[base]

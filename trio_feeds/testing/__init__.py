@@ -1,4 +1,5 @@
-"""Simulated Binance, OKX, Bybit and Coinbase servers for testing market-data clients.
+"""Simulated Binance, Binance USD-M, OKX, Bybit and Coinbase servers for testing market-data
+clients.
 
 Like :mod:`trio.testing`, this package is not imported by ``import trio_feeds``.  The
 simulators speak the exchanges' real public WebSocket protocols and REST book endpoints,
@@ -18,6 +19,9 @@ with ``await sims.run_script(script)``, hypothesis strategies in
 """
 
 from trio_feeds.exchanges.binance.simulator import SimulatedBinance as SimulatedBinance
+from trio_feeds.exchanges.binance_usdm.simulator import (
+    SimulatedBinanceUsdm as SimulatedBinanceUsdm,
+)
 from trio_feeds.exchanges.bybit.simulator import SimulatedBybit as SimulatedBybit
 from trio_feeds.exchanges.coinbase.simulator import SimulatedCoinbase as SimulatedCoinbase
 from trio_feeds.exchanges.okx.simulator import SimulatedOkx as SimulatedOkx
@@ -34,6 +38,8 @@ from trio_feeds.simulator.market import Stats24h as Stats24h
 from trio_feeds.simulator.market import SymbolSpec as SymbolSpec
 from trio_feeds.simulator.market import SymbolUpdate as SymbolUpdate
 from trio_feeds.simulator.market import TakerOrder as TakerOrder
+from trio_feeds.simulator.perp import PerpMarket as PerpMarket
+from trio_feeds.simulator.perp import SimLiquidation as SimLiquidation
 from trio_feeds.simulator.server import ConnectionAttempt as ConnectionAttempt
 from trio_feeds.simulator.server import RestRequest as RestRequest
 from trio_feeds.simulator.server import SimConnection as SimConnection
@@ -68,10 +74,13 @@ __all__ = [
     "LostTrades",
     "MarketSimulator",
     "MarketTick",
+    "PerpMarket",
     "PlayedFault",
     "RestRequest",
     "SimConnection",
+    "SimLiquidation",
     "SimulatedBinance",
+    "SimulatedBinanceUsdm",
     "SimulatedBybit",
     "SimulatedCoinbase",
     "SimulatedExchange",

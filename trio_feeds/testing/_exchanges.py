@@ -1,5 +1,5 @@
-"""``open_simulated_exchanges``: Binance + OKX simulators (or any of Binance, OKX, Bybit and
-Coinbase) on one market; and
+"""``open_simulated_exchanges``: Binance + OKX simulators (or any of Binance, OKX, Bybit,
+Coinbase and Binance USD-M) on one market; and
 :func:`simulated_exchanges`, the same started lazily in whatever trio run uses it (what the
 pytest fixture hands out)."""
 
@@ -16,6 +16,7 @@ import httpx
 import trio
 
 from trio_feeds.exchanges.binance.simulator import SimulatedBinance
+from trio_feeds.exchanges.binance_usdm.simulator import SimulatedBinanceUsdm
 from trio_feeds.exchanges.bybit.simulator import SimulatedBybit
 from trio_feeds.exchanges.coinbase.simulator import SimulatedCoinbase
 from trio_feeds.exchanges.okx.simulator import SimulatedOkx
@@ -71,8 +72,9 @@ class SimulatedExchanges:
         market: the shared :class:`MarketSimulator` (every exchange shows the same prices).
         binance: the :class:`SimulatedBinance`.
         okx: the :class:`SimulatedOkx`.
-        bybit, coinbase: the :class:`SimulatedBybit` / :class:`SimulatedCoinbase`, when
-            started (``exchanges=[..., "bybit", "coinbase"]``).  An exchange that was not
+        bybit, coinbase, binance_usdm: the :class:`SimulatedBybit` /
+            :class:`SimulatedCoinbase` / :class:`SimulatedBinanceUsdm`, when started
+            (``exchanges=[..., "bybit", "coinbase", "binance-usdm"]``).  An exchange that was not
             started has no attribute (``AttributeError``).
         memory: True in memory mode.
         pki: the test certificate authority when serving TLS (``tls=True``), else None.
@@ -118,11 +120,12 @@ class SimulatedExchanges:
         exchanges: Iterable[str] = _DEFAULT_EXCHANGES,
         bybit_options: Mapping[str, Any] | None = None,
         coinbase_options: Mapping[str, Any] | None = None,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> SimulatedExchanges:
         """Simulators (in memory mode) started on first use in each trio run; see above."""
         self = cls.__new__(cls)
         self._running = None
-        options = _options(binance_options, okx_options, bybit_options, coinbase_options)
+        options = _options(binance_options, okx_options, bybit_options, coinbase_options, options)
         self._lazy = _LazyOptions(tuple(symbols), seed, rate, bursts, _names(exchanges), options)
         self.memory = True
         return self
@@ -206,6 +209,11 @@ class SimulatedExchanges:
     def coinbase(self) -> SimulatedCoinbase:
         """The simulated Coinbase (``exchanges=[..., "coinbase"]``)."""
         return self._sim("coinbase")  # type: ignore[no-any-return]
+
+    @property
+    def binance_usdm(self) -> SimulatedBinanceUsdm:
+        """The simulated Binance USD-M futures (``exchanges=[..., "binance-usdm"]``)."""
+        return self._sim("binance-usdm")  # type: ignore[no-any-return]
 
     @property
     def pki(self) -> TestPKI | None:
@@ -297,6 +305,7 @@ async def open_simulated_exchanges(
     exchanges: Iterable[str] = _DEFAULT_EXCHANGES,
     bybit_options: Mapping[str, Any] | None = None,
     coinbase_options: Mapping[str, Any] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[SimulatedExchanges]:
     """Run a simulated Binance and a simulated OKX (or the ``exchanges`` named) on one
     shared market.
@@ -316,10 +325,14 @@ async def open_simulated_exchanges(
             run (needs ``trustme``); ``sims.ssl_context`` trusts it.  Handshake faults:
             ``sims.binance.fail_tls("reset" | "certificate" | "plain_http" | "slow" | …)``.
         exchanges: the simulators to start, any of ``"binance"``, ``"okx"``, ``"bybit"``
-            (:class:`SimulatedBybit`) and ``"coinbase"`` (:class:`SimulatedCoinbase`);
-            ``sims.feed_kwargs()`` covers the ones started.
+            (:class:`SimulatedBybit`), ``"coinbase"`` (:class:`SimulatedCoinbase`) and
+            ``"binance-usdm"`` (:class:`SimulatedBinanceUsdm`, serving the ``-PERP``
+            symbols); ``sims.feed_kwargs()`` covers the ones started.
         bybit_options, coinbase_options: keyword arguments for :class:`SimulatedBybit` /
             :class:`SimulatedCoinbase`.
+        options: keyword arguments by exchange name, for any simulator
+            (``{"binance-usdm": {"liquidation_rate": 0.5}}``); the ``<name>_options``
+            arguments win over them.
 
     Example::
 
@@ -329,7 +342,7 @@ async def open_simulated_exchanges(
     if market is None:
         market = MarketSimulator(symbols, seed=seed, rate=rate, bursts=bursts)
     names = _names(exchanges)
-    options = _options(binance_options, okx_options, bybit_options, coinbase_options)
+    options = _options(binance_options, okx_options, bybit_options, coinbase_options, options)
     pki: TestPKI | None = None
     if tls:
         hosts = [str(options[n]["host"]) for n in names if "host" in options[n]]
@@ -355,6 +368,7 @@ def simulated_exchanges(
     exchanges: Iterable[str] = _DEFAULT_EXCHANGES,
     bybit_options: Mapping[str, Any] | None = None,
     coinbase_options: Mapping[str, Any] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> SimulatedExchanges:
     """Lazy simulators: a :class:`SimulatedExchanges` that starts fresh in-memory Binance and
     OKX simulators (or the ``exchanges`` named) in each trio run that uses it (no ``async
@@ -375,4 +389,5 @@ def simulated_exchanges(
         exchanges=exchanges,
         bybit_options=bybit_options,
         coinbase_options=coinbase_options,
+        options=options,
     )

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from trio_feeds.exchanges.binance.simulator import SimulatedBinance
+from trio_feeds.exchanges.binance_usdm.simulator import SimulatedBinanceUsdm
 from trio_feeds.exchanges.bybit.simulator import SimulatedBybit
 from trio_feeds.exchanges.coinbase.simulator import SimulatedCoinbase
 from trio_feeds.exchanges.okx.simulator import SimulatedOkx
@@ -20,6 +21,7 @@ _SIMULATORS: dict[str, type[SimulatedExchange]] = {
     "okx": SimulatedOkx,
     "bybit": SimulatedBybit,
     "coinbase": SimulatedCoinbase,
+    "binance-usdm": SimulatedBinanceUsdm,
 }
 _DEFAULT_EXCHANGES = ("binance", "okx")
 
@@ -39,9 +41,18 @@ def _options(
     okx: Mapping[str, Any] | None,
     bybit: Mapping[str, Any] | None,
     coinbase: Mapping[str, Any] | None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
+    """Keyword arguments per simulator: ``options`` by exchange name, then the
+    ``<name>_options`` arguments (which win)."""
+    unknown = sorted(set(options or {}) - set(_SIMULATORS))
+    if unknown:
+        raise ValueError(f"options for unknown simulators {unknown}; known: {sorted(_SIMULATORS)}")
+    out = {name: dict((options or {}).get(name) or {}) for name in _SIMULATORS}
     given = {"binance": binance, "okx": okx, "bybit": bybit, "coinbase": coinbase}
-    return {name: dict(o or {}) for name, o in given.items()}
+    for name, o in given.items():
+        out[name].update(o or {})
+    return out
 
 
 @contextlib.asynccontextmanager

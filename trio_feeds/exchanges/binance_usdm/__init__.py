@@ -10,9 +10,12 @@ from trio_feeds.exchanges.binance.symbols import from_binance, to_binance
 from trio_feeds.exchanges.binance_usdm.adapter import BinanceUsdmAdapter as BinanceUsdmAdapter
 from trio_feeds.exchanges.binance_usdm.book import UsdmBookSync as UsdmBookSync
 from trio_feeds.exchanges.binance_usdm.snapshot import (
+    OPEN_INTEREST_WEIGHT,
     depth_snapshot_path,
     depth_snapshot_weight,
+    open_interest_path,
     parse_depth_snapshot,
+    parse_open_interest,
 )
 from trio_feeds.exchanges.spec import (
     BookRules,
@@ -20,6 +23,7 @@ from trio_feeds.exchanges.spec import (
     Heartbeat,
     InstrumentList,
     Limits,
+    RestPoll,
     RestSnapshot,
     SymbolMap,
 )
@@ -33,6 +37,7 @@ SPEC = ExchangeSpec(
     name="binance-usdm",
     label="Binance USD-M",
     adapter=BinanceUsdmAdapter,
+    simulator="trio_feeds.exchanges.binance_usdm.simulator:SimulatedBinanceUsdm",
     # 10 incoming messages / s / connection (we send at most 8 in any second); connection
     # attempts as on spot; REST weight 2,400/min per IP (we budget 1,920; a 1000-level
     # snapshot weighs 20).
@@ -66,6 +71,15 @@ SPEC = ExchangeSpec(
     instruments=InstrumentList(("/fapi/v1/exchangeInfo",), parse_usdm_exchange_info),
     # ids go up by one per symbol: 21,313 @trade frames of the 2024-08-08 capture, no jump
     contiguous_trade_ids=frozenset({"trade", "aggTrade"}),
+    # open interest has no WebSocket stream: the engine polls /fapi/v1/openInterest
+    rest_polls=(
+        RestPoll(
+            channel="open_interest",
+            path=open_interest_path,
+            parse=parse_open_interest,
+            weight=OPEN_INTEREST_WEIGHT,
+        ),
+    ),
 )
 
 __all__ = ["SPEC", "BinanceUsdmAdapter", "UsdmBookSync"]

@@ -10,14 +10,21 @@ Amounts (trade ``q``, book sizes, liquidation ``q``) are already in the base ass
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
+from trio_feeds.core.errors import ConfigError
 from trio_feeds.exchanges.binance.adapter import BinanceAdapter
 from trio_feeds.exchanges.binance.streams import TypedHandler
 from trio_feeds.exchanges.binance_usdm import snapshot
 from trio_feeds.exchanges.binance_usdm.handlers import make_handler
-from trio_feeds.exchanges.binance_usdm.streams import NAME, STREAMS, stream_kind
+from trio_feeds.exchanges.binance_usdm.streams import (
+    NAME,
+    REST_OPEN_INTEREST,
+    STREAMS,
+    stream_kind,
+)
+from trio_feeds.protocol import Subscription
 
 __all__ = ["BinanceUsdmAdapter"]
 
@@ -48,3 +55,13 @@ class BinanceUsdmAdapter(BinanceAdapter):
     depth_snapshot_weight = staticmethod(snapshot.depth_snapshot_weight)
     open_interest_path = staticmethod(snapshot.open_interest_path)
     parse_open_interest = staticmethod(snapshot.parse_open_interest)
+
+    def subscribe(self, subscriptions: Sequence[Subscription]) -> list[str]:
+        """As on spot; ``open_interest`` has no stream (the engine polls it over REST)."""
+        for sub in subscriptions:
+            if isinstance(sub, Subscription) and sub.stream == REST_OPEN_INTEREST:
+                raise ConfigError(
+                    f"{NAME} open_interest ({sub.symbol}) has no WebSocket stream: it is "
+                    "polled from GET /fapi/v1/openInterest (SPEC.rest_polls)"
+                )
+        return super().subscribe(subscriptions)

@@ -20,12 +20,16 @@ from trio_feeds.exchanges.binance.symbols import to_binance
 from trio_feeds.exchanges.binance_usdm.streams import NAME
 
 __all__ = [
+    "OPEN_INTEREST_WEIGHT",
     "depth_snapshot_path",
     "depth_snapshot_weight",
     "open_interest_path",
     "parse_depth_snapshot",
     "parse_open_interest",
 ]
+
+#: request weight of ``GET /fapi/v1/openInterest``
+OPEN_INTEREST_WEIGHT = 1
 
 _LIMITS = {5: 2, 10: 2, 20: 2, 50: 2, 100: 5, 500: 10, 1000: 20}
 

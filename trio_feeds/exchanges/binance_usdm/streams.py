@@ -13,6 +13,7 @@ within 10 min; at most 10 incoming messages per second and 1024 streams per conn
 * ``<s>@depth[@100ms|@500ms]``: diffs chained by ``pu`` (the previous event's ``u``).
 * ``<s>@depth<N>[@…]``: partial books, shaped like the diffs (``E``, ``u``; no ``lastUpdateId``).
 * ``<s>@bookTicker``: carries the event time ``E`` (spot's does not).
+* Open interest has no stream: ``GET /fapi/v1/openInterest`` (polled; see ``SPEC.rest_polls``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from typing import Final
 from trio_feeds.exchanges.binance.streams import _STREAMS as _SPOT_STREAMS
 from trio_feeds.exchanges.binance.streams import _stream_kind as _spot_kind
 
-__all__ = ["NAME", "STREAMS", "stream_kind"]
+__all__ = ["NAME", "REST_OPEN_INTEREST", "STREAMS", "stream_kind"]
 
 NAME: Final = "binance-usdm"
+#: the "stream" of channel ``open_interest``: served over REST only (polled), never subscribed
+REST_OPEN_INTEREST: Final = "openInterest"
 
 _DEPTH_SPEEDS = ("", "@100ms", "@250ms", "@500ms", "@0ms")
 
@@ -39,6 +42,8 @@ STREAMS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
     "funding": ("markPrice", ("markPrice",)),
     "mark": ("markPrice@1s", ("markPrice@1s",)),
     "liquidation": ("forceOrder", ("forceOrder",)),
+    # no WebSocket stream: GET /fapi/v1/openInterest, polled by the engine (SPEC.rest_polls)
+    "open_interest": (REST_OPEN_INTEREST, (REST_OPEN_INTEREST,)),
 }
 
 _PERP_KINDS: Final = {"markPrice": "funding", "markPrice@1s": "mark", "forceOrder": "liquidation"}

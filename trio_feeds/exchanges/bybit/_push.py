@@ -6,6 +6,7 @@ from typing import Any, Final
 
 from trio_feeds.core.fast import new_book, new_candle, new_delta, new_quote, new_ticker, new_trade
 from trio_feeds.exchanges._shared import levels, price, size
+from trio_feeds.exchanges.bybit._perps import perp_records
 from trio_feeds.protocol import Subscription
 
 #: Bybit kline interval → the interval name in ``Candle.interval``
@@ -64,12 +65,29 @@ class PushHandlers:
             state = {**old, **data}
         else:
             raise ValueError(f"'type' is {kind!r}, expected 'snapshot' or 'delta'")
+        subs = self._wanted.get(topic, ())
+        channels = {x.channel for x in subs} if subs else {"ticker"}
+        ts = _ms(msg["ts"])
+        records: list[Any] = []
+        if "ticker" in channels:
+            records.append(self._ticker(symbol, ts, received_at, state))
+        if len(channels) > 1 or "ticker" not in channels:  # linear: funding, mark, OI
+            changed = data if kind == "delta" else None
+            records.extend(perp_records(channels, symbol, ts, received_at, state, changed))
+        self._tickers[topic] = state  # only once the merged state proved usable
+        if self.keep_raw:
+            for rec in records:
+                object.__setattr__(rec, "raw", msg)
+        out.extend(records)
+
+    @staticmethod
+    def _ticker(symbol: str, ts: int, received_at: float, state: dict[str, Any]) -> Any:
         bid = state.get("bid1Price")
         ask = state.get("ask1Price")
         bid_size = state.get("bid1Size")
         ask_size = state.get("ask1Size")
-        rec = new_ticker(
-            _NAME, symbol, _ms(msg["ts"]), received_at,
+        return new_ticker(
+            _NAME, symbol, ts, received_at,
             price(state["lastPrice"], "lastPrice"),
             price(bid, "bid1Price") if bid else 0.0,  # spot tickers carry no best bid/ask
             price(ask, "ask1Price") if ask else 0.0,
@@ -81,10 +99,6 @@ class PushHandlers:
             size(bid_size, "bid1Size") if bid_size else None,
             size(ask_size, "ask1Size") if ask_size else None,
         )  # fmt: skip
-        self._tickers[topic] = state  # only once the merged state proved usable
-        if self.keep_raw:
-            object.__setattr__(rec, "raw", msg)
-        out.append(rec)
 
     def _on_level1(
         self, topic: str, symbol: str, msg: dict[str, Any], received_at: float, out: list[Any]

@@ -14,7 +14,8 @@ Facts relied on (``docs/exchanges.md`` gives the pages):
 * Pushes ``{"topic","type":"snapshot"|"delta","ts",("cts"),"data"}``; numbers are JSON
   strings; parse by name (key order differs between categories).
 * ``tickers`` on linear: a snapshot, then deltas carrying only changed fields (merged
-  here, per topic); spot tickers are snapshots without best bid/ask.
+  here, per topic); spot tickers are snapshots without best bid/ask.  The linear push
+  also serves channels ``funding``, ``mark`` and ``open_interest`` (:mod:`._perps`).
 
 Parsing never raises: an unusable frame becomes one
 :class:`~trio_feeds.protocol.ParseError` and nothing else.
@@ -33,6 +34,7 @@ from trio_feeds.core.errors import ConfigError, SymbolError
 from trio_feeds.core.symbols import from_binance
 from trio_feeds.exchanges._shared import describe
 from trio_feeds.exchanges.bybit import facts
+from trio_feeds.exchanges.bybit._perps import PERP_CHANNELS
 from trio_feeds.exchanges.bybit._push import KLINE_INTERVALS, PushHandlers
 from trio_feeds.protocol import (
     Adapter,
@@ -59,6 +61,8 @@ STREAMS: Final[dict[str, tuple[str, ...]]] = {
     "quote": ("orderbook.1",),
     "book": ("orderbook.50", "orderbook.200", "orderbook.1000", "orderbook.1"),
     "candle": tuple(f"kline.{i}" for i in KLINE_INTERVALS),
+    # USDT perpetuals only: fields of the linear tickers push (see ._perps)
+    **{channel: ("tickers",) for channel in PERP_CHANNELS},
 }
 
 _SYMBOL = re.compile(r"^([A-Z0-9]{1,20})-([A-Z0-9]{1,20})(-PERP)?$")
@@ -137,7 +141,12 @@ class BybitAdapter(PushHandlers, Adapter):
                 f"bybit stream {stream!r} cannot serve channel {kind!r}; "
                 f"choose one of {', '.join(allowed)}"
             )
-        canonical, wire, _ = split_symbol(symbol)
+        canonical, wire, linear = split_symbol(symbol)
+        if kind in PERP_CHANNELS and not linear:
+            raise ConfigError(
+                f"bybit channel {kind!r} exists for USDT perpetuals only: use e.g. "
+                f"'{canonical}-PERP'"
+            )
         return Subscription(_NAME, kind, canonical, stream, f"{stream}.{wire}")
 
     def endpoint(self, subscription: Subscription) -> str:

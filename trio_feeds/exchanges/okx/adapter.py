@@ -114,6 +114,9 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
         self._insts: dict[str, set[str]] = {}
         self._bbo_as_book: set[str] = set()
         self._bbo_as_quote: set[str] = set()
+        self._padded: set[str] = set()
+        self._checksummed: set[str] = set()
+        self._keep_texts: set[str] = set()
         handlers: dict[str, _Handler] = {
             "trades": self._on_trades,
             "trades-all": self._on_trades,
@@ -183,10 +186,11 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
         return frames
 
     def unsubscribe(self, subscriptions: Sequence[Subscription]) -> list[str]:
-        frames = self._requests("unsubscribe", subscriptions)
         for sub in subscriptions:
             self._unwant(sub)
-        return frames
+        # an instType arg (liquidation-orders) stays while other swaps still want it
+        shared = {c for c in perps.BY_INST_TYPE if self._insts.get(c)}
+        return self._requests("unsubscribe", [s for s in subscriptions if s.stream not in shared])
 
     def ping(self) -> str:
         return "ping"
@@ -232,7 +236,7 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
             {
                 "id": request_id,
                 "op": op,
-                "args": [{"channel": c, "instId": i} for c, i in args],
+                "args": perps.wire_args(args),
             }
         ).decode()
         assert len(frame) < self.MAX_REQUEST_BYTES
@@ -358,6 +362,9 @@ class OkxAdapter(PushParsers, ControlFrames, Adapter):
             arg = msg.get("arg")
             channel = arg.get("channel") if isinstance(arg, dict) else None
             inst = arg.get("instId") if isinstance(arg, dict) else None
+            if inst is None and channel in perps.BY_INST_TYPE:  # liquidation-orders
+                perps.on_liquidations(msg, frame, self._insts.get(channel, set()), received_at, out)
+                return
             if not isinstance(channel, str) or not isinstance(inst, str):
                 problem = "okx: no 'arg' with string 'channel' and 'instId', and no 'event'"
                 out.append(ParseError(problem, excerpt(frame)))

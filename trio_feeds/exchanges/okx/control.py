@@ -13,6 +13,7 @@ from trio_feeds.exchanges.okx.frames import (
     STREAMS,
     _Key,
 )
+from trio_feeds.exchanges.okx.perps import BY_INST_TYPE
 from trio_feeds.protocol._events import (
     ExchangeError,
     ParseError,
@@ -61,6 +62,9 @@ class ControlFrames:
             arg = msg.get("arg")
             channel = arg.get("channel") if isinstance(arg, dict) else None
             inst = arg.get("instId") if isinstance(arg, dict) else None
+            if inst is None and channel in BY_INST_TYPE:
+                self._on_type_ack(event, channel, request_id, out)
+                return
             if not isinstance(channel, str) or not isinstance(inst, str):
                 problem = f"okx: {event} ack without an 'arg' naming channel and instId"
                 out.append(ParseError(problem, excerpt(frame), control=True))
@@ -92,6 +96,29 @@ class ControlFrames:
             pass  # informational
         else:
             out.append(ParseError(f"okx: unknown event {event!r}", excerpt(frame), control=True))
+
+    def _on_type_ack(
+        self, event: str, channel: str, request_id: str | None, out: list[Any]
+    ) -> None:
+        """The ack of an ``instType`` arg (``liquidation-orders``): it answers every
+        instrument of that channel the request (or the oldest waiting one) asked for."""
+
+        def asks(r: _Request | None) -> bool:
+            return r is not None and r.op == event and any(k[0] == channel for k in r.unanswered)
+
+        req = self._pending.get(request_id) if request_id is not None else None
+        if not asks(req):
+            req = next((r for r in self._pending.values() if asks(r)), None)
+        if req is not None:
+            keys = [k for k in req.args if k in req.unanswered and k[0] == channel]
+            subs = tuple(s for k in keys for s in req.args[k])
+            for k in keys:
+                self._answered(req, k)
+            request_id = request_id or req.id
+        else:
+            subs = tuple(s for k, v in self._wanted.items() if k[0] == channel for s in v)
+        if subs:
+            out.append((Subscribed if event == "subscribe" else Unsubscribed)(subs, request_id))
 
     def _on_error(self, code: str, text: str, request_id: str | None, out: list[Any]) -> None:
         match = _NAMED_ARG.search(text)

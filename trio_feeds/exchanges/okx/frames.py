@@ -10,6 +10,7 @@ from typing import Any, Final, TypeAlias
 import msgspec
 import orjson
 
+from trio_feeds.books.orderbook import _fmt as _written
 from trio_feeds.core.accel import speedups
 from trio_feeds.core.records import Levels
 from trio_feeds.protocol import _rules as rules
@@ -42,9 +43,10 @@ STREAMS: Final[dict[str, tuple[str, ...]]] = {
     "funding": ("funding-rate",),
     "mark": ("mark-price",),
     "open_interest": ("open-interest",),
+    "liquidation": ("liquidation-orders",),
 }
 #: channels only swaps have
-SWAP_ONLY: Final = ("funding", "mark", "open_interest")
+SWAP_ONLY: Final = ("funding", "mark", "open_interest", "liquidation")
 
 TextLevels: TypeAlias = tuple[tuple[str, str], ...]
 _Key: TypeAlias = tuple[str, str]
@@ -148,6 +150,20 @@ def _text_levels(levels: Any) -> TextLevels:
         if p.__class__ is not str or s.__class__ is not str:
             raise TypeError(f"level {[p, s]!r}: price and size must be strings")
     return text
+
+
+def _padded(text: tuple[TextLevels, TextLevels]) -> bool:
+    """True when some number is not written as its float would be (``"3366.10"``,
+    ``"7.00"``): a checksum over this instrument's book needs the exchange's own strings,
+    the floats written back (``OrderBook.top_text``) would not give it."""
+    for side in text:
+        for p, s in side:
+            try:
+                if _written(float(p)) != p or _written(float(s)) != s:
+                    return True
+            except ValueError:
+                return True
+    return False
 
 
 def _snapshot_text(bids: Any, asks: Any) -> tuple[TextLevels, TextLevels] | None:

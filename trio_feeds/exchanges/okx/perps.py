@@ -8,18 +8,26 @@
   (https://www.okx.com/docs-v5/en/#public-data-rest-api-get-instruments), loaded into the
   adapter with :meth:`~trio_feeds.exchanges.okx.OkxAdapter.load_instruments`.  Converted
   fields: trade ``amount``, quote ``bid_size``/``ask_size``, book level sizes, ticker
-  ``bid_size``/``ask_size``, candle ``volume``.  Ticker ``volume`` (``volCcy24h``) and open
-  interest (``oiCcy``) are already in the base asset.  Without a known ``ctVal`` a swap push
-  becomes a :class:`~trio_feeds.protocol.ParseError` naming the instrument: never an amount
-  in contracts.
+  ``bid_size``/``ask_size``, candle ``volume``, liquidation ``amount``.  Ticker ``volume``
+  (``volCcy24h``) and open interest (``oiCcy``) are already in the base asset.  Without a
+  known ``ctVal`` a swap push becomes a :class:`~trio_feeds.protocol.ParseError` naming the
+  instrument: never an amount in contracts.
 * Pushes (https://www.okx.com/docs-v5/en/#public-data-websocket-funding-rate-channel and
   the mark-price and open-interest channels): ``funding-rate`` (``fundingRate``,
   ``fundingTime`` = when this rate is settled, ``ts``), ``mark-price`` (``markPx``, ``ts``;
   no index price), ``open-interest`` (``oiCcy``, ``ts``).
+* ``liquidation-orders``
+  (https://www.okx.com/docs-v5/en/#public-data-websocket-liquidation-orders-channel) is
+  subscribed by instrument type, ``{"channel":"liquidation-orders","instType":"SWAP"}``, not
+  by ``instId``: one arg serves every subscribed swap, its acks name no instrument, and its
+  pushes (``{"arg":{"channel","instType"},"data":[{"instId",…,"details":[{"side","sz",
+  "bkPx","ts",…}]}]}``) carry every swap's liquidations: only the subscribed instruments'
+  become records (``side`` the order's side, ``bkPx`` the price, ``sz`` contracts).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -40,25 +48,44 @@ from trio_feeds.core.records import (
     Trade,
 )
 from trio_feeds.core.symbols import PERP_SUFFIX, canonical
-from trio_feeds.exchanges.okx.frames import _EXCHANGE, _INF, _Invalid, _ts
+from trio_feeds.exchanges.okx.frames import _EXCHANGE, _INF, _SIDES, _describe, _Invalid, _ts
 from trio_feeds.exchanges.okx.symbols import to_okx
+from trio_feeds.protocol._events import ParseError, excerpt
 from trio_feeds.protocol._rules import numbers
 
 __all__ = [
+    "BY_INST_TYPE",
     "INSTRUMENTS_PATH",
     "LINEAR_QUOTES",
     "SWAP_HANDLERS",
     "SWAP_SUFFIX",
     "inst_id",
+    "on_liquidations",
     "parse_instruments",
     "perp_symbol",
     "to_perp",
+    "wire_args",
 ]
 
 SWAP_SUFFIX = "-SWAP"
 #: settlement currencies of linear (base-denominated) swaps
 LINEAR_QUOTES = ("USDT", "USDC")
 INSTRUMENTS_PATH = "/api/v5/public/instruments?instType=SWAP"
+#: channels subscribed by instrument type, not ``instId``: channel -> ``instType``
+BY_INST_TYPE = {"liquidation-orders": "SWAP"}
+
+
+def wire_args(keys: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    """The request ``args`` of ``(channel, instId)`` keys: one ``instType`` arg for all the
+    instruments of a :data:`BY_INST_TYPE` channel."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for channel, inst in keys:
+        kind = BY_INST_TYPE.get(channel)
+        if kind is None:
+            out[(channel, inst)] = {"channel": channel, "instId": inst}
+        else:
+            out.setdefault((channel, ""), {"channel": channel, "instType": kind})
+    return list(out.values())
 
 
 def inst_id(symbol: str) -> str:
@@ -176,3 +203,34 @@ SWAP_HANDLERS = {
     "mark-price": on_mark,
     "open-interest": on_open_interest,
 }
+
+
+def on_liquidations(
+    msg: dict[str, Any], frame: bytes | str, wanted: set[str], received_at: float, out: list[Any]
+) -> None:
+    """A ``liquidation-orders`` push: a :class:`Liquidation` (in contracts; the adapter
+    converts) per detail of each wanted instrument; a bad item is a ``ParseError`` naming it,
+    and the others still count."""
+    channel = msg["arg"]["channel"]
+    data = msg.get("data")
+    if not isinstance(data, list):
+        out.append(ParseError(f"okx {channel}: 'data' is missing or not a list", excerpt(frame)))
+        return
+    for i, item in enumerate(data):
+        inst = item.get("instId") if isinstance(item, dict) else None
+        if inst not in wanted:
+            continue  # another swap's (the arg covers every swap)
+        mark = len(out)
+        try:
+            for d in item["details"]:
+                side = _SIDES.get(d["side"]) if d["side"].__class__ is str else None
+                price, size = numbers([d["bkPx"], d["sz"]])
+                if side is None or not (0.0 < price < _INF and 0.0 < size < _INF):
+                    raise ValueError(f"side {d['side']!r}, bkPx {d['bkPx']!r}, sz {d['sz']!r}")
+                out.append(
+                    Liquidation(_EXCHANGE, inst, _ts(d["ts"]), received_at, side, price, size)
+                )
+        except Exception as exc:
+            del out[mark:]
+            problem = f"okx {channel} {inst}: data[{i}]: {_describe(exc)}"
+            out.append(ParseError(problem, excerpt(frame), channel, inst))

@@ -22,9 +22,11 @@ from trio_feeds.exchanges.okx.frames import (
     _MAX_ID,
     _MAX_TS,
     _SIDES,
+    TextLevels,
     _BookPush,
     _crc,
     _Invalid,
+    _padded,
     _pairs,
     _seq,
     _set,
@@ -48,6 +50,11 @@ class PushParsers:
     keep_raw: bool
     _bbo_as_book: set[str]
     _bbo_as_quote: set[str]
+    #: instruments whose book snapshot showed padded numbers ("3366.10"), those that sent a
+    #: non-zero checksum, and both: the ones whose every update keeps its texts
+    _padded: set[str]
+    _checksummed: set[str]
+    _keep_texts: set[str]
 
     def _on_trades(
         self, data: Any, inst: str, msg: dict[str, Any], received_at: float, out: list[Any]
@@ -184,6 +191,8 @@ class PushParsers:
             raise ValueError(f"'action' is {action!r}, expected 'snapshot' or 'update'")
         append = out.append
         keep_raw = self.keep_raw
+        padded = self._padded
+        keep = self._keep_texts
         for d in data:
             bids = d["bids"]
             asks = d["asks"]
@@ -191,7 +200,25 @@ class PushParsers:
             bid_levels, ask_levels = _sides(bids, asks)
             # the exchange's strings are kept when a checksum comes with them, and with
             # every snapshot: a later update may carry a non-zero checksum even after a
-            # snapshot with checksum 0, and it is verified over these texts
+            # snapshot with checksum 0, and it is verified over these texts.  An instrument
+            # that pads its numbers ("3366.10") and uses checksums keeps them on checksum-0
+            # updates too: its floats written back would not give the next checksum.
+            # (OKX sends checksum 0 only since 2026-06-23: such updates then skip them.)
+            text: tuple[TextLevels, TextLevels] | None
+            if checksum:
+                text = (_text_levels(bids), _text_levels(asks))
+                if inst not in keep:
+                    self._checksummed.add(inst)
+                    if inst in padded:
+                        keep.add(inst)
+            elif snapshot or inst in keep:
+                text = _snapshot_text(bids, asks)
+            else:
+                text = None
+            if snapshot and text is not None and inst not in padded and _padded(text):
+                padded.add(inst)
+                if inst in self._checksummed:
+                    keep.add(inst)
             rec = _new_delta(
                 _EXCHANGE,
                 inst,
@@ -204,9 +231,7 @@ class PushParsers:
                 _seq(d.get("prevSeqId"), "prevSeqId"),
                 None,
                 checksum,
-                (_text_levels(bids), _text_levels(asks))
-                if checksum
-                else (_snapshot_text(bids, asks) if snapshot else None),
+                text,
             )
             if keep_raw:
                 _set(rec, "raw", d)
@@ -222,6 +247,8 @@ class PushParsers:
         if action != "update":
             return False  # a snapshot keeps its texts: the ordinary path (rare)
         inst = push.arg.instId
+        if inst in self._keep_texts:
+            return False  # its updates keep their texts (see _on_books): the ordinary path
         append = out.append
         max_ts, max_id = _MAX_TS, _MAX_ID
         for d in push.data:

@@ -27,6 +27,8 @@ __all__ = [
     "qty",
     "realtime",
     "ticker_builder",
+    "ticker_shape",
+    "trade_shape",
 ]
 
 
@@ -103,7 +105,7 @@ def realtime(
                         "m": not order.is_buy,
                         "M": True,
                     }
-                    sim._publish(name, partial(_timed, trade, ("E", "T")))
+                    sim._publish(name, partial(_timed, sim._trade_shape(trade), ("E", "T")))
         elif s.kind == "aggTrade":
             for agg_id, is_buy, fills in aggs:
                 agg = {
@@ -130,7 +132,18 @@ def realtime(
                 "a": px(ask or 0),
                 "A": qty(aq),
             }
-            sim._publish(name, partial(_timed, data, ()))
+            data, fields = sim._ticker_shape(data, ts)
+            sim._publish(name, partial(_timed, data, fields))
+
+
+def trade_shape(trade: dict[str, Any]) -> dict[str, Any]:
+    """A ``trade`` event as spot sends it (the USD-M simulator changes this)."""
+    return trade
+
+
+def ticker_shape(data: dict[str, Any], ts: int) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """A ``bookTicker`` event as spot sends it (no time), and its time fields."""
+    return data, ()
 
 
 def diff_builder(

@@ -18,7 +18,7 @@ from trio_feeds.simulator.server import SimConnection
 if TYPE_CHECKING:
     from trio_feeds.exchanges.binance.simulator.server import SimulatedBinance
 
-__all__ = ["error", "on_text", "rejected", "reply"]
+__all__ = ["error", "on_text", "parse", "rejected", "reply"]
 
 
 def reply(sim: SimulatedBinance, conn: SimConnection, result: Any, rid: Any) -> None:
@@ -37,6 +37,23 @@ def error(
     if with_id:
         err["id"] = rid
     conn.send_reply(orjson.dumps(err).decode())
+
+
+def parse(sim: SimulatedBinance, name: str) -> _Stream | str:
+    """The stream ``name`` names, or an error message (``"unknown-symbol"`` for a well-formed
+    name of a symbol not listed)."""
+    m = sim._STREAM_RE.match(name)
+    if m is None:
+        return _INVALID_STREAM
+    lower, suffix = m.groups()
+    symbol = sim._lower.get(lower)
+    if symbol is None:
+        return "unknown-symbol"
+    base, _, speed = suffix.partition("@")
+    cadence = sim._cadence(base, speed)
+    if base.startswith("depth") and base != "depth":
+        return _Stream(name, symbol, "partial", cadence, int(base[5:]))
+    return _Stream(name, symbol, base, cadence, 0)
 
 
 def rejected(sim: SimulatedBinance, parsed: _Stream | str, name: str) -> int | None:

@@ -8,13 +8,23 @@ from typing import TYPE_CHECKING
 import orjson
 import trio
 
+from trio_feeds.core.symbols import canonical
 from trio_feeds.exchanges.binance.simulator.state import _JSON
 from trio_feeds.simulator.server import RestResult
 
 if TYPE_CHECKING:
     from trio_feeds.exchanges.binance.simulator.server import SimulatedBinance
 
-__all__ = ["exchange_info", "rest", "rest_throttled", "used_weight"]
+__all__ = [
+    "exchange_info",
+    "limit_param",
+    "rest",
+    "rest_throttled",
+    "set_listing",
+    "snapshot_served",
+    "symbol_param",
+    "used_weight",
+]
 
 
 def rest_throttled(sim: SimulatedBinance) -> RestResult:
@@ -33,6 +43,19 @@ def used_weight(sim: SimulatedBinance, add: int) -> int:
     sim._weight_log = [(t, w) for t, w in sim._weight_log if t > now - 60.0]
     sim._weight_log.append((now, add))
     return sum(w for _, w in sim._weight_log)
+
+
+def set_listing(sim: SimulatedBinance, symbol: str, status: str | None) -> None:
+    """List ``symbol`` (canonical, simulated by the market) in ``exchangeInfo`` with
+    ``status`` (``"TRADING"``, ``"BREAK"``, …), or delist it (``None``).  Streams keep
+    being served either way, as Binance does for a moment after a delisting."""
+    sym = canonical(symbol)
+    if status is None:
+        sim.listing.pop(sym, None)
+    elif sym in sim._sym:
+        sim.listing[sym] = status
+    else:
+        raise KeyError(f"{sym} is not simulated by this market")
 
 
 def _step(decimals: int) -> str:
@@ -80,44 +103,16 @@ def rest(sim: SimulatedBinance, method: str, path: str, query: dict[str, str]) -
         return 200, [*_JSON, ("x-mbx-used-weight-1m", used)], exchange_info(sim)
     if path != "/api/v3/depth":
         return 404, _JSON, b'{"code":-1,"msg":"Not found."}'
-    raw = query.get("symbol")
-    if not raw:
-        return (
-            400,
-            _JSON,
-            orjson.dumps(
-                {
-                    "code": -1102,
-                    "msg": "Mandatory parameter 'symbol' was not sent, was empty/null, "
-                    "or malformed.",
-                }
-            ),
-        )
-    sym = sim._upper.get(raw)
-    if sym is None:
-        return 400, _JSON, b'{"code":-1121,"msg":"Invalid symbol."}'
-    try:
-        limit = int(query.get("limit", "100"))
-    except ValueError:
-        return (
-            400,
-            _JSON,
-            orjson.dumps(
-                {
-                    "code": -1100,
-                    "msg": "Illegal characters found in parameter 'limit'; "
-                    "legal range is '^[0-9]{1,20}$'.",
-                }
-            ),
-        )
-    limit = max(1, min(limit, 5000))
+    sym = symbol_param(sim, query)
+    if not isinstance(sym, str):
+        return sym
+    limit = limit_param(query, 100, 5000)
+    if not isinstance(limit, int):
+        return limit
     weight = 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
     px, qty = sim._px(sym), sim._qty(sym)
     bids, asks = sim.market.book(sym, limit)
-    for faults in sim._armed.values():  # corrupt("gap") on new connections: see _faulted
-        for f in faults:
-            if f.kind == "gap" and f.fresh and f.symbol in (None, sym) and f.stage == 0:
-                f.stage = 1
+    snapshot_served(sim, sym)
     body = orjson.dumps(
         {
             "lastUpdateId": sim.market.update_id(sym),
@@ -126,3 +121,34 @@ def rest(sim: SimulatedBinance, method: str, path: str, query: dict[str, str]) -
         }
     )
     return 200, [*_JSON, ("x-mbx-used-weight-1m", str(sim._used_weight(weight)))], body
+
+
+def symbol_param(sim: SimulatedBinance, query: dict[str, str]) -> str | RestResult:
+    """The canonical symbol of the ``symbol`` parameter, or Binance's 400 answer."""
+    raw = query.get("symbol")
+    if not raw:
+        msg = "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed."
+        return 400, _JSON, orjson.dumps({"code": -1102, "msg": msg})
+    sym = sim._upper.get(raw)
+    if sym is None:
+        return 400, _JSON, b'{"code":-1121,"msg":"Invalid symbol."}'
+    return sym
+
+
+def limit_param(query: dict[str, str], default: int, most: int) -> int | RestResult:
+    """The ``limit`` parameter (clamped to 1..``most``), or Binance's 400 answer."""
+    try:
+        limit = int(query.get("limit", str(default)))
+    except ValueError:
+        msg = "Illegal characters found in parameter 'limit'; legal range is '^[0-9]{1,20}$'."
+        return 400, _JSON, orjson.dumps({"code": -1100, "msg": msg})
+    return max(1, min(limit, most))
+
+
+def snapshot_served(sim: SimulatedBinance, sym: str) -> None:
+    """A depth snapshot of ``sym`` was served: a ``corrupt("gap")`` armed for new connections
+    now waits for the diff that syncs the book (see ``payloads.faulted``)."""
+    for faults in sim._armed.values():
+        for f in faults:
+            if f.kind == "gap" and f.fresh and f.symbol in (None, sym) and f.stage == 0:
+                f.stage = 1

@@ -12,10 +12,9 @@ from typing import Any, Literal
 import orjson
 import trio
 
-from trio_feeds.core.symbols import canonical
+from trio_feeds.core.symbols import PERP_SUFFIX, canonical
 from trio_feeds.exchanges.binance.simulator import payloads, requests, rest
 from trio_feeds.exchanges.binance.simulator.state import (
-    _INVALID_STREAM,
     _STREAM,
     _ConnState,
     _Reject,
@@ -92,11 +91,13 @@ class SimulatedBinance(DataFaults, SimulatedExchange):
         self.max_messages_per_second = max_messages_per_second
         self.max_streams = max_streams
         self.max_connection_age = max_connection_age
-        self._lower = {canonical(s).replace("-", "").lower(): s for s in market.symbols}
+        served = [s for s in market.symbols if self._serves(s)]
+        self._lower = {self._native(s): s for s in served}
         self._upper = {k.upper(): v for k, v in self._lower.items()}
         self._bn = {v: k.upper() for k, v in self._lower.items()}
         self._sym = {
-            s: _SymState(s, market.last_trade_id(s) // 2 + 7_000_000) for s in market.symbols
+            s: _SymState(s, market.last_trade_id(s) // 2 + 7_000_000, self._CADENCES)
+            for s in served
         }
         self._conn: dict[SimConnection, _ConnState] = {}
         self._subs: dict[str, set[SimConnection]] = {}
@@ -106,23 +107,24 @@ class SimulatedBinance(DataFaults, SimulatedExchange):
         self._attempts: dict[str, _RateWindow] = {}
         self._weights = _RateWindow(60.0)
         self._weight_log: list[tuple[float, int]] = []
-        #: what ``GET /api/v3/exchangeInfo`` lists: symbol -> status (``"TRADING"``, …);
-        #: see :meth:`set_listing`
+        #: what ``GET /api/v3/exchangeInfo`` lists: symbol -> status (:meth:`set_listing`)
         self.listing: dict[str, str] = {s: "TRADING" for s in market.symbols}
-        #: ``exchangeInfo`` requests served
-        self.instrument_requests = 0
+        self.instrument_requests = 0  # exchangeInfo requests served
 
-    def set_listing(self, symbol: str, status: str | None) -> None:
-        """List ``symbol`` (canonical, simulated by the market) in ``exchangeInfo`` with
-        ``status`` (``"TRADING"``, ``"BREAK"``, …), or delist it (``None``).  Streams keep
-        being served either way, as Binance does for a moment after a delisting."""
-        sym = canonical(symbol)
-        if status is None:
-            self.listing.pop(sym, None)
-        elif sym in self._sym:
-            self.listing[sym] = status
-        else:
-            raise KeyError(f"{sym} is not simulated by this market")
+    set_listing = rest.set_listing
+
+    #: the cadences (s) of the diff buffers kept per symbol
+    _CADENCES: tuple[float, ...] = (0.1, 1.0)
+
+    @staticmethod
+    def _serves(symbol: str) -> bool:
+        """Whether this exchange lists the market's ``symbol`` (spot: not the perpetuals)."""
+        return not symbol.endswith(PERP_SUFFIX)
+
+    @staticmethod
+    def _native(symbol: str) -> str:
+        """The symbol in stream names (``btcusdt``)."""
+        return canonical(symbol).replace("-", "").lower()
 
     # --- faults specific to Binance ------------------------------------------------------
 
@@ -162,20 +164,14 @@ class SimulatedBinance(DataFaults, SimulatedExchange):
 
     # --- handshake / connection ----------------------------------------------------------
 
-    def _parse(self, name: str) -> _Stream | str:
-        """A stream, or an error message."""
-        m = _STREAM.match(name)
-        if m is None:
-            return _INVALID_STREAM
-        lower, suffix = m.groups()
-        symbol = self._lower.get(lower)
-        if symbol is None:
-            return "unknown-symbol"
-        base, _, cad = suffix.partition("@")
-        cadence = 0.1 if cad == "100ms" else 1.0
-        if base.startswith("depth") and base != "depth":
-            return _Stream(name, symbol, "partial", cadence, int(base[5:]))
-        return _Stream(name, symbol, base, cadence, 0)
+    _parse = requests.parse
+    #: the stream names served (``<symbol>@<stream>``)
+    _STREAM_RE = _STREAM
+
+    @staticmethod
+    def _cadence(base: str, speed: str) -> float:
+        """Seconds between pushes of stream ``base@speed`` (for the batched kinds)."""
+        return 0.1 if speed == "100ms" else 1.0
 
     def _handshake_status(self, conn: SimConnection) -> int | None:
         path = conn.path
@@ -327,7 +323,9 @@ class SimulatedBinance(DataFaults, SimulatedExchange):
     def _on_tick(self, tick: MarketTick) -> None:
         t = tick.time
         for sym, up in tick.updates.items():
-            ss = self._sym[sym]
+            ss = self._sym.get(sym)
+            if ss is None:
+                continue  # not listed here (see _serves)
             if up.changes:
                 for buf in ss.bufs.values():
                     buf.add(up)
@@ -358,6 +356,8 @@ class SimulatedBinance(DataFaults, SimulatedExchange):
                 self._flush(cadence, tick.ts)
 
     _realtime = payloads.realtime
+    _trade_shape = staticmethod(payloads.trade_shape)
+    _ticker_shape = staticmethod(payloads.ticker_shape)
 
     def _flush(self, cadence: float, ts: int) -> None:
         for sym, ss in self._sym.items():

@@ -45,11 +45,13 @@ class _ConnState:
 
 
 class _DiffBuf:
-    __slots__ = ("asks", "bids", "first", "last")
+    __slots__ = ("asks", "bids", "first", "last", "prev")
 
     def __init__(self) -> None:
         self.first: int | None = None
         self.last = 0
+        #: ``u`` of the last diff built from this buffer (USD-M's ``pu``)
+        self.prev = 0
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
 
@@ -62,16 +64,18 @@ class _DiffBuf:
             (bids if c.is_bid else asks)[c.price] = c.size
 
     def reset(self) -> None:
+        if self.first is not None:
+            self.prev = self.last
         self.first = None
         self.bids = {}
         self.asks = {}
 
 
 class _SymState:
-    def __init__(self, symbol: str, agg_id: int) -> None:
+    def __init__(self, symbol: str, agg_id: int, cadences: tuple[float, ...] = (0.1, 1.0)) -> None:
         self.symbol = symbol
         self.agg_id = agg_id
-        self.bufs = {0.1: _DiffBuf(), 1.0: _DiffBuf()}
+        self.bufs = {c: _DiffBuf() for c in cadences}
 
 
 #: stream kind -> (price keys, size keys) for the "nan" / "negative" faults

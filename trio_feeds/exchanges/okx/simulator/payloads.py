@@ -93,8 +93,11 @@ def faulted(
 
 
 def fmt(sim: SimulatedOkx, inst: str) -> tuple[Callable[[int], str], Callable[[int], str]]:
+    """Price and size formatters of ``inst`` (a market symbol; a swap's sizes in contracts)."""
     spec = sim.market.spec(inst)
     pd, sd = spec.price_decimals, spec.size_decimals
+    if sim.swaps.is_swap(inst):
+        return (lambda v: format_plain(v, pd)), sim.swaps.contracts(inst, sd)
     return (lambda v: format_plain(v, pd)), (lambda v: format_plain(v, sd))
 
 
@@ -113,7 +116,7 @@ def trades(
         if "trades-all" in chans:
             for f in order.fills:
                 item = {
-                    "instId": inst,
+                    "instId": sim.swaps.wire(inst),
                     "tradeId": str(f.trade_id + _TRADE_ID_OFFSET),
                     "px": px(f.price),
                     "sz": sz(f.size),
@@ -131,7 +134,7 @@ def trades(
                     groups.append([f])
             for g in groups:
                 agg: dict[str, Any] = {
-                    "instId": inst,
+                    "instId": sim.swaps.wire(inst),
                     "tradeId": str(g[-1].trade_id + _TRADE_ID_OFFSET),
                     "px": px(g[0].price),
                     "sz": sz(sum(f.size for f in g)),
@@ -160,9 +163,13 @@ def push_ticker(sim: SimulatedOkx, inst: str, ts: int, conns: list[SimConnection
     spec = sim.market.spec(inst)
     st = sim.market.stats(inst, ts)
     bid, bq, ask, aq = sim.market.bbo(inst)
+    swap = sim.swaps.is_swap(inst)
+    # a swap's volCcy24h is in the base currency, a spot pair's in the quote currency
+    vol_ccy = st.volume if swap else st.quote_volume
+    vol_decimals = spec.size_decimals if swap else spec.price_decimals + spec.size_decimals
     item: dict[str, Any] = {
-        "instType": "SPOT",
-        "instId": inst,
+        "instType": "SWAP" if swap else "SPOT",
+        "instId": sim.swaps.wire(inst),
         "last": px(st.last),
         "lastSz": sz(st.last_size),
         "askPx": px(ask or 0),
@@ -174,7 +181,7 @@ def push_ticker(sim: SimulatedOkx, inst: str, ts: int, conns: list[SimConnection
         "low24h": px(st.low),
         "sodUtc0": px(st.day_open_utc0),
         "sodUtc8": px(st.day_open_utc8),
-        "volCcy24h": format_plain(st.quote_volume, spec.price_decimals + spec.size_decimals),
+        "volCcy24h": format_plain(vol_ccy, vol_decimals),
         "vol24h": sz(st.volume),
         "ts": str(sim.clock.stamp(ts)),
     }
@@ -185,6 +192,8 @@ def push_candle(sim: SimulatedOkx, inst: str, c: Candle, conns: list[SimConnecti
     px, sz = sim._fmt(inst)
     spec = sim.market.spec(inst)
     quote = format_plain(c.quote_volume, spec.price_decimals + spec.size_decimals)
+    # volCcy: a swap's in the base currency, a spot pair's in the quote currency
+    ccy = format_plain(c.volume, spec.size_decimals) if sim.swaps.is_swap(inst) else quote
     row = [
         str(c.open_time),
         px(c.open),
@@ -192,7 +201,7 @@ def push_candle(sim: SimulatedOkx, inst: str, c: Candle, conns: list[SimConnecti
         px(c.low),
         px(c.close),
         sz(c.volume),
-        quote,
+        ccy,
         quote,
         "1" if c.closed else "0",
     ]
@@ -214,7 +223,7 @@ def flush_books(sim: SimulatedOkx, t: float, market_ts: int) -> None:
                 item = {
                     "asks": sim._levels(inst, asks),
                     "bids": sim._levels(inst, bids),
-                    "instId": inst,
+                    "instId": sim.swaps.wire(inst),
                     "ts": str(ts),
                     "seqId": cur,
                 }

@@ -15,6 +15,7 @@ from trio_feeds.exchanges.okx.simulator.state import (
     _Reject,
     _wrong_url,
 )
+from trio_feeds.exchanges.okx.simulator.swaps import LIQUIDATIONS, SWAP_CHANNELS
 from trio_feeds.simulator.server import SimConnection
 
 if TYPE_CHECKING:
@@ -75,11 +76,18 @@ def on_text(sim: SimulatedOkx, conn: SimConnection, text: str) -> None:
     for arg in args:
         channel = arg.get("channel") if isinstance(arg, dict) else None
         inst = arg.get("instId") if isinstance(arg, dict) else None
+        if channel == LIQUIDATIONS and inst is None:
+            inst = arg.get("instType")  # subscribed by instrument type
+            sym = inst if inst == "SWAP" else None
+        elif channel == LIQUIDATIONS:
+            sym = None  # by instType only
+        else:
+            sym = sim.swaps.market_symbol(inst) if isinstance(inst, str) else None
         if not isinstance(channel, str) or not isinstance(inst, str):
             sim._error(conn, "60012", f"Invalid request: {text}", rid, has_id)
             continue
         if op == "unsubscribe":
-            sim._remove_sub(conn, channel, inst)
+            sim._remove_sub(conn, channel, sym or inst)
             sim._send_event(conn, {"event": "unsubscribe", "arg": arg}, rid, has_id)
             continue
         rule = sim._rejected(channel, inst)
@@ -91,8 +99,10 @@ def on_text(sim: SimulatedOkx, conn: SimConnection, text: str) -> None:
             sim._error(conn, code, text_, rid, has_id)
             continue
         allowed = BUSINESS_CHANNELS if st.business else PUBLIC_CHANNELS
-        if channel not in allowed or not sim.market.has_symbol(inst):
+        if sym is not None and channel in SWAP_CHANNELS and not sim.swaps.is_swap(sym):
+            sym = None  # funding, mark price, open interest: swaps only
+        if channel not in allowed or sym is None:
             sim._error(conn, "60018", _wrong_url(channel, inst), rid, has_id)
             continue
-        sim._add_sub(conn, channel, inst)
+        sim._add_sub(conn, channel, sym)
         sim._send_event(conn, {"event": "subscribe", "arg": arg}, rid, has_id)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import orjson
 import trio
 
+from trio_feeds.exchanges.okx.simulator import swaps
 from trio_feeds.exchanges.okx.simulator.state import (
     _JSON,
 )
@@ -16,32 +17,12 @@ from trio_feeds.simulator.server import RestResult
 if TYPE_CHECKING:
     from trio_feeds.exchanges.okx.simulator.server import SimulatedOkx
 
-__all__ = ["instruments", "rest", "rest_throttled"]
+__all__ = ["rest", "rest_throttled"]
 
 
 def rest_throttled(sim: SimulatedOkx) -> RestResult:
     body = b'{"msg":"Too Many Requests","code":"50011"}'
     return 429, [*_JSON, ("retry-after", str(sim._rest_retry_after))], body
-
-
-def _step(decimals: int) -> str:
-    return f"{10.0**-decimals:.{decimals}f}" if decimals > 0 else "1"
-
-
-def instruments(sim: SimulatedOkx, inst_type: str) -> bytes:
-    """``GET /api/v5/public/instruments?instType=SPOT``: every simulated spot pair, live
-    (``SWAP``: the market's perpetuals, none unless it simulates them)."""
-    rows = []
-    if inst_type == "SPOT":
-        for sym in sim.market.symbols:
-            spec = sim.market.spec(sym)
-            base, quote = sym.split("-")[:2]
-            rows.append(
-                {"instType": "SPOT", "instId": sym, "baseCcy": base, "quoteCcy": quote,
-                 "tickSz": _step(spec.price_decimals), "lotSz": _step(spec.size_decimals),
-                 "minSz": _step(spec.size_decimals), "state": "live"}
-            )  # fmt: skip
-    return orjson.dumps({"code": "0", "msg": "", "data": rows})
 
 
 def rest(sim: SimulatedOkx, method: str, path: str, query: dict[str, str]) -> RestResult:
@@ -52,18 +33,23 @@ def rest(sim: SimulatedOkx, method: str, path: str, query: dict[str, str]) -> Re
     if path == "/api/v5/public/time":
         ts = str(sim.clock.stamp(sim.market.to_ms(trio.current_time())))
         return 200, _JSON, orjson.dumps({"code": "0", "msg": "", "data": [{"ts": ts}]})
-    if path == "/api/v5/public/instruments" and query.get("instType") in ("SPOT", "SWAP"):
-        return 200, _JSON, instruments(sim, query["instType"])
+    if path == "/api/v5/public/instruments":
+        items = swaps.instruments(sim, query.get("instType", ""))
+        if not items and query.get("instType") not in ("SPOT", "SWAP"):
+            body = b'{"code":"51000","msg":"Parameter instType error","data":[]}'
+            return 200, _JSON, body
+        return 200, _JSON, orjson.dumps({"code": "0", "msg": "", "data": items})
     if path != "/api/v5/market/books":
         return 404, _JSON, b'{"code":"404","msg":"Not Found","data":[]}'
-    inst = query.get("instId")
-    if not inst:
+    wire = query.get("instId")
+    inst = sim.swaps.market_symbol(wire) if wire else wire
+    if not wire:
         return (
             200,
             _JSON,
             b'{"code":"50014","msg":"Parameter instId can not be empty.","data":[]}',
         )
-    if not sim.market.has_symbol(inst):
+    if inst is None:
         return 200, _JSON, b'{"code":"51001","msg":"Instrument ID doesn\'t exist.","data":[]}'
     try:
         sz = max(1, min(int(query.get("sz", "1")), 400))

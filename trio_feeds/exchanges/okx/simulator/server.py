@@ -7,12 +7,13 @@ endpoints (:mod:`.rest`) and per-connection/per-symbol state (:mod:`.state`) are
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 import trio
 
-from trio_feeds.exchanges.okx.simulator import payloads, requests, rest
+from trio_feeds.exchanges.okx.simulator import payloads, requests, rest, swaps
 from trio_feeds.exchanges.okx.simulator.state import (
     _NOTICE,
     _PATHS,
@@ -21,18 +22,20 @@ from trio_feeds.exchanges.okx.simulator.state import (
     _SymState,
     okx_checksum,
 )
+from trio_feeds.exchanges.okx.simulator.swaps import Swaps
 from trio_feeds.simulator.faults import DATA_FAULTS, DataFaults
 from trio_feeds.simulator.market import (
     ExchangeClock,
     MarketSimulator,
     MarketTick,
 )
+from trio_feeds.simulator.perp import LiquidationControl, PerpMarket, SimLiquidation
 from trio_feeds.simulator.server import SimConnection, SimulatedExchange, _RateWindow
 
 __all__ = ["SimulatedOkx", "okx_checksum"]
 
 
-class SimulatedOkx(DataFaults, SimulatedExchange):
+class SimulatedOkx(LiquidationControl, DataFaults, SimulatedExchange):
     """An OKX v5 public market-data WebSocket + REST server driven by a :class:`MarketSimulator`.
 
     Paths ``/ws/v5/public`` (``trades``, ``tickers``, ``bbo-tbt``, ``books5``, ``books``) and
@@ -56,6 +59,14 @@ class SimulatedOkx(DataFaults, SimulatedExchange):
 
     ``clock_offset``: seconds this exchange's clock runs ahead of the market's (negative:
     behind); see :class:`~trio_feeds.testing.ExchangeClock` (``self.clock``).
+
+    Swaps: the market's ``-PERP`` symbols are ``instId`` ``BTC-USDT-SWAP``, with every size
+    in contracts of ``ctVal`` (``contract_values``, default BTC 0.01, ETH 0.1, …; listed by
+    ``GET /api/v5/public/instruments?instType=SWAP``), and the channels ``funding-rate``
+    (every ``funding_interval`` s), ``mark-price`` (when it moves, at most every 200 ms, else
+    every 10 s), ``open-interest`` (every 3 s) and ``liquidation-orders`` (subscribed by
+    ``instType`` ``SWAP``: every swap's liquidations, from :meth:`liquidate` or at random at
+    ``liquidation_rate`` per second per swap).  See :mod:`trio_feeds.simulator.perp`.
     """
 
     name = "okx"
@@ -77,9 +88,14 @@ class SimulatedOkx(DataFaults, SimulatedExchange):
         max_connections_per_second: int = 3,
         max_message_size: int = 64 * 1024,
         clock_offset: float = 0.0,
+        contract_values: Mapping[str, str] | None = None,
+        liquidation_rate: float = 0.0,
+        funding_interval: float = 30.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(market, max_message_size=max_message_size, **kwargs)
+        #: the market's ``-PERP`` symbols as swaps (``instId``, ``ctVal``, mark, funding…)
+        self.swaps = Swaps(market, contract_values, liquidation_rate, funding_interval)
         #: how this exchange stamps its events (offset, event time falling behind); candle
         #: pushes carry their open time, as OKX's do
         self.clock = ExchangeClock(clock_offset)
@@ -105,9 +121,17 @@ class SimulatedOkx(DataFaults, SimulatedExchange):
     def reject(
         self, symbol: str | None = None, channel: str | None = None, code: str | int | None = None
     ) -> None:
-        """Refuse future subscriptions matching ``symbol`` (instId) and ``channel`` with the
-        real error event (default code ``"60018"`` and its message).  ``None`` matches all."""
-        self._rejects.append(_Reject(symbol, channel, None if code is None else str(code)))
+        """Refuse future subscriptions matching ``symbol`` (instId; a swap's canonical
+        ``BTC-USDT-PERP`` too) and ``channel`` with the real error event (default code
+        ``"60018"`` and its message).  ``None`` matches all."""
+        inst = None if symbol is None else self.swaps.wire(symbol)
+        self._rejects.append(_Reject(inst, channel, None if code is None else str(code)))
+
+    def _perp_market(self) -> PerpMarket:
+        return self.swaps.perp
+
+    def _push_liquidation(self, liq: SimLiquidation) -> None:
+        swaps.push_liquidation(self, liq)
 
     def clear_rejects(self) -> None:
         """Forget every :meth:`reject` rule."""
@@ -237,7 +261,10 @@ class SimulatedOkx(DataFaults, SimulatedExchange):
         targets = self._subs.get((channel, inst)) if conns is None else conns
         if not targets:
             return
-        msg: dict[str, Any] = {"arg": {"channel": channel, "instId": inst}}
+        arg = {"channel": channel, "instType": inst} if channel == swaps.LIQUIDATIONS else {
+            "channel": channel, "instId": self.swaps.wire(inst)
+        }  # fmt: skip
+        msg: dict[str, Any] = {"arg": arg}
         if action is not None:
             msg["action"] = action
         msg["data"] = data
@@ -296,6 +323,7 @@ class SimulatedOkx(DataFaults, SimulatedExchange):
         if t + 1e-9 >= self._next[0.1]:
             self._next[0.1] = max(self._next[0.1] + 0.1, t)
             self._flush_books(t, tick.ts)
+            swaps.push_swaps(self, t, tick.ts)
         if t + 1e-9 >= self._next[1.0]:
             self._next[1.0] = max(self._next[1.0] + 1.0, t)
             for inst, chans in self._chans.items():

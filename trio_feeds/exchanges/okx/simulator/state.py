@@ -13,7 +13,10 @@ from trio_feeds.simulator.server import _RateWindow
 __all__ = ["BUSINESS_CHANNELS", "PUBLIC_CHANNELS", "okx_checksum"]
 
 
-PUBLIC_CHANNELS = frozenset({"trades", "tickers", "bbo-tbt", "books5", "books"})
+PUBLIC_CHANNELS = frozenset(
+    {"trades", "tickers", "bbo-tbt", "books5", "books"}
+    | {"funding-rate", "mark-price", "open-interest", "liquidation-orders"}  # swaps
+)
 BUSINESS_CHANNELS = frozenset({"candle1m", "trades-all"})
 _PATHS = {"/ws/v5/public": False, "/ws/v5/business": True}
 _NOTICE = "The connection will soon be closed for a service upgrade. Please reconnect."
