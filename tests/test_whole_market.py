@@ -174,3 +174,31 @@ async def test_an_unknown_symbol_is_named_and_changes_nothing(autojump_clock: An
                 await feed.unsubscribe(["C0005-USDT"], "trade")
             await trio.sleep(1.0)
             assert watch.subscribed() == before
+
+
+async def test_spot_exchange_info_lists_only_what_the_spot_simulator_serves(
+    autojump_clock: Any,
+) -> None:
+    async with open_simulated_exchanges(
+        ["BTC-USDT", "BTC-USDT-PERP"], memory=True, exchanges=["binance"]
+    ) as sims:
+        listed = await trio_feeds.fetch_instruments(
+            "binance", rest_url=sims.rest_urls["binance"], http_transport=sims.http_transport
+        )
+        assert [i.symbol for i in listed] == ["BTC-USDT"]
+
+
+async def test_star_perp_on_the_simulated_usdm(autojump_clock: Any) -> None:
+    perps = [f"C{i:02d}-USDT-PERP" for i in range(40)]
+    async with open_simulated_exchanges(perps, memory=True, exchanges=["binance-usdm"]) as sims:
+        async with trio_feeds.open_feed(
+            ["binance-usdm"], "*-PERP", ["trade"], **sims.feed_kwargs()
+        ) as feed:
+            with trio.fail_after(60):
+                async for item in feed:
+                    if item.kind == "trade":
+                        assert item.symbol in perps
+                        break
+            sim = sims.sims["binance-usdm"]
+            streams = {s for c in sim.connections for s in c.subscriptions}
+            assert len(streams) == 40 and sim.violations == []
