@@ -165,3 +165,45 @@ def test_without_contract_sizes_swap_trades_are_errors_never_contracts() -> None
     details = " | ".join(i.detail for i in items if i.kind == "source" and i.state == "error")
     assert "instruments" in details and "HTTP 503" in details
     assert "contract value of BTC-USDT-SWAP unknown" in details
+
+
+def test_an_okx_swap_subscribed_at_run_time_gets_its_contract_size_first() -> None:
+    log: list[str] = []
+    items: list[Any] = []
+
+    def answer(path: str) -> tuple[int, bytes]:
+        log.append(path)
+        return 200, INSTRUMENTS
+
+    async def main() -> None:
+        async with trio.open_nursery() as servers:
+            server = ScriptedServer(servers, answer)
+            async with trio_feeds.open_feed(
+                ["okx"], ["BTC-USDT"], ["trade"],
+                urls={"okx": "ws://okx.scripted.test"}, rest_urls={"okx": "http://okx.rest"},
+                connector=server.connector, http_transport=server.http_transport,
+                stale_after=600,
+            ) as feed:  # fmt: skip
+                conn = await server.connection()
+                assert log == []  # spot only: no contract sizes needed at connect
+                await feed.subscribe("BTC-USDT-PERP", "trade")
+                # once for the listing check (fetch_instruments), once for the sizes
+                assert log.count("/api/v5/public/instruments?instType=SWAP") == 2
+                assert conn.requests()[-1]["args"] == [
+                    {"channel": "trades", "instId": "BTC-USDT-SWAP"}
+                ]
+                await conn.send([orjson.dumps({
+                    "arg": {"channel": "trades", "instId": "BTC-USDT-SWAP"},
+                    "data": [{"instId": "BTC-USDT-SWAP", "tradeId": "9", "px": "60000.5",
+                              "sz": "25", "side": "buy", "ts": str(T0 + 5)}],
+                })])  # fmt: skip
+                with trio.fail_after(10):
+                    async for item in feed:
+                        items.append(item)
+                        if item.kind == "trade":
+                            break
+            servers.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    (t,) = [i for i in items if i.kind == "trade"]
+    assert (t.symbol, t.amount) == ("BTC-USDT-PERP", 0.25)

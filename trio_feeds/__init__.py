@@ -19,6 +19,7 @@ from trio_feeds.core.errors import SymbolError as SymbolError
 from trio_feeds.core.errors import TLSCertificateError as TLSCertificateError
 from trio_feeds.core.errors import TLSError as TLSError
 from trio_feeds.core.errors import TrioFeedsError as TrioFeedsError
+from trio_feeds.core.instruments import Instrument as Instrument
 from trio_feeds.core.records import Book as Book
 from trio_feeds.core.records import BookDelta as BookDelta
 from trio_feeds.core.records import Candle as Candle
@@ -36,12 +37,14 @@ from trio_feeds.core.records import Quote as Quote
 from trio_feeds.core.records import Record as Record
 from trio_feeds.core.records import SourceEvent as SourceEvent
 from trio_feeds.core.records import SourceSwitch as SourceSwitch
+from trio_feeds.core.records import SubscriptionChange as SubscriptionChange
 from trio_feeds.core.records import SubscriptionRejected as SubscriptionRejected
 from trio_feeds.core.records import Ticker as Ticker
 from trio_feeds.core.records import Trade as Trade
 from trio_feeds.core.symbols import canonical as canonical
 
 __version__ = "0.1.0"
+from trio_feeds.engine.instruments import fetch_instruments as fetch_instruments
 from trio_feeds.engine.stats import Health as Health
 from trio_feeds.engine.stats import SourceStatus as SourceStatus
 from trio_feeds.feed.feed import Feed as Feed
@@ -73,6 +76,7 @@ __all__ = [
     "GapFilled",
     "HandshakeRejected",
     "Health",
+    "Instrument",
     "Item",
     "Liquidation",
     "MarkPrice",
@@ -87,6 +91,7 @@ __all__ = [
     "SourceEvent",
     "SourceStatus",
     "SourceSwitch",
+    "SubscriptionChange",
     "SubscriptionError",
     "SubscriptionRejected",
     "SymbolError",
@@ -98,6 +103,7 @@ __all__ = [
     "canonical",
     "converter",
     "dumps",
+    "fetch_instruments",
     "loads",
     "make_converter",
     "open_feed",

@@ -313,6 +313,20 @@ class SubscriptionRejected:
 
 
 @attrs.frozen(slots=True)
+class SubscriptionChange:
+    """What a running feed streams changed: ``action`` is ``"subscribed"`` /
+    ``"unsubscribed"`` (``Feed.subscribe`` / ``unsubscribe``) or ``"instrument_added"`` /
+    ``"instrument_removed"`` (a ``symbols="*"`` feed's instrument list changed)."""
+
+    exchange: str
+    action: str
+    symbols: tuple[str, ...]
+    channels: tuple[str, ...]
+    timestamp: int
+    kind: Literal["subscription_change"] = _kind("subscription_change")
+
+
+@attrs.frozen(slots=True)
 class SourceEvent:
     """A change in a source's connection: ``"connected"``, ``"disconnected"``,
     ``"reconnecting"``, ``"error"``, ``"gave_up"``, ``"server_shutdown"`` or ``"handoff"``
@@ -356,7 +370,14 @@ class FailoverFailed:
 
 
 Event: TypeAlias = (
-    Gap | GapFilled | Dropped | SubscriptionRejected | SourceEvent | SourceSwitch | FailoverFailed
+    Gap
+    | GapFilled
+    | Dropped
+    | SubscriptionRejected
+    | SubscriptionChange
+    | SourceEvent
+    | SourceSwitch
+    | FailoverFailed
 )
 """Any stream event: what a feed yields besides records (gaps, drops, source changes, …)."""
 
@@ -365,6 +386,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     "gap_filled": GapFilled,
     "dropped": Dropped,
     "subscription_rejected": SubscriptionRejected,
+    "subscription_change": SubscriptionChange,
     "source": SourceEvent,
     "source_switch": SourceSwitch,
     "failover_failed": FailoverFailed,
@@ -394,6 +416,7 @@ __all__ = [
     "Side",
     "SourceEvent",
     "SourceSwitch",
+    "SubscriptionChange",
     "SubscriptionRejected",
     "Ticker",
     "Trade",

@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from trio_feeds.core.errors import ProtocolError, ReconnectLimitError
-from trio_feeds.engine.books import RestClient
+from trio_feeds.engine import subscriptions
 from trio_feeds.engine.connect import CONNECT_ERRORS as CONNECT_ERRORS
 from trio_feeds.engine.connect import SessionEnded as SessionEnded
 from trio_feeds.engine.connect import Settings as Settings
@@ -59,12 +59,7 @@ class Source(SourceBase):
         needs_setup = setup is not None and setup.needed(self.subscriptions)
         wants_rest = self.full_books and self.spec.books.snapshot is not None
         if wants_rest or needs_setup or self.polled or self.backfill is not None:
-            base, auth = _split_userinfo(self.rest_url)
-            transport = self.settings.http_transport
-            if auth is not None:
-                # credentials go in a header, not in the URL that httpx logs
-                transport = _BasicAuth(transport, *auth)
-            self.rest = RestClient(self.spec, base, transport)
+            subscriptions.make_rest(self)
         try:
             async with trio.open_nursery() as outer:
                 outer.start_soon(self._flush_errors)
@@ -72,8 +67,9 @@ class Source(SourceBase):
                     outer.start_soon(self.backfill.run)
                 try:
                     async with trio.open_nursery() as nursery:
+                        self._nursery = nursery
                         for shard in self.shards:
-                            nursery.start_soon(self._keep_shard, shard)
+                            subscriptions.start_shard(self, nursery, shard)
                         if self.polled and self.rest is not None:
                             # REST-only channels: polled beside the connections, through
                             # the same REST client (one budget with the book snapshots)
@@ -81,6 +77,7 @@ class Source(SourceBase):
                             nursery.start_soon(self.poller.run)
                         task_status.started()
                 finally:
+                    self._nursery = None
                     self._flush_errors_now(force=True)
                     outer.cancel_scope.cancel()
         finally:
@@ -207,9 +204,11 @@ class Source(SourceBase):
                     session.nursery = nursery
                     nursery.start_soon(session.read)
                     self.state = "subscribing"
+                    sent = set(shard)  # what subscribe_all sends (no checkpoint between)
                     await session.subscribe_all()
                     self.live_sessions += 1
                     session.live = True
+                    await subscriptions.attach(self, shard, session, sent)
                     if confirm:
                         # a replacement: wait (bounded) until the exchange confirmed every
                         # subscription, by an ack or by data, before the old one is closed
@@ -248,6 +247,7 @@ class Source(SourceBase):
             if replacement is not None and not clean and not session.caught_up(replacement):
                 self._handoff_gap(shard, session, replacement)
         finally:
+            subscriptions.detach(self, shard, session)
             if session.adapter.unsolicited != session.unsolicited_reported:
                 session.unsolicited_report_at = None  # the rest of the count, now
                 session._report_unsolicited(trio.current_time())

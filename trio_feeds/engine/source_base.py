@@ -118,6 +118,15 @@ class SourceBase:
         self._by_topic: dict[tuple[str, str], Subscription] = {
             (s.channel, s.symbol): s for s in self.subscriptions
         }
+        # runtime subscription changes (trio_feeds.engine.subscriptions): the live session
+        # of each shard, each shard's cancel scope, the nursery shards run in (None: the
+        # source is not running), and the stream used for "book" (book_mode="partial")
+        self.sessions: dict[int, _Session] = {}
+        self.shard_scopes: dict[int, trio.CancelScope] = {}
+        self._nursery: trio.Nursery | None = None
+        self.book_stream: str | None = None
+        #: canonical symbols a ``symbols="*"`` feed streams on this source (by its channels)
+        self.wildcard_symbols: set[str] = set()
 
     @property
     def last_error(self) -> str | None:
@@ -155,7 +164,7 @@ class SourceBase:
     # -- structure -------------------------------------------------------------------------
     def _shard(self, subs: Sequence[Subscription]) -> list[list[Subscription]]:
         """Group subscriptions by endpoint and split them to respect per-connection caps."""
-        probe = self.adapter_cls()
+        self._probe = probe = self.adapter_cls()
         cap = self.spec.streams_per_connection
         book_cap = self.spec.limits.book_streams_per_connection
         groups: dict[str, list[Subscription]] = {}

@@ -35,6 +35,7 @@ import attrs
 
 if TYPE_CHECKING:
     from trio_feeds.books.sync import BookSyncBase
+    from trio_feeds.core.instruments import Instrument
     from trio_feeds.core.records import BookDelta, Trade
     from trio_feeds.protocol._base import Adapter
     from trio_feeds.protocol._subscription import Subscription
@@ -45,6 +46,7 @@ __all__ = [
     "ExchangeSpec",
     "Heartbeat",
     "HeartbeatStyle",
+    "InstrumentList",
     "Limits",
     "RestPoll",
     "RestSnapshot",
@@ -206,6 +208,19 @@ class AdapterSetup:
 
 
 @attrs.frozen
+class InstrumentList:
+    """Where an exchange lists its instruments (REST) and how to read the answers.
+
+    ``paths`` are fetched (each costs ``cost`` units of the REST budget) and every answer
+    goes through ``parse(body) -> list[Instrument]``; the lists are joined.
+    """
+
+    paths: tuple[str, ...]
+    parse: Callable[[bytes], list[Instrument]]
+    cost: float = 1.0
+
+
+@attrs.frozen
 class RestPoll:
     """A channel the exchange serves over REST only (no WebSocket stream): the engine polls it.
 
@@ -258,6 +273,9 @@ class ExchangeSpec:
     symbols: SymbolMap | None = None
     #: REST path listing the exchange's instruments (None: none used)
     rest_instruments: str | None = None
+    #: the instrument lists and their parser (``fetch_instruments``, ``symbols="*"``;
+    #: None: the exchange has none)
+    instruments: InstrumentList | None = None
     #: trade streams (``Subscription.stream``) whose trade ids are consecutive integers
     #: per symbol: a jump in ids on one connection (id > last + 1) means trades were
     #: lost there, and the engine reports it as a ``Gap`` (see ``docs/engine.md``,

@@ -34,6 +34,7 @@ from trio_feeds.engine.source import Settings, Source
 from trio_feeds.engine.transport import Transport, get_transport
 from trio_feeds.engine.ws import Connector
 from trio_feeds.exchanges import ADAPTERS, DEFAULT_EXCHANGES, get
+from trio_feeds.feed import wildcard
 from trio_feeds.feed.aggregate import CONFLICT_MODES, Aggregator
 from trio_feeds.feed.buffer import RecordBuffer
 from trio_feeds.feed.running import Feed as Feed
@@ -124,6 +125,7 @@ async def open_feed(
     seed: int | None = None,
     backfill: bool = True,
     backfill_timeout: float = 10.0,
+    instrument_refresh: float | None = 3600.0,
 ) -> AsyncIterator[Feed]:
     """Stream normalized records from one or more exchanges.
 
@@ -163,6 +165,13 @@ async def open_feed(
     the ids are fetched from the exchange's REST history and delivered in order before the
     next live trade, then a ``GapFilled`` event; ``backfill_timeout`` bounds one fetch (see
     ``docs/engine.md``, "Backfill").
+    ``symbols="*"`` (or a list holding ``"*"``) streams every trading spot instrument of
+    each exchange, ``"*-PERP"`` every trading perpetual, from its instrument list
+    (:func:`trio_feeds.fetch_instruments`), over as many connections as the exchange's
+    limits require; the lists are fetched again every ``instrument_refresh`` seconds
+    (``None``: never) and new or gone instruments are subscribed or dropped, told by
+    ``SubscriptionChange`` events.  ``feed.subscribe`` / ``feed.unsubscribe`` change the
+    streams of a running feed (see ``docs/scaling.md``).
     """
     # exchange names are case-insensitive ("Binance" is "binance"), as on the CLI
     ex_names = [
@@ -172,7 +181,10 @@ async def open_feed(
         raise ConfigError(f"exchanges lists an exchange twice: {ex_names}")
     specs = {name: get(name) for name in ex_names}
     adapters = {name: spec.adapter for name, spec in specs.items()}
-    sym_names = [canonical(s) for s in _names("symbols", symbols)]
+    explicit, wild = wildcard.split(_names("symbols", symbols))
+    sym_names = [canonical(s) for s in explicit]
+    if instrument_refresh is not None:
+        instrument_refresh = seconds("instrument_refresh", instrument_refresh)
     chan_names: list[str] = []
     for c in _names("channels", channels):
         n = normalize_channel(c)
@@ -272,6 +284,17 @@ async def open_feed(
             for sym in sym_names
             for ch in chan_names
         ]
+        listed: list[str] = []
+        if wild:
+            found = await wildcard.expand(
+                spec, wild, _rest.get(name), http_transport, ssl_context,
+                settings.connect_timeout,
+            )  # fmt: skip
+            listed = [x for x in found if x not in sym_names]
+            subs += wildcard.subscriptions_for(probe, partial, listed, chan_names)
+            if not subs:
+                kinds = " and ".join(sorted(wild))
+                raise ConfigError(f"symbols: {name} lists no trading {kinds} instruments")
         sources[name] = Source(
             cls,
             subs,
@@ -282,6 +305,8 @@ async def open_feed(
             _rest.get(name),
             spec=spec,
         )
+        sources[name].book_stream = partial
+        sources[name].wildcard_symbols = {x.symbol for x in subs if x.symbol in set(listed)}
     send.close()
     buffer = RecordBuffer(buffer_size, settings.clock)
     if standby not in ("hot", "cold"):
@@ -316,6 +341,10 @@ async def open_feed(
             aggregator.on_demand = feed._on_demand
             aggregator.cold = standby == "cold"
             nursery.start_soon(feed._aggregate, receive)
+            if wild and instrument_refresh is not None:
+                nursery.start_soon(
+                    wildcard.refresh, sources, wild, chan_names, instrument_refresh, ssl_context
+                )
             for key in [*sources, "failback", "grace"]:
                 nursery.start_soon(feed._watch, key)
             try:

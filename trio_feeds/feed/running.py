@@ -4,16 +4,17 @@ and the tasks that run its sources and its aggregator (started by ``open_feed``)
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from time import perf_counter
 from typing import Any
 
 import trio
 
-from trio_feeds.core.errors import ReconnectLimitError
+from trio_feeds.core.errors import ReconnectLimitError, SymbolError
 from trio_feeds.core.records import DATA_KINDS, Item
 from trio_feeds.engine.source import Source, status_of
 from trio_feeds.engine.stats import Health
+from trio_feeds.feed import changes
 from trio_feeds.feed.aggregate import Aggregator
 from trio_feeds.feed.buffer import YIELD_AFTER, RecordBuffer
 from trio_feeds.feed.counters import FeedCounters
@@ -91,6 +92,54 @@ class Feed:
         """The next buffered item, or raise ``trio.WouldBlock``."""
         item: Item = self._buffer.get_nowait()
         return item
+
+    # -- changing what is streamed ----------------------------------------------------------
+    async def subscribe(
+        self,
+        symbols: Iterable[str] | str,
+        channels: Iterable[str] | str,
+        *,
+        exchanges: Iterable[str] | str | None = None,
+    ) -> None:
+        """Start streaming ``channels`` of ``symbols`` on the running feed (on every
+        exchange of the feed, standbys included, or on ``exchanges``).
+
+        Everything is checked first: a malformed symbol, one the exchange does not list
+        (when its instrument list can be fetched) or a channel it lacks raises
+        :class:`~trio_feeds.SymbolError` / :class:`~trio_feeds.ConfigError` naming it, and
+        nothing changes.  Then each new stream goes to a connection with room (a
+        ``SUBSCRIBE`` frame there, paced by the exchange's limits) or to a new connection;
+        the other streams are untouched.  A full book goes through its normal sync.
+        Returns once the requests are sent; a ``SubscriptionChange`` event
+        (``"subscribed"``) per exchange says what was added (pairs already streamed are
+        left alone); a refusal by the exchange is a ``SubscriptionRejected`` event.
+        """
+        plan = await changes.plan(self.sources, symbols, channels, exchanges, check_listed=True)
+        await changes.apply(self.sources, plan, "subscribed")
+
+    async def unsubscribe(
+        self,
+        symbols: Iterable[str] | str,
+        channels: Iterable[str] | str,
+        *,
+        exchanges: Iterable[str] | str | None = None,
+    ) -> None:
+        """Stop streaming ``channels`` of ``symbols`` (``UNSUBSCRIBE`` frames on the
+        connections carrying them; a connection left empty is closed).  No record of those
+        streams follows the ``SubscriptionChange`` event (``"unsubscribed"``).  A symbol
+        this feed does not stream raises :class:`~trio_feeds.SymbolError` and nothing
+        changes."""
+        plan = await changes.plan(self.sources, symbols, channels, exchanges, check_listed=False)
+        topics = self._streamed()
+        for subs in plan.values():
+            streamed = {x.symbol for x in subs if (x.channel, x.symbol) in topics}
+            for sub in subs:
+                if sub.symbol not in streamed:
+                    raise SymbolError(sub.symbol, "not streamed by this feed")
+        await changes.apply(self.sources, plan, "unsubscribed")
+
+    def _streamed(self) -> set[tuple[str, str]]:
+        return {key for src in self.sources.values() for key in src._by_topic}
 
     # -- the feed's own tasks ---------------------------------------------------------------
     def _start_source(self, name: str) -> None:

@@ -16,6 +16,7 @@ from trio_feeds import exchanges
 from trio_feeds.core.errors import ConfigError, SymbolError
 from trio_feeds.core.symbols import canonical
 from trio_feeds.feed.aggregate import CONFLICT_MODES
+from trio_feeds.feed.wildcard import WILDCARDS
 from trio_feeds.protocol import normalize_channel
 
 __all__ = ["OPTION_KEYS", "ConfigWarning", "check", "check_latency_ms", "suggest"]
@@ -191,6 +192,8 @@ def check(v: Mapping[str, Any], names: Mapping[str, str], changed: Collection[st
     if not symbols:
         raise ConfigError(f"{n['symbols']} is empty")
     for s in symbols:
+        if isinstance(s, str) and s.strip().upper() in WILDCARDS:
+            continue  # every listed instrument (open_feed(symbols="*"))
         try:
             canonical(s)
         except SymbolError as exc:

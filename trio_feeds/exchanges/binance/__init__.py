@@ -11,11 +11,13 @@ from trio_feeds.exchanges.binance.adapter import (
 )
 from trio_feeds.exchanges.binance.book import BinanceBookSync as BinanceBookSync
 from trio_feeds.exchanges.binance.history import history_for
+from trio_feeds.exchanges.binance.instruments import EXCHANGE_INFO_WEIGHT, parse_exchange_info
 from trio_feeds.exchanges.binance.symbols import from_binance, to_binance
 from trio_feeds.exchanges.spec import (
     BookRules,
     ExchangeSpec,
     Heartbeat,
+    InstrumentList,
     Limits,
     RestSnapshot,
     SymbolMap,
@@ -61,6 +63,9 @@ SPEC = ExchangeSpec(
     ),
     symbols=SymbolMap(to_native=to_binance, from_native=from_binance),
     rest_instruments="/api/v3/exchangeInfo",
+    instruments=InstrumentList(
+        ("/api/v3/exchangeInfo",), parse_exchange_info, cost=EXCHANGE_INFO_WEIGHT
+    ),
     # trade ids ``t`` (``@trade``) and aggregate trade ids ``a`` (``@aggTrade``) are
     # consecutive per symbol
     contiguous_trade_ids=frozenset({"trade", "aggTrade"}),

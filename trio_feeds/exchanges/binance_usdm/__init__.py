@@ -6,6 +6,7 @@ https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-
 """
 
 from trio_feeds.exchanges.binance.history import history_for
+from trio_feeds.exchanges.binance.instruments import parse_usdm_exchange_info
 from trio_feeds.exchanges.binance.symbols import from_binance, to_binance
 from trio_feeds.exchanges.binance_usdm.adapter import BinanceUsdmAdapter as BinanceUsdmAdapter
 from trio_feeds.exchanges.binance_usdm.book import UsdmBookSync as UsdmBookSync
@@ -21,6 +22,7 @@ from trio_feeds.exchanges.spec import (
     BookRules,
     ExchangeSpec,
     Heartbeat,
+    InstrumentList,
     Limits,
     RestPoll,
     RestSnapshot,
@@ -67,6 +69,7 @@ SPEC = ExchangeSpec(
     ),
     symbols=SymbolMap(to_native=to_binance, from_native=_from_native),
     rest_instruments="/fapi/v1/exchangeInfo",
+    instruments=InstrumentList(("/fapi/v1/exchangeInfo",), parse_usdm_exchange_info),
     # ids go up by one per symbol: 21,313 @trade frames of the 2024-08-08 capture, no jump
     contiguous_trade_ids=frozenset({"trade", "aggTrade"}),
     # open interest has no WebSocket stream: the engine polls /fapi/v1/openInterest

@@ -14,7 +14,15 @@ from trio_feeds.exchanges.bybit.adapter import STREAMS as STREAMS
 from trio_feeds.exchanges.bybit.adapter import BybitAdapter as BybitAdapter
 from trio_feeds.exchanges.bybit.adapter import split_symbol as split_symbol
 from trio_feeds.exchanges.bybit.book import BybitBookSync as BybitBookSync
-from trio_feeds.exchanges.spec import BookRules, ExchangeSpec, Heartbeat, Limits, SymbolMap
+from trio_feeds.exchanges.bybit.instruments import INSTRUMENT_PATHS, parse_instruments
+from trio_feeds.exchanges.spec import (
+    BookRules,
+    ExchangeSpec,
+    Heartbeat,
+    InstrumentList,
+    Limits,
+    SymbolMap,
+)
 
 
 def to_bybit(symbol: str) -> str:
@@ -64,6 +72,7 @@ SPEC = ExchangeSpec(
     ),
     symbols=SymbolMap(to_native=to_bybit, from_native=from_bybit),
     rest_instruments=facts.REST_INSTRUMENTS_SPOT,
+    instruments=InstrumentList(INSTRUMENT_PATHS, parse_instruments),
 )
 
 __all__ = [

@@ -13,7 +13,15 @@ from trio_feeds.exchanges.coinbase import facts as facts
 from trio_feeds.exchanges.coinbase.adapter import STREAMS as STREAMS
 from trio_feeds.exchanges.coinbase.adapter import CoinbaseAdapter as CoinbaseAdapter
 from trio_feeds.exchanges.coinbase.book import CoinbaseBookSync as CoinbaseBookSync
-from trio_feeds.exchanges.spec import BookRules, ExchangeSpec, Heartbeat, Limits, SymbolMap
+from trio_feeds.exchanges.coinbase.instruments import parse_products
+from trio_feeds.exchanges.spec import (
+    BookRules,
+    ExchangeSpec,
+    Heartbeat,
+    InstrumentList,
+    Limits,
+    SymbolMap,
+)
 
 SPEC = ExchangeSpec(
     name=facts.NAME,
@@ -50,6 +58,7 @@ SPEC = ExchangeSpec(
     # product ids are canonical symbols, one to one
     symbols=SymbolMap(to_native=canonical, from_native=canonical),
     rest_instruments=facts.REST_PRODUCTS,
+    instruments=InstrumentList((facts.REST_PRODUCTS,), parse_products),
 )
 
 __all__ = ["SPEC", "STREAMS", "CoinbaseAdapter", "CoinbaseBookSync", "facts"]

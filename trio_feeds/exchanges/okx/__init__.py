@@ -9,6 +9,7 @@ from trio_feeds.exchanges.okx.adapter import OkxAdapter as OkxAdapter
 from trio_feeds.exchanges.okx.adapter import parse_rest_books, rest_books_path
 from trio_feeds.exchanges.okx.book import OkxBookSync as OkxBookSync
 from trio_feeds.exchanges.okx.history import HISTORY
+from trio_feeds.exchanges.okx.instruments import INSTRUMENT_PATHS, parse_instruments
 from trio_feeds.exchanges.okx.perps import INSTRUMENTS_PATH, SWAP_SUFFIX
 from trio_feeds.exchanges.okx.symbols import from_okx, to_okx
 from trio_feeds.exchanges.spec import (
@@ -16,6 +17,7 @@ from trio_feeds.exchanges.spec import (
     BookRules,
     ExchangeSpec,
     Heartbeat,
+    InstrumentList,
     Limits,
     RestSnapshot,
     SymbolMap,
@@ -68,6 +70,7 @@ SPEC = ExchangeSpec(
     rest_instruments="/api/v5/public/instruments?instType=SPOT",
     # trade ids increase per instrument but skip (see .history): fetched after reconnects
     trade_history=HISTORY,
+    instruments=InstrumentList(INSTRUMENT_PATHS, parse_instruments),
 )
 
 __all__ = ["SPEC", "OkxAdapter", "OkxBookSync"]

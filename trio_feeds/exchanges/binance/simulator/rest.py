@@ -1,5 +1,5 @@
-"""The simulated Binance's REST endpoints: ``/api/v3/depth``, ``/ping``, ``/time``, with
-request weights and 429 answers."""
+"""The simulated Binance's REST endpoints: ``/api/v3/depth``, ``/exchangeInfo``, ``/ping``,
+``/time``, with request weights and 429 answers."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import orjson
 import trio
 
+from trio_feeds.core.symbols import canonical
 from trio_feeds.exchanges.binance.simulator import history
 from trio_feeds.exchanges.binance.simulator.state import _JSON
 from trio_feeds.simulator.server import RestResult
@@ -16,9 +17,11 @@ if TYPE_CHECKING:
     from trio_feeds.exchanges.binance.simulator.server import SimulatedBinance
 
 __all__ = [
+    "exchange_info",
     "limit_param",
     "rest",
     "rest_throttled",
+    "set_listing",
     "snapshot_served",
     "symbol_param",
     "used_weight",
@@ -43,6 +46,49 @@ def used_weight(sim: SimulatedBinance, add: int) -> int:
     return sum(w for _, w in sim._weight_log)
 
 
+def set_listing(sim: SimulatedBinance, symbol: str, status: str | None) -> None:
+    """List ``symbol`` (canonical, simulated by the market) in ``exchangeInfo`` with
+    ``status`` (``"TRADING"``, ``"BREAK"``, …), or delist it (``None``).  Streams keep
+    being served either way, as Binance does for a moment after a delisting."""
+    sym = canonical(symbol)
+    if status is None:
+        sim.listing.pop(sym, None)
+    elif sym in sim._sym:
+        sim.listing[sym] = status
+    else:
+        raise KeyError(f"{sym} is not simulated by this market")
+
+
+def _step(decimals: int) -> str:
+    return f"{10.0**-decimals:.{decimals}f}" if decimals > 0 else "1"
+
+
+def exchange_info(sim: SimulatedBinance) -> bytes:
+    """``GET /api/v3/exchangeInfo``: every listed symbol (:meth:`set_listing`), with the
+    ``PRICE_FILTER`` / ``LOT_SIZE`` filters of its market spec."""
+    rows = []
+    for sym, status in sim.listing.items():
+        spec = sim.market.spec(sym)
+        base, quote = sym.split("-")
+        filters = [
+            {"filterType": "PRICE_FILTER", "minPrice": _step(spec.price_decimals),
+             "maxPrice": "1000000.00000000", "tickSize": _step(spec.price_decimals)},
+            {"filterType": "LOT_SIZE", "minQty": _step(spec.size_decimals),
+             "maxQty": "9000000.00000000", "stepSize": _step(spec.size_decimals)},
+        ]  # fmt: skip
+        rows.append(
+            {"symbol": sim._bn[sym], "status": status, "baseAsset": base,
+             "baseAssetPrecision": 8, "quoteAsset": quote, "quotePrecision": 8,
+             "orderTypes": ["LIMIT", "MARKET"], "isSpotTradingAllowed": True,
+             "filters": filters, "permissions": [], "permissionSets": [["SPOT"]]}
+        )  # fmt: skip
+    now_ms = sim.clock.stamp(sim.market.to_ms(trio.current_time()))
+    return orjson.dumps(
+        {"timezone": "UTC", "serverTime": now_ms, "rateLimits": [], "exchangeFilters": [],
+         "symbols": rows}
+    )  # fmt: skip
+
+
 def rest(sim: SimulatedBinance, method: str, path: str, query: dict[str, str]) -> RestResult:
     if method != "GET":
         return 405, _JSON, b'{"code":-1,"msg":"Method not allowed."}'
@@ -54,6 +100,10 @@ def rest(sim: SimulatedBinance, method: str, path: str, query: dict[str, str]) -
         return 200, [*_JSON, ("x-mbx-used-weight-1m", str(sim._used_weight(1)))], body
     if path in history.PATHS:
         return history.serve(sim, path, query)
+    if path == "/api/v3/exchangeInfo":
+        sim.instrument_requests += 1
+        used = str(sim._used_weight(20))
+        return 200, [*_JSON, ("x-mbx-used-weight-1m", used)], exchange_info(sim)
     if path != "/api/v3/depth":
         return 404, _JSON, b'{"code":-1,"msg":"Not found."}'
     sym = symbol_param(sim, query)

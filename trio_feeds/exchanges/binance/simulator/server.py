@@ -107,6 +107,11 @@ class SimulatedBinance(DataFaults, SimulatedExchange):
         self._attempts: dict[str, _RateWindow] = {}
         self._weights = _RateWindow(60.0)
         self._weight_log: list[tuple[float, int]] = []
+        #: what ``GET /api/v3/exchangeInfo`` lists: symbol -> status (:meth:`set_listing`)
+        self.listing: dict[str, str] = {s: "TRADING" for s in self._sym}
+        self.instrument_requests = 0  # exchangeInfo requests served
+
+    set_listing = rest.set_listing
 
     #: the cadences (s) of the diff buffers kept per symbol
     _CADENCES: tuple[float, ...] = (0.1, 1.0)

@@ -1,4 +1,5 @@
-"""The simulated OKX's REST endpoints (``/api/v5/market/books``, ``/time``) and 429 answers."""
+"""The simulated OKX's REST endpoints (``/api/v5/market/books``, ``/public/instruments``,
+``/time``) and 429 answers."""
 
 from __future__ import annotations
 
