@@ -46,3 +46,15 @@ def test_one_row_per_source_and_symbol_with_that_symbols_price() -> None:
     okx_line = next(line for line in lines if line.split()[:1] == ["okx"])
     assert "●" in okx_line and "ETH-USDT" in okx_line and "3,000.50" in okx_line
     assert "1/2/3" in btc  # the source's errors/reconnects/gaps, on its first row
+
+
+def test_the_event_lines_say_when_a_gap_was_filled_or_not() -> None:
+    from trio_feeds import GapFilled, SourceEvent
+
+    board = _Board(["binance", "okx"])
+    board.add(GapFilled("binance", "BTC-USDT", "trade", 12, 5, "100", "111"))
+    board.add(SourceEvent("okx", "gap_not_filled", "history ends before the hole", 6, "too_old"))
+    assert list(board.events) == [
+        "filled binance BTC-USDT trade: 12 trades over REST",
+        "not filled okx: too_old: history ends before the hole",
+    ]

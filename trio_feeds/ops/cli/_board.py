@@ -46,6 +46,11 @@ class _Board:
             self.events.append(f"FAILOVER FAILED: {item.reason}")
         elif kind == "gap":
             self.events.append(f"gap {item.exchange} {item.symbol} {item.channel}: {item.reason}")
+        elif kind == "gap_filled":
+            where = f"{item.exchange} {item.symbol} {item.channel}"
+            self.events.append(f"filled {where}: {item.count} trades over REST")
+        elif kind == "source" and item.state == "gap_not_filled":
+            self.events.append(f"not filled {item.exchange}: {item.reason}: {item.detail}")
         elif kind == "source" and item.state in ("connected", "disconnected", "gave_up"):
             self.events.append(f"{item.exchange} {item.state} {item.detail}")
 
