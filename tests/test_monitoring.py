@@ -30,9 +30,7 @@ async def monitored_feed(
             ["binance", "okx"],
             ["BTC-USDT"],
             ["trade", "quote"],
-            urls=sims.urls,
-            connector=sims.connector,
-            clock=sims.clock,
+            **sims.feed_kwargs(),  # REST too: backfill fetches missed trades there
             **options,  # type: ignore[arg-type]
         ) as feed,
         trio.open_nursery() as nursery,

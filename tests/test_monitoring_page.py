@@ -115,6 +115,30 @@ async def test_status_report_shows_sources_symbols_switches_and_gaps() -> None:
     assert gap["exchange"] == "binance" and gap["reason"]
 
 
+async def test_status_report_lists_the_backfills_that_closed_gaps() -> None:
+    async with monitored_feed(reconnect_delay=0.2) as (sims, feed, url):
+        await wait_until_healthy(feed)
+        with trio.fail_after(10):  # a trade id to fill from
+            while feed.counters.records["binance"]["trade"] < 5:  # noqa: ASYNC110
+                await trio.sleep(0.02)
+        sims.binance.refuse_connections(2)  # trades go on while binance is away
+        sims.binance.drop()
+        with trio.fail_after(15):
+            while not feed.counters.recent_fills:  # noqa: ASYNC110
+                await trio.sleep(0.02)
+        async with httpx.AsyncClient(base_url=url) as http:
+            report = (await http.get("/api/websocket/status")).json()
+            page = (await http.get("/")).text
+    fill = report["fills"][0]
+    event = feed.counters.recent_fills[-1]
+    assert (fill["exchange"], fill["symbol"], fill["channel"]) == ("binance", "BTC-USDT", "trade")
+    assert fill["count"] == event.count > 0
+    # Binance trade ids are consecutive: the fill is exactly the hole
+    assert int(fill["last_id"]) - int(fill["first_id"]) + 1 == fill["count"]
+    assert report["gaps"] and report["gaps"][0]["exchange"] == "binance"
+    assert '<table id="fills">' in page
+
+
 def _dump_dom(browser: str, url: str, profile: Path) -> str:
     """The page's DOM after its script ran: Chromium in virtual time, which waits for the
     page's fetches (``--virtual-time-budget``)."""

@@ -23,7 +23,7 @@ async def main(out: str) -> None:
         open_simulated_exchanges(symbols, memory=True, rate=40) as sims,
         trio_feeds.open_feed(
             ["binance", "okx"], symbols, ["trade", "quote"],
-            urls=sims.urls, connector=sims.connector, clock=sims.clock,
+            **sims.feed_kwargs(),  # REST too: the missed trades are backfilled from it
             stale_after=1.0, reconnect_delay=0.3, failback_after=2.0, heartbeat_interval=0.5,
         ) as feed,
         trio.open_nursery() as nursery,
@@ -36,7 +36,8 @@ async def main(out: str) -> None:
         nursery.start_soon(consume)
         url = await nursery.start(serve_monitoring, feed)
         await trio.sleep(2)
-        sims.binance.drop()  # a switch to okx, a gap, and later a failback
+        sims.binance.refuse_connections(1)  # away long enough to miss some trades
+        sims.binance.drop()  # a switch to okx, a gap (backfilled), and later a failback
         await trio.sleep(2.5)
         async with httpx.AsyncClient() as http:  # a first report: msg/s is measured from it
             await http.get(url + "/api/websocket/status")
@@ -44,7 +45,7 @@ async def main(out: str) -> None:
         with tempfile.TemporaryDirectory() as profile:
             argv = [
                 "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                f"--user-data-dir={profile}", "--window-size=1480,720",
+                f"--user-data-dir={profile}", "--window-size=1480,900",
                 "--virtual-time-budget=1500", f"--screenshot={out}", url + "/",
             ]  # fmt: skip
             await trio.run_process(argv, capture_stderr=True)

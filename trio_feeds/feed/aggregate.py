@@ -219,7 +219,7 @@ class Aggregator(_ConflictModes):
         return out
 
     def _events(self, source: str, h: _Health, items: list[Any], now: float) -> None:
-        """The batch's events, in order: connection state, errors, gaps."""
+        """The batch's events, in order: connection state, errors, gaps, backfills."""
         for item in items:
             kind = item.kind
             if kind == "source":
@@ -235,6 +235,8 @@ class Aggregator(_ConflictModes):
                     h.errors.extend([now] * min(getattr(item, "count", 1), self.max_errors))
             elif kind == "gap":
                 self.counters.recent_gaps.append(item)
+            elif kind == "gap_filled":
+                self.counters.recent_fills.append(item)
 
     @staticmethod
     def _sample(h: _Health, items: list[Any], now: float) -> None:

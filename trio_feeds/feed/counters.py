@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from operator import attrgetter
 from typing import Any
 
-from trio_feeds.core.records import Gap, SourceSwitch
+from trio_feeds.core.records import Gap, GapFilled, SourceSwitch
 
 __all__ = ["RECENT_EVENTS", "SWITCH_REASONS", "FeedCounters", "reason_label"]
 
@@ -54,7 +54,14 @@ class FeedCounters:
     the ``FailoverFailed`` events.
     """
 
-    __slots__ = ("failover_failures", "recent_gaps", "recent_switches", "records", "switches")
+    __slots__ = (
+        "failover_failures",
+        "recent_fills",
+        "recent_gaps",
+        "recent_switches",
+        "records",
+        "switches",
+    )
 
     def __init__(self, sources: Iterable[str] = ()) -> None:
         self.records: dict[str, Counter[str]] = {s: Counter() for s in sources}
@@ -62,6 +69,8 @@ class FeedCounters:
         self.failover_failures = 0
         self.recent_switches: deque[SourceSwitch] = deque(maxlen=RECENT_EVENTS)
         self.recent_gaps: deque[Gap] = deque(maxlen=RECENT_EVENTS)
+        #: the latest trade backfills (``GapFilled``): the gaps that REST history closed
+        self.recent_fills: deque[GapFilled] = deque(maxlen=RECENT_EVENTS)
 
     def count(self, source: str, items: Sequence[Any]) -> Collection[str]:
         """Count one batch of ``source``'s items by kind; return the kinds it holds.

@@ -58,8 +58,8 @@ def _age(now: float, t: float | None) -> float | None:
 def status_report(feed: Feed) -> dict[str, Any]:
     """The feed's status for people: every source with its state, latency percentiles and
     counts, the active source per symbol with each source's data age, and the latest
-    switches and gaps (newest first).  Times are Unix seconds (``time``: now, by the feed's
-    clock); ages and latencies seconds.  Served as ``/api/websocket/status``."""
+    switches, gaps and trade backfills (newest first).  Times are Unix seconds (``time``:
+    now, by the feed's clock); ages and latencies seconds.  Served as ``/api/websocket/status``."""
     health = feed.health()
     counts = feed.counters
     clocks = [src.settings.clock for src in feed.sources.values()]
@@ -110,6 +110,11 @@ def status_report(feed: Feed) -> dict[str, Any]:
          "start": g.start / 1000.0, "end": g.end / 1000.0, "reason": g.reason}
         for g in list(counts.recent_gaps)[::-1][:STATUS_EVENTS]
     ]  # fmt: skip
+    fills = [
+        {"exchange": f.exchange, "symbol": f.symbol, "channel": f.channel, "count": f.count,
+         "first_id": f.first_id, "last_id": f.last_id, "time": f.timestamp / 1000.0}
+        for f in list(counts.recent_fills)[::-1][:STATUS_EVENTS]
+    ]  # fmt: skip
     return {
         "time": now,
         "healthy": health.healthy,
@@ -123,4 +128,5 @@ def status_report(feed: Feed) -> dict[str, Any]:
         "symbols": sorted(symbols.values(), key=lambda r: r["symbol"]),
         "switches": switches,
         "gaps": gaps,
+        "fills": fills,
     }
