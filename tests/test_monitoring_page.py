@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.test_monitoring import monitored_feed, wait_until_healthy
 from trio_feeds.ops.monitoring import status_page
@@ -129,6 +130,7 @@ async def test_status_report_lists_the_backfills_that_closed_gaps() -> None:
         async with httpx.AsyncClient(base_url=url) as http:
             report = (await http.get("/api/websocket/status")).json()
             page = (await http.get("/")).text
+            metrics = (await http.get("/metrics")).text
     fill = report["fills"][0]
     event = feed.counters.recent_fills[-1]
     assert (fill["exchange"], fill["symbol"], fill["channel"]) == ("binance", "BTC-USDT", "trade")
@@ -137,6 +139,13 @@ async def test_status_report_lists_the_backfills_that_closed_gaps() -> None:
     assert int(fill["last_id"]) - int(fill["first_id"]) + 1 == fill["count"]
     assert report["gaps"] and report["gaps"][0]["exchange"] == "binance"
     assert '<table id="fills">' in page
+    families = {m.name: m for m in text_string_to_metric_families(metrics)}
+    filled = {
+        s.labels["exchange"]: s.value for s in families["trio_feeds_backfilled_trades"].samples
+    }
+    fills = {s.labels["exchange"]: s.value for s in families["trio_feeds_gaps_filled"].samples}
+    assert filled["binance"] == sum(f.count for f in feed.counters.recent_fills) > 0
+    assert fills["binance"] == len(feed.counters.recent_fills) and fills["okx"] == 0
 
 
 def _dump_dom(browser: str, url: str, profile: Path) -> str:

@@ -237,6 +237,7 @@ class Aggregator(_ConflictModes):
                 self.counters.recent_gaps.append(item)
             elif kind == "gap_filled":
                 self.counters.recent_fills.append(item)
+                self.counters.filled_trades[item.exchange] += item.count
 
     @staticmethod
     def _sample(h: _Health, items: list[Any], now: float) -> None:

@@ -56,6 +56,7 @@ class FeedCounters:
 
     __slots__ = (
         "failover_failures",
+        "filled_trades",
         "recent_fills",
         "recent_gaps",
         "recent_switches",
@@ -71,6 +72,8 @@ class FeedCounters:
         self.recent_gaps: deque[Gap] = deque(maxlen=RECENT_EVENTS)
         #: the latest trade backfills (``GapFilled``): the gaps that REST history closed
         self.recent_fills: deque[GapFilled] = deque(maxlen=RECENT_EVENTS)
+        #: trades fetched over REST and delivered by backfills, per exchange
+        self.filled_trades: Counter[str] = Counter()
 
     def count(self, source: str, items: Sequence[Any]) -> Collection[str]:
         """Count one batch of ``source``'s items by kind; return the kinds it holds.

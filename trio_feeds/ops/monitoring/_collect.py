@@ -45,6 +45,8 @@ class FeedCollector(Collector):
         trio_feeds_errors_total            counter  errors (disconnects, parse errors, ...)
         trio_feeds_reconnects_total        counter  reconnect attempts
         trio_feeds_gaps_total              counter  gaps reported
+        trio_feeds_gaps_filled_total       counter  gaps closed by a trade backfill
+        trio_feeds_backfilled_trades_total counter  missed trades fetched over REST
         trio_feeds_dropped_total           counter  records dropped (slow consumer), no label
         trio_feeds_source_switches_total   counter  switches, labels from, to, reason
         trio_feeds_failover_failures_total counter  no healthy source left, no label
@@ -167,6 +169,19 @@ class FeedCollector(Collector):
         for (src, dst, reason), n in sorted(counts.switches.items()):
             switches.add_metric([src, dst, reason], float(n))
         yield switches
+        fills = CounterMetricFamily(
+            f"{p}_gaps_filled", "Gaps closed by a trade backfill over REST", labels=["exchange"]
+        )
+        filled = CounterMetricFamily(
+            f"{p}_backfilled_trades",
+            "Missed trades fetched over REST and delivered in order",
+            labels=["exchange"],
+        )
+        for exchange, by_kind in list(counts.records.items()):
+            fills.add_metric([exchange], float(by_kind.get("gap_filled", 0)))
+            filled.add_metric([exchange], float(counts.filled_trades.get(exchange, 0)))
+        yield fills
+        yield filled
         yield CounterMetricFamily(
             f"{p}_failover_failures",
             "Times no healthy source was left (FailoverFailed events)",
