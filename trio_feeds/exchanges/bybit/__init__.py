@@ -14,6 +14,7 @@ from trio_feeds.exchanges.bybit.adapter import STREAMS as STREAMS
 from trio_feeds.exchanges.bybit.adapter import BybitAdapter as BybitAdapter
 from trio_feeds.exchanges.bybit.adapter import split_symbol as split_symbol
 from trio_feeds.exchanges.bybit.book import BybitBookSync as BybitBookSync
+from trio_feeds.exchanges.bybit.history import HISTORY
 from trio_feeds.exchanges.bybit.instruments import INSTRUMENT_PATHS, parse_instruments
 from trio_feeds.exchanges.spec import (
     BookRules,
@@ -73,6 +74,8 @@ SPEC = ExchangeSpec(
     symbols=SymbolMap(to_native=to_bybit, from_native=from_bybit),
     rest_instruments=facts.REST_INSTRUMENTS_SPOT,
     instruments=InstrumentList(INSTRUMENT_PATHS, parse_instruments),
+    # spot: the newest 60 trades over REST after a reconnect (ids not consecutive; .history)
+    trade_history=HISTORY,
 )
 
 __all__ = [
