@@ -97,6 +97,9 @@ def test_coinbase_market_trades_page_gives_the_push_records() -> None:
     assert market_trades_path("BTC-USD", 0) == (
         "/api/v3/brokerage/market/products/BTC-USD/ticker?limit=1000"
     )
+    page["trades"][0]["trade_id"] = "34b080bf-fcfd-445a-832b-46b5ddc65601"  # type: ignore[index]
+    with pytest.raises(ProtocolError, match="unusable trade"):  # no order to fill by
+        parse_market_trades(orjson.dumps(page), "BTC-USD", 5.0)
     with pytest.raises(ProtocolError, match="ProductID is invalid"):
         parse_market_trades(
             b'{"error":"NOT_FOUND","message":"ProductID is invalid"}', "BTC-USD", 5.0

@@ -66,8 +66,8 @@ def parse_recent_trades(body: bytes, symbol: str, received_at: float) -> list[Tr
             if d["symbol"] != wire:
                 raise ValueError
             tid = d["execId"]
-            if tid.__class__ is not str or not tid:
-                raise TypeError
+            if tid.__class__ is not str or not tid.isdigit():
+                raise TypeError  # the engine orders the trades by their numeric ids
             out.append(
                 new_trade(
                     NAME,

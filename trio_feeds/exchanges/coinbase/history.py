@@ -71,8 +71,8 @@ def parse_market_trades(body: bytes, symbol: str, received_at: float) -> list[Tr
             tid = t["trade_id"]
             if tid.__class__ is int:
                 tid = str(tid)
-            elif tid.__class__ is not str or not tid:
-                raise TypeError
+            elif tid.__class__ is not str or not tid.isdigit():
+                raise TypeError  # the engine orders the trades by their numeric ids
             out.append(
                 new_trade(
                     NAME,
