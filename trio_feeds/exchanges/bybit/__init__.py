@@ -45,7 +45,8 @@ SPEC = ExchangeSpec(
     # 1.5/s stays below (10 + 1.5 * 300 = 460).  No documented client message rate on the
     # public streams; spot takes at most 10 args per request (the adapter batches by 10)
     # and one connection's args at most 21,000 characters (the adapter's 350-topic cap).
-    # REST is not used for market data (books start with an in-band snapshot).
+    # REST: the instrument list and trade backfill (.history) only; books start with an
+    # in-band snapshot. 10 requests/s is well under the public limit per IP.
     limits=Limits(
         connect_rate=1.5,
         connect_capacity=10,

@@ -70,6 +70,9 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
     characters (over: refused and a :class:`~trio_feeds.testing.Violation`); at most 500 new
     connections per 5 minutes per IP (counted); a connection from which nothing (no ping)
     has come and to which no data has gone for ``idle_timeout`` s (10 minutes) is closed.
+
+    REST: ``GET /v5/market/recent-trade`` (the newest trades from the market's tape; see
+    :mod:`.history`).
     """
 
     name = "bybit"

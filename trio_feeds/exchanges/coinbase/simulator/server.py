@@ -66,6 +66,9 @@ class SimulatedCoinbase(DataFaults, SimulatedExchange):
     that carries no ``heartbeats`` and got nothing for ``idle_timeout`` s is closed; more than
     8 client messages per second, or 8 new connections per second per IP, are counted as
     :class:`~trio_feeds.testing.Violation` s.
+
+    REST: ``GET /api/v3/brokerage/market/products/{id}/ticker`` (the newest trades from
+    the market's tape; see :mod:`.history`).
     """
 
     name = "coinbase"
