@@ -319,6 +319,11 @@ class Backfill:
                 return "too_many", f"more than {self.settings.max_trades} trades missed"
             if ids and min(ids) <= fill.lo:
                 break  # reached the newest trade delivered: the hole is covered
+            if not h.paged:
+                return "too_old", (
+                    f"the newest {h.page_size} trades the history serves do not reach "
+                    f"back to trade {fill.lo}"
+                )
             if not ids or len(page) < h.page_size:
                 return "too_old", (
                     f"the history ends before trade {fill.lo}: older trades are gone"

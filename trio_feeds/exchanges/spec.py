@@ -159,6 +159,10 @@ class TradeHistory:
     weight: float = 1.0
     #: the symbols this history serves (None: every symbol of the stream)
     covers: Callable[[str], bool] | None = None
+    #: False: the endpoint has no cursor and only gives the newest ``page_size`` trades
+    #: (``cursor`` is ignored; needs ``backward=True``): one request per hole, and a hole
+    #: older than that window stays (``too_old``)
+    paged: bool = True
 
 
 @attrs.frozen

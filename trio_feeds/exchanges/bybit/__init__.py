@@ -14,6 +14,7 @@ from trio_feeds.exchanges.bybit.adapter import STREAMS as STREAMS
 from trio_feeds.exchanges.bybit.adapter import BybitAdapter as BybitAdapter
 from trio_feeds.exchanges.bybit.adapter import split_symbol as split_symbol
 from trio_feeds.exchanges.bybit.book import BybitBookSync as BybitBookSync
+from trio_feeds.exchanges.bybit.history import HISTORY
 from trio_feeds.exchanges.bybit.instruments import INSTRUMENT_PATHS, parse_instruments
 from trio_feeds.exchanges.spec import (
     BookRules,
@@ -44,7 +45,8 @@ SPEC = ExchangeSpec(
     # 1.5/s stays below (10 + 1.5 * 300 = 460).  No documented client message rate on the
     # public streams; spot takes at most 10 args per request (the adapter batches by 10)
     # and one connection's args at most 21,000 characters (the adapter's 350-topic cap).
-    # REST is not used for market data (books start with an in-band snapshot).
+    # REST: the instrument list and trade backfill (.history) only; books start with an
+    # in-band snapshot. 10 requests/s is well under the public limit per IP.
     limits=Limits(
         connect_rate=1.5,
         connect_capacity=10,
@@ -73,6 +75,8 @@ SPEC = ExchangeSpec(
     symbols=SymbolMap(to_native=to_bybit, from_native=from_bybit),
     rest_instruments=facts.REST_INSTRUMENTS_SPOT,
     instruments=InstrumentList(INSTRUMENT_PATHS, parse_instruments),
+    # spot: the newest 60 trades over REST after a reconnect (ids not consecutive; .history)
+    trade_history=HISTORY,
 )
 
 __all__ = [

@@ -13,6 +13,7 @@ from trio_feeds.exchanges.coinbase import facts as facts
 from trio_feeds.exchanges.coinbase.adapter import STREAMS as STREAMS
 from trio_feeds.exchanges.coinbase.adapter import CoinbaseAdapter as CoinbaseAdapter
 from trio_feeds.exchanges.coinbase.book import CoinbaseBookSync as CoinbaseBookSync
+from trio_feeds.exchanges.coinbase.history import HISTORY
 from trio_feeds.exchanges.coinbase.instruments import parse_products
 from trio_feeds.exchanges.spec import (
     BookRules,
@@ -59,6 +60,8 @@ SPEC = ExchangeSpec(
     symbols=SymbolMap(to_native=canonical, from_native=canonical),
     rest_instruments=facts.REST_PRODUCTS,
     instruments=InstrumentList((facts.REST_PRODUCTS,), parse_products),
+    # the newest 1000 trades over REST after a reconnect (ids not consecutive; .history)
+    trade_history=HISTORY,
 )
 
 __all__ = ["SPEC", "STREAMS", "CoinbaseAdapter", "CoinbaseBookSync", "facts"]

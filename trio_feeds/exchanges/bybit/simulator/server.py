@@ -18,7 +18,7 @@ from typing import Any
 
 import trio
 
-from trio_feeds.exchanges.bybit.simulator import payloads, requests
+from trio_feeds.exchanges.bybit.simulator import history, payloads, requests
 from trio_feeds.exchanges.bybit.simulator.state import (
     _PATHS,
     _BookTopic,
@@ -35,7 +35,7 @@ from trio_feeds.simulator.market import (
     SymbolUpdate,
     format_fixed,
 )
-from trio_feeds.simulator.server import SimConnection, SimulatedExchange, _RateWindow
+from trio_feeds.simulator.server import RestResult, SimConnection, SimulatedExchange, _RateWindow
 
 __all__ = ["SimulatedBybit"]
 
@@ -70,6 +70,9 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
     characters (over: refused and a :class:`~trio_feeds.testing.Violation`); at most 500 new
     connections per 5 minutes per IP (counted); a connection from which nothing (no ping)
     has come and to which no data has gone for ``idle_timeout`` s (10 minutes) is closed.
+
+    REST: ``GET /v5/market/recent-trade`` (the newest trades from the market's tape; see
+    :mod:`.history`).
     """
 
     name = "bybit"
@@ -238,6 +241,11 @@ class SimulatedBybit(DataFaults, SimulatedExchange):
 
     def _remove(self, conn: SimConnection, st: _ConnState, topic: str) -> None:
         requests.remove(self, conn, st, topic)
+
+    def _rest(self, method: str, path: str, query: dict[str, str]) -> RestResult:
+        if method == "GET" and path in history.PATHS:
+            return history.serve(self, path, query)
+        return super()._rest(method, path, query)
 
     # --- publishing --------------------------------------------------------------------------
 

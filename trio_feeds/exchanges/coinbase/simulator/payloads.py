@@ -106,7 +106,9 @@ def trades_snapshot(sim: SimulatedCoinbase, product: str, sym: str, ts: int) -> 
     waiting = [c for c, _, p in sim._peek_pending(("market_trades", product)) if p]
     if not waiting:
         return
-    trades = list(reversed(sim._recent[sym]))  # newest first
+    # newest first; the trades of the batch not pushed yet come in that update, not twice
+    unsent = {id(t) for t in sim._batch[sym]}
+    trades = [t for t in reversed(sim._recent[sym]) if id(t) not in unsent]
     for conn, st, pending in sim._subscribers(("market_trades", product)):
         if pending:
             event = {"type": "snapshot", "trades": trades}

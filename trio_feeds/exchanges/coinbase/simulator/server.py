@@ -19,7 +19,7 @@ from typing import Any
 
 import trio
 
-from trio_feeds.exchanges.coinbase.simulator import payloads, requests
+from trio_feeds.exchanges.coinbase.simulator import history, payloads, requests
 from trio_feeds.exchanges.coinbase.simulator.state import (
     _CANDLE_EVERY,
     _RECENT_TRADES,
@@ -37,7 +37,7 @@ from trio_feeds.simulator.market import (
     SymbolUpdate,
     format_plain,
 )
-from trio_feeds.simulator.server import SimConnection, SimulatedExchange, _RateWindow
+from trio_feeds.simulator.server import RestResult, SimConnection, SimulatedExchange, _RateWindow
 
 __all__ = ["SimulatedCoinbase", "rfc3339"]
 
@@ -66,6 +66,9 @@ class SimulatedCoinbase(DataFaults, SimulatedExchange):
     that carries no ``heartbeats`` and got nothing for ``idle_timeout`` s is closed; more than
     8 client messages per second, or 8 new connections per second per IP, are counted as
     :class:`~trio_feeds.testing.Violation` s.
+
+    REST: ``GET /api/v3/brokerage/market/products/{id}/ticker`` (the newest trades from
+    the market's tape; see :mod:`.history`).
     """
 
     name = "coinbase"
@@ -239,6 +242,11 @@ class SimulatedCoinbase(DataFaults, SimulatedExchange):
         self, conn: SimConnection, channel: str, product: str, msg: dict[str, Any]
     ) -> list[str]:
         return payloads.faulted(self, conn, channel, product, msg)
+
+    def _rest(self, method: str, path: str, query: dict[str, str]) -> RestResult:
+        if method == "GET" and history.matches(path):
+            return history.serve(self, path, query)
+        return super()._rest(method, path, query)
 
     def _fmt(self, sym: str, value: int, price: bool) -> str:
         spec = self.market.spec(sym)
