@@ -67,7 +67,7 @@ def serve(conn: Any) -> None:
 
 
 async def _serve(conn: Any) -> None:
-    from trio_feeds.testing import MarketSimulator, open_simulated_exchanges
+    from trio_feeds.testing import MarketSimulator
 
     markets = {
         "binance": MarketSimulator(
@@ -230,7 +230,8 @@ def main() -> None:
             r = trio.run(run_config, parent, env, n, seconds, books)
             rows.append(r)
             print(
-                f"{r['n']:>5}{'+bk' if books else '   '} {r['pairs']:>6} {r['subscribed']:>9.2f}s {r['floor']:>5.2f}s "
+                f"{r['n']:>5}{'+bk' if books else '   '} {r['pairs']:>6} "
+                f"{r['subscribed']:>9.2f}s {r['floor']:>5.2f}s "
                 f"{r['rate']:>8,.0f} {r['cpu_rec_us']:>6.1f}µs {r['cpu_share']:>7.0%} "
                 f"{r['sim_share']:>7.0%} {r['rss_pair_kb']:>7.1f}kB {r['p50']:>3.0f}ms "
                 f"{r['p99']:>3.0f}ms",
