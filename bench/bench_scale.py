@@ -108,13 +108,17 @@ async def _serve(conn: Any) -> None:
                 nursery.cancel_scope.cancel()
                 return
             cpu0 = time.process_time()
+            full: dict[str, float] = {}
             while True:  # report when every stream is subscribed
                 held = {
                     n: sum(len(c.subscriptions) for c in s.sims[n].connections)
                     for n, s in sims.items()
                 }
-                if all(held[n] >= k for n, k in want.items()):
-                    conn.send(time.time())
+                for n, k in want.items():
+                    if held[n] >= k and n not in full:
+                        full[n] = time.time()
+                if len(full) == len(want):
+                    conn.send(full)
                     break
                 await trio.sleep(0.005)
             await trio.to_thread.run_sync(conn.recv)  # steady window over
@@ -132,19 +136,21 @@ async def _one(name: str, market: Any, *, task_status: Any = trio.TASK_STATUS_IG
 # --- the feed process --------------------------------------------------------------------
 
 
-def floor_seconds(n_binance: int, n_okx: int, channels: int) -> float:
-    """Lower bound on subscribe time from the limits alone (the library's own pacing).
+def floor_seconds(n_binance: int, n_okx: int, channels: int) -> tuple[float, float]:
+    """Lower bounds on the time to full subscription from the limits alone (Binance, OKX).
 
-    Binance: ≤ 1,024 streams per connection, ≤ 5 incoming messages/s per connection, the
-    library keeps 3/s and 200 streams per frame: frames per connection / 3 per second
-    (the first frame at once).  OKX: one request per connection carries every channel, 3
-    connections per second; a single connection suffices here (≤ 480 requests/hour).
+    Binance: ≤ 1,024 streams per connection and ≤ 5 incoming messages/s per connection;
+    with ≤ 200 streams per SUBSCRIBE frame at 3 frames/s (the library's margin) the last
+    frame of the fullest connection goes out (frames - 1) / 3 s after the first.  OKX:
+    3 connections/s per IP (the library keeps 2/s) and the library's 240 streams per
+    connection: the last connection opens (connections - 1) / 2 s after the first; one
+    subscribe request per connection fits 64 KB of args and the 480 requests/h budget.
     """
     streams = n_binance * channels
     conns = math.ceil(streams / 1024)
-    per_conn = math.ceil(streams / conns)
-    frames = math.ceil(per_conn / 200)
-    return max(0.0, (frames - 1) / 3)
+    frames = math.ceil(math.ceil(streams / conns) / 200)
+    okx_conns = math.ceil(n_okx * channels / 240)
+    return max(0.0, (frames - 1) / 3), max(0.0, (okx_conns - 1) / 2)
 
 
 async def run_config(
@@ -165,7 +171,8 @@ async def run_config(
         if books:
             await feed.subscribe(SYMBOLS[:books], ["book"])
         done = await trio.to_thread.run_sync(pipe.recv)
-        subscribed = done - t0
+        subscribed = max(done.values()) - t0
+        each = {n: t - t0 for n, t in done.items()}
         with trio.move_on_after(1.0):  # warm-up: books sync, first frames
             async for _item in feed:
                 pass
@@ -188,7 +195,10 @@ async def run_config(
         "n": n,
         "pairs": pairs,
         "subscribed": subscribed,
-        "floor": floor_seconds(n, n_okx, 2),
+        "binance_s": each["binance"],
+        "okx_s": each["okx"],
+        "floor_binance": floor_seconds(n, n_okx, 2)[0],
+        "floor_okx": floor_seconds(n, n_okx, 2)[1],
         "rate": records / wall,
         "cpu_rec_us": cpu / max(records, 1) * 1e6,
         "cpu_share": cpu / wall,
@@ -217,11 +227,14 @@ def main() -> None:
             row = trio.run(run_config, parent, env, profile, seconds, 0)
             prof.disable()
             print(row)
-            pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+            stats = pstats.Stats(prof).sort_stats("tottime")
+            stats.print_stats(25)
+            stats.print_callers("__hash__|setcomp|listcomp")
             return
         print(f"load average {os.getloadavg()}, {os.cpu_count()} CPUs")
         print(
-            f"{'symbols':>8} {'pairs':>6} {'subscribed':>10} {'floor':>6} {'rec/s':>8} "
+            f"{'symbols':>8} {'pairs':>6} {'subscribed':>10} {'bn/okx':>11} {'floor':>11} "
+            f"{'rec/s':>8} "
             f"{'cpu/rec':>8} {'feed cpu':>8} {'sim cpu':>8} {'rss/pair':>9} {'p50':>5} {'p99':>5}"
         )
         trio.run(run_config, parent, env, 10, 0.5, 0)  # warm-up: imports, first allocations
@@ -231,7 +244,8 @@ def main() -> None:
             rows.append(r)
             print(
                 f"{r['n']:>5}{'+bk' if books else '   '} {r['pairs']:>6} "
-                f"{r['subscribed']:>9.2f}s {r['floor']:>5.2f}s "
+                f"{r['subscribed']:>9.2f}s {r['binance_s']:>5.2f}/{r['okx_s']:<5.2f} "
+                f"{r['floor_binance']:>5.2f}/{r['floor_okx']:<5.2f} "
                 f"{r['rate']:>8,.0f} {r['cpu_rec_us']:>6.1f}µs {r['cpu_share']:>7.0%} "
                 f"{r['sim_share']:>7.0%} {r['rss_pair_kb']:>7.1f}kB {r['p50']:>3.0f}ms "
                 f"{r['p99']:>3.0f}ms",
