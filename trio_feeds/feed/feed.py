@@ -290,7 +290,8 @@ async def open_feed(
                 spec, wild, _rest.get(name), http_transport, ssl_context,
                 settings.connect_timeout,
             )  # fmt: skip
-            listed = [x for x in found if x not in sym_names]
+            named = set(sym_names)
+            listed = [x for x in found if x not in named]
             subs += wildcard.subscriptions_for(probe, partial, listed, chan_names)
             if not subs:
                 kinds = " and ".join(sorted(wild))
@@ -306,7 +307,8 @@ async def open_feed(
             spec=spec,
         )
         sources[name].book_stream = partial
-        sources[name].wildcard_symbols = {x.symbol for x in subs if x.symbol in set(listed)}
+        listed_set = set(listed)  # built once: per subscription it was O(streams x listed)
+        sources[name].wildcard_symbols = {x.symbol for x in subs if x.symbol in listed_set}
     send.close()
     buffer = RecordBuffer(buffer_size, settings.clock)
     if standby not in ("hot", "cold"):
