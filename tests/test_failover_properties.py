@@ -47,7 +47,7 @@ from typing import Any
 import attrs
 import trio
 import trio.testing
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import trio_feeds
@@ -294,16 +294,38 @@ class Run:
         # applies), so the window starts again after that fault's recovery.
         start, end = f.surely_unhealthy
         start -= f.detect()
+        # So does a reconnect the engine made itself (its watchdog ending a connection that
+        # the delay left silent past stale_after, e.g. OKX's candle connection): the lag
+        # evidence is fresh samples, and none arrive between the disconnect and the connect.
+        stops = [
+            g.maybe_unhealthy
+            for g in self.faults
+            if g.exchange == f.exchange and g.kind not in ("latency", "lag")
+        ]
+        stops += self.reconnects(f.exchange)
         moved = True
         while moved:
             moved = False
-            for g in self.faults:
-                if g.exchange != f.exchange or g.kind in ("latency", "lag"):
-                    continue
-                lo, hi = g.maybe_unhealthy
+            for lo, hi in stops:
                 if lo < start + f.detect() and hi > start:
                     start, moved = hi, True
         return (start + f.detect(), end)
+
+    def reconnects(self, ex: str) -> list[Interval]:
+        """(disconnected, connected again) of ``ex``, as the stream told them."""
+        out: list[Interval] = []
+        down: float | None = None
+        for t, item in self.items:
+            if item.kind != "source" or item.exchange != ex:
+                continue
+            if item.state == "disconnected" and down is None:
+                down = t
+            elif item.state == "connected" and down is not None:
+                out.append((down, t))
+                down = None
+        if down is not None:
+            out.append((down, math.inf))
+        return out
 
     # -- what the consumer saw ----------------------------------------------------------------
     def active_timeline(self) -> list[tuple[float, str]]:
@@ -720,6 +742,27 @@ PHASES = [Phase.explicit, Phase.reuse, Phase.generate]
     offsets=st.tuples(clock_offsets(), clock_offsets()),
     burst=bursts(),
     bad=bad_firsts,
+)
+# a lag episode on okx while its candle connection, silent past stale_after under the delay,
+# is reconnected by the watchdog: the lag evidence starts again after that reconnect
+@example(
+    seed=507,
+    primary="okx",
+    script=FaultScript(
+        [
+            Fault("stall", "binance", at=0.0, duration=6.233),
+            Fault("outage", "okx", at=12.322, duration=6.972),
+            Fault("latency", "binance", at=19.924, duration=7.206, extra=1.374),
+            Fault("lag", "okx", at=20.656, duration=6.233, extra=3.985),
+            Fault("latency", "okx", at=20.656, duration=1.007, extra=1.299),
+            Fault("stall", "binance", at=21.792, duration=3.662),
+            Fault("latency", "okx", at=22.317, duration=7.261, extra=1.41),
+        ]
+    ),
+    tail=15.188320682196323,
+    offsets=(0.0, 0.0),
+    burst=0.3,
+    bad=[],
 )
 def test_failover_invariants_under_random_faults(
     seed: int,
