@@ -229,3 +229,33 @@ def test_backfill_must_be_a_bool() -> None:
                 pass
 
     trio.run(main)
+
+
+async def test_a_reconnect_before_the_first_trade_leaves_the_gap_and_says_why(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """No trade was delivered before the drop: there is no id to fetch the missed trades
+    from, so the Gap stands and a ``gap_not_filled`` event (``no_trade_yet``) says so."""
+    async with (
+        open_simulated_exchanges(["BTC-USDT"], seed=3, memory=True, rate=0.5) as sims,
+        trio_feeds.open_feed(
+            ["binance"], ["BTC-USDT"], ["trade"], **_options(sims, "binance", 1)
+        ) as feed,
+        trio.open_nursery() as nursery,
+    ):
+        col = Collector()
+        nursery.start_soon(col.run, feed)
+        with trio.fail_after(30):
+            while not col.of("source", state="connected"):  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        assert not col.of("trade")
+        sims.binance.drop()
+        with trio.fail_after(30):
+            while not col.of("source", state="gap_not_filled"):  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        (gap,) = col.of("gap", channel="trade")
+        (event,) = col.of("source", state="gap_not_filled")
+        assert event.reason == "no_trade_yet" and "BTC-USDT" in event.detail
+        assert col.items.index(event) == col.items.index(gap) + 1
+        assert not col.of("gap_filled")
+        nursery.cancel_scope.cancel()

@@ -237,6 +237,35 @@ def test_a_hole_the_history_cannot_cover_stays_and_says_why() -> None:
     _run(main)
 
 
+def test_a_gap_before_any_trade_stands_and_says_there_is_no_id_to_fill_from() -> None:
+    async def main() -> None:
+        src = _Source("binance", {})
+        bf = _backfill(src)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(bf.run)
+            # the connection dropped before its first BTC-USDT trade: nothing to count from
+            gap = Gap("binance", "BTC-USDT", "trade", 5, 6, "reconnect")
+            out = bf.filter([gap], 1)
+            assert out[0] == gap
+            (event,) = out[1:]
+            assert isinstance(event, SourceEvent)
+            assert (event.state, event.reason) == ("gap_not_filled", "no_trade_yet")
+            assert "BTC-USDT" in event.detail and "the Gap stands" in event.detail
+            # once a trade was delivered, a later gap is filled as usual (no such event)
+            bf.filter([_t(10)], 2)
+            assert bf.filter([Gap("binance", "BTC-USDT", "trade", 7, 8, "reconnect")], 2) == [
+                Gap("binance", "BTC-USDT", "trade", 7, 8, "reconnect")
+            ]
+            # the other symbol, which never traded, is named too when the gap covers all
+            out = bf.filter([Gap("binance", "*", "trade", 9, 10, "reconnect")], 2)
+            assert [x.reason for x in out[1:]] == ["no_trade_yet"]
+            assert "ETH-USDT" in out[1].detail
+            assert src.asked == []
+            nursery.cancel_scope.cancel()
+
+    _run(main)
+
+
 def test_too_many_or_over_budget_is_not_fetched_and_a_full_buffer_gives_up() -> None:
     async def main() -> None:
         src = _Source("binance", {"fromId": _page(range(101, 111))})

@@ -25,6 +25,7 @@ import trio
 from trio_feeds.core.errors import ProtocolError
 from trio_feeds.core.records import GapFilled, SourceEvent
 from trio_feeds.engine.books import RestClient
+from trio_feeds.engine.unanchored import unanchored
 from trio_feeds.exchanges.spec import ExchangeSpec, TradeHistory
 from trio_feeds.protocol import Subscription
 
@@ -167,13 +168,15 @@ class Backfill:
                     self._take(st, r, connection, out)
                     continue
             elif r.kind == "gap" and r.channel in ("trade", "*"):
-                # trades lost on a live connection (a refused frame): on ids that skip, the
-                # next trade is asked about as after a reconnect
+                # trades lost on a live connection: on ids that skip, ask as after a reconnect
+                append(r)
+                out.extend(unanchored(self.source.exchange, symbols, [r], self.clock))
                 for sym, st in symbols.items():
                     if r.symbol in (sym, "*") and not st.contiguous:
                         st.current = 0
                         if connection in st.conns:
                             st.conns.remove(connection)
+                continue
             append(r)
         return out
 

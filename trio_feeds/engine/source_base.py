@@ -18,6 +18,7 @@ from trio_feeds.engine.connect import Settings, _leaves
 from trio_feeds.engine.limits import ExchangeBudget
 from trio_feeds.engine.polling import DEFAULT_POLL_INTERVAL, RestPoller
 from trio_feeds.engine.stats import LatencyTracker
+from trio_feeds.engine.unanchored import unanchored
 from trio_feeds.exchanges.spec import ExchangeSpec
 from trio_feeds.protocol import (
     Adapter,
@@ -260,8 +261,17 @@ class SourceBase:
             for sub in shard
             if sub not in self.rejected
         ]
+        self._emit_gaps(gaps)
+
+    def _emit_gaps(self, gaps: list[Gap]) -> None:
+        """Connection gaps, and for trades missed before any trade of their symbol was
+        seen, the ``gap_not_filled`` events saying no backfill can fill them."""
         self.gaps += len(gaps)
-        self._emit(list(gaps))
+        items: list[Any] = list(gaps)
+        if self.backfill is not None:
+            bf = self.backfill
+            items.extend(unanchored(self.exchange, bf.symbols, gaps, bf.clock))
+        self._emit(items)
 
     def _failed(self, reason: str, detail: str) -> None:
         self.errors += reason not in ("handoff",)
@@ -298,5 +308,4 @@ class SourceBase:
             for sub in shard
             if sub not in self.rejected
         ]
-        self.gaps += len(gaps)
-        self._emit(list(gaps))
+        self._emit_gaps(gaps)
