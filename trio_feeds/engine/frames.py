@@ -11,6 +11,17 @@ from trio_feeds.core.accel import speedups
 __all__: list[str] = []
 
 
+def frame_header(buf: bytes | bytearray, pos: int, n: int) -> tuple[int, int] | None:
+    """``(payload length, header length)`` of the frame at ``buf[pos:n]`` (its mask bit
+    aside), or None while the header is incomplete."""
+    length = buf[pos + 1] & 0x7F
+    if length < 126:
+        return length, 2
+    if length == 126:
+        return None if n - pos < 4 else ((buf[pos + 2] << 8) | buf[pos + 3], 4)
+    return None if n - pos < 10 else (int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10)
+
+
 def _py_cut_frames(buf: bytes | bytearray, pos: int, out: list[Any], max_message: int) -> int:
     """The payloads of the plain data frames at ``buf[pos:]`` appended to ``out`` (FIN text
     or binary, no RSV bits, unmasked, at most ``max_message`` bytes); returns where they end:
@@ -23,18 +34,10 @@ def _py_cut_frames(buf: bytes | bytearray, pos: int, out: list[Any], max_message
         b1 = buf[pos + 1]
         if (b0 != 0x81 and b0 != 0x82) or b1 & 0x80:
             break
-        length = b1 & 0x7F
-        head = 2
-        if length == 126:
-            if n - pos < 4:
-                break
-            length = (buf[pos + 2] << 8) | buf[pos + 3]
-            head = 4
-        elif length == 127:
-            if n - pos < 10:
-                break
-            length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-            head = 10
+        header = frame_header(buf, pos, n)
+        if header is None:
+            break
+        length, head = header
         end = pos + head + length
         if length > max_message or end > n:
             break

@@ -28,7 +28,7 @@ from trio_feeds.core.errors import (
     ProtocolError,
 )
 from trio_feeds.core.redact import redact
-from trio_feeds.engine.frames import _cut_frames
+from trio_feeds.engine.frames import _cut_frames, frame_header
 from trio_feeds.engine.streams import _PROGRESS
 from trio_feeds.engine.streams import Connector as Connector
 from trio_feeds.engine.streams import ConnectProgress as ConnectProgress
@@ -177,20 +177,11 @@ class WebSocket:
                 if n - pos < 2:
                     break
             b0 = buf[pos]
-            b1 = buf[pos + 1]
-            length = b1 & 0x7F
-            head = 2
-            if length == 126:
-                if n - pos < 4:
-                    break
-                length = (buf[pos + 2] << 8) | buf[pos + 3]
-                head = 4
-            elif length == 127:
-                if n - pos < 10:
-                    break
-                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                head = 10
-            if b1 & 0x80 or length > MAX_MESSAGE:
+            header = frame_header(buf, pos, n)
+            if header is None:
+                break
+            length, head = header
+            if buf[pos + 1] & 0x80 or length > MAX_MESSAGE:
                 # masked by the server, or too big: let websockets fail the connection
                 self._fast = False
                 self._tail = b""
