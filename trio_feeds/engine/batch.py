@@ -37,8 +37,9 @@ RECORD_KINDS: Final[dict[type, str]] = _record_kinds()
 RECORDS: Final = frozenset(RECORD_KINDS)
 #: record classes whose instances may carry ``exchange_time=False``
 TIMED: Final = frozenset(t for t in RECORDS if "exchange_time" in attrs.fields_dict(t))
-#: record classes of kind ``"trade"``
-TRADES: Final = frozenset(t for t, k in RECORD_KINDS.items() if k == "trade")
+#: record classes of kind ``"trade"`` or ``"gap"``: a batch with neither needs no trade-id
+#: work (dedupe, backfill)
+TRADES_OR_GAPS: Final = frozenset(t for t, k in RECORD_KINDS.items() if k in ("trade", "gap"))
 
 _exchange_time: Final = attrgetter("exchange_time")
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from trio_feeds.core.records import SubscriptionRejected
-from trio_feeds.engine.batch import RECORDS, TRADES, none_exchange_timed, types_of
+from trio_feeds.engine.batch import RECORDS, TRADES_OR_GAPS, none_exchange_timed, types_of
 from trio_feeds.engine.books import BookKeeper
 from trio_feeds.engine.connect import SessionEnded
 from trio_feeds.engine.dedupe import _Dedupe, _TradeIdGaps
@@ -325,14 +325,11 @@ class _Session(_Losses):
                     if self.progress is not None:
                         self.progress.set()
                     # during a handoff overlap a whole batch may be repeats
+                    trades = types is None or not types.isdisjoint(TRADES_OR_GAPS)
                     records = self.dedupe.filter(
-                        records,
-                        self.number,
-                        src.exchange,
-                        int(received_at * 1000),
-                        trades=types is None or not types.isdisjoint(TRADES),
+                        records, self.number, src.exchange, int(received_at * 1000), trades=trades
                     )
-                    if src.backfill is not None:  # trades after a hole wait for its fill
+                    if src.backfill is not None and trades:  # trades after a hole wait
                         records = src.backfill.filter(records, self.number)
                     if not records:
                         continue
